@@ -1,0 +1,25 @@
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export NUMBA_CACHE_DIR := $(CURDIR)/.numba_cache
+
+.PHONY: run test validate clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/dcabs run configs/hyperion.toml --out runs/hyperion --overwrite
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+validate: $(STAMP)
+	for f in configs/*.toml; do $(VENV)/bin/dcabs validate $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .numba_cache runs .pytest_cache .hypothesis

@@ -1,0 +1,284 @@
+"""Config -> plan: the flat arrays the kernels read (see kernels/plan.py for the contract).
+
+Everything deterministic is computed here once: default thresholds, hazard classes, rent schedules
+aggregated by (deal, tenant), terminal sale values, scheduled note balances and the waterfall program.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kernels.collateral import gpu_depreciation_many
+from kernels.plan import (
+    CURVE_EXPONENTIAL,
+    CURVE_STRAIGHT,
+    MODE_PRO_RATA,
+    MODE_SEQUENTIAL,
+    OP_FEES,
+    OP_INTEREST,
+    OP_PRINCIPAL,
+    OP_RESERVE,
+    OP_RESIDUAL,
+    CollateralPlan,
+    CreditPlan,
+    DealPlan,
+    FactorPlan,
+    PoolPlan,
+)
+
+from .calibrate import calibrate_thresholds
+from .config import Config
+
+_OPCODES = {"fees": OP_FEES, "interest": OP_INTEREST, "reserve": OP_RESERVE, "principal": OP_PRINCIPAL, "residual": OP_RESIDUAL}
+I4 = np.int32
+I1 = np.int8
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The compiled run: kernel plans plus the names that label their indices."""
+
+    factor: FactorPlan
+    credit: CreditPlan
+    collateral: CollateralPlan
+    pool: PoolPlan
+    deals: DealPlan
+    months: int
+    tenant_names: tuple[str, ...]
+    tenant_threshold: np.ndarray
+    deal_names: tuple[str, ...]
+    tranche_deal: tuple[str, ...]
+    tranche_names: tuple[str, ...]
+
+    @property
+    def kernel_args(self) -> tuple:
+        return (self.factor, self.credit, self.collateral, self.pool, self.deals)
+
+
+def compile_plan(cfg: Config) -> Plan:
+    """Compile a validated config into kernel plans."""
+    T = cfg.run.months
+    fp = FactorPlan(
+        phi=float(cfg.factor.persistence),
+        innovation_scale=float(np.sqrt(max(0.0, 1.0 - cfg.factor.persistence**2))),
+        burst_shift=float(cfg.factor.burst.shift),
+    )
+    credit, thresholds = _credit(cfg)
+    col = _collateral(cfg)
+    pool = _pool(cfg, col)
+    deals, tr_deal, tr_name = _deals(cfg)
+    return Plan(
+        factor=fp,
+        credit=credit,
+        collateral=col,
+        pool=pool,
+        deals=deals,
+        months=T,
+        tenant_names=tuple(t.name for t in cfg.tenants),
+        tenant_threshold=thresholds,
+        deal_names=tuple(d.name for d in cfg.deals),
+        tranche_deal=tr_deal,
+        tranche_names=tr_name,
+    )
+
+
+def _credit(cfg: Config) -> tuple[CreditPlan, np.ndarray]:
+    T = cfg.run.months
+    pds = np.array([t.pd for t in cfg.tenants])
+    rhos = np.array([t.rho for t in cfg.tenants])
+    c = calibrate_thresholds(
+        pds, rhos, persistence=cfg.factor.persistence, student_t_dof=cfg.factor.student_t_dof, method=cfg.run.pd_calibration
+    )
+    # Tenants with the same (c, ρ) share one hazard path per path-month (ARCHITECTURE: hazard classes).
+    pairs = np.stack([c, rhos], axis=1)
+    classes, tenant_class = np.unique(pairs, axis=0, return_inverse=True)
+    forced = np.array([t.default_month if t.default_month is not None else T + 1 for t in cfg.tenants], dtype=I4)
+    plan = CreditPlan(
+        class_c=np.ascontiguousarray(classes[:, 0]),
+        class_sqrt_rho=np.sqrt(classes[:, 1]),
+        class_inv_sqrt_1mrho=1.0 / np.sqrt(1.0 - classes[:, 1]),
+        tenant_class=tenant_class.reshape(-1).astype(I4),
+        tenant_forced=np.minimum(forced, T + 1).astype(I4),
+    )
+    return plan, c
+
+
+def _collateral(cfg: Config) -> CollateralPlan:
+    T = cfg.run.months
+    g = cfg.gpu
+    t = np.arange(T + 1, dtype=float)
+    n_released = np.where(t >= g.first_release_month, np.floor((t - g.first_release_month) / g.generation_interval_months) + 1, 0)
+    scheduled = (1.0 - g.obsolescence_haircut) ** n_released
+    poisson = g.releases == "poisson"
+    return CollateralPlan(
+        curve=CURVE_STRAIGHT if g.curve == "straight_line" else CURVE_EXPONENTIAL,
+        gpu_life=float(g.economic_life_months),
+        gpu_half_life=float(g.half_life_months),
+        gpu_salvage=float(g.salvage),
+        kappa=float(g.obsolescence_haircut),
+        poisson_releases=poisson,
+        beta_gpu=float(g.factor_beta),
+        beta_shell=float(cfg.facility.factor_beta),
+        shell_life=float(cfg.facility.life_months),
+        scheduled_obsolescence=np.ones(T + 1) if poisson else scheduled,
+    )
+
+
+def _pool(cfg: Config, col: CollateralPlan) -> PoolPlan:
+    T = cfg.run.months
+    tenant_index = {t.name: i for i, t in enumerate(cfg.tenants)}
+    cols: dict[str, list] = {k: [] for k in ("deal", "tenant", "start", "term", "rent", "esc", "gpu", "shell", "a0", "fixed", "rr", "rec_lag", "sale_lag", "liq")}
+    for d, deal in enumerate(cfg.deals):
+        for lease in deal.all_leases:
+            cols["deal"].append(d)
+            cols["tenant"].append(tenant_index[lease.tenant])
+            cols["start"].append(lease.start_month)
+            cols["term"].append(lease.term_months)
+            cols["rent"].append(lease.monthly_rent)
+            cols["esc"].append(lease.escalator)
+            cols["gpu"].append(lease.gpu_cost)
+            cols["shell"].append(lease.shell_value)
+            cols["a0"].append(lease.start_month if lease.gpu_in_service_month is None else lease.gpu_in_service_month)
+            cols["fixed"].append(lease.recovery == "fixed")
+            cols["rr"].append(lease.recovery_rate)
+            cols["rec_lag"].append(lease.recovery_lag)
+            cols["sale_lag"].append(lease.sale_lag)
+            cols["liq"].append(lease.liquidation_cost)
+    a = {k: np.asarray(v) for k, v in cols.items()}
+    deal_of, tenant_of = a["deal"].astype(I4), a["tenant"].astype(I4)
+    start, end = a["start"].astype(I4), (a["start"] + a["term"]).astype(I4)
+    n_deals, n_tenants = len(cfg.deals), len(cfg.tenants)
+
+    # Contract rent R·(1+e)^⌊(t−s−1)/12⌋ for s < t ≤ end, every lease and month at once.
+    months = np.arange(T + 1)[None, :]
+    live = (months > start[:, None]) & (months <= end[:, None])
+    years = np.floor_divide(np.maximum(months - start[:, None] - 1, 0), 12)
+    rent = np.where(live, a["rent"][:, None] * (1.0 + a["esc"][:, None]) ** years, 0.0)
+
+    # Groups: a deal's leases of one tenant, sorted by deal then tenant.
+    key = deal_of.astype(np.int64) * n_tenants + tenant_of
+    group_keys, group_of = np.unique(key, return_inverse=True)
+    group_of = group_of.reshape(-1)
+    n_groups = group_keys.size
+    group_rent = np.zeros((n_groups, T + 1))
+    np.add.at(group_rent, group_of, rent)
+    suffix = np.zeros((n_groups, T + 2))
+    suffix[:, :-1] = np.cumsum(group_rent[:, ::-1], axis=1)[:, ::-1]
+    group_deal = (group_keys // n_tenants).astype(I4)
+    deal_group_ptr = np.searchsorted(group_deal, np.arange(n_deals + 1)).astype(I4)
+
+    # Terminal sale at end + sale_lag of every lease whose tenant survives its term.
+    term_month = end + a["sale_lag"].astype(I4)
+    in_horizon = term_month <= T
+    depreciation = np.empty(len(start))
+    gpu_depreciation_many(
+        (term_month - a["a0"]).astype(float), col.curve, col.gpu_life, col.gpu_half_life, col.gpu_salvage, depreciation
+    )
+    keep = 1.0 - a["liq"]
+    term_gpu = np.where(in_horizon, a["gpu"] * depreciation * keep, 0.0)
+    term_shell = np.where(in_horizon, a["shell"] * np.maximum(0.0, 1.0 - term_month / col.shell_life) * keep, 0.0)
+    deal_term_gpu = np.zeros((n_deals, T + 1))
+    deal_term_shell = np.zeros((n_deals, T + 1))
+    np.add.at(deal_term_gpu, (deal_of[in_horizon], term_month[in_horizon]), term_gpu[in_horizon])
+    np.add.at(deal_term_shell, (deal_of[in_horizon], term_month[in_horizon]), term_shell[in_horizon])
+
+    deal_rent = np.zeros((n_deals, T + 1))
+    np.add.at(deal_rent, deal_of, rent)
+    pool_balance = np.zeros(n_deals)
+    np.add.at(pool_balance, deal_of, rent.sum(axis=1) + a["gpu"] + a["shell"])
+
+    order = np.argsort(tenant_of, kind="stable")
+    tenant_ptr = np.searchsorted(tenant_of[order], np.arange(n_tenants + 1)).astype(I4)
+    return PoolPlan(
+        lease_deal=deal_of,
+        lease_start=start,
+        lease_end=end,
+        lease_a0=a["a0"].astype(I4),
+        lease_rec_lag=a["rec_lag"].astype(I4),
+        lease_gpu=a["gpu"].astype(float),
+        lease_shell=a["shell"].astype(float),
+        lease_liq=a["liq"].astype(float),
+        lease_fixed_rr=np.where(a["fixed"], a["rr"], -1.0).astype(float),
+        lease_term_month=np.where(in_horizon, term_month, T + 1).astype(I4),
+        lease_term_gpu=term_gpu,
+        lease_term_shell=term_shell,
+        tenant_lease_ptr=tenant_ptr,
+        tenant_lease_idx=order.astype(I4),
+        group_tenant=(group_keys % n_tenants).astype(I4),
+        group_rent=group_rent,
+        group_rent_suffix=suffix,
+        deal_group_ptr=deal_group_ptr,
+        deal_rent=deal_rent,
+        deal_term_gpu=deal_term_gpu,
+        deal_term_shell=deal_term_shell,
+        deal_pool_balance=pool_balance,
+    )
+
+
+def _deals(cfg: Config) -> tuple[DealPlan, tuple[str, ...], tuple[str, ...]]:
+    T = cfg.run.months
+    tr_deal, tr_name, balance, coupon, ios, senior, scheduled, attach, detach = ([] for _ in range(9))
+    targets = []
+    tranche_ptr, step_ptr = [0], [0]
+    ops, modes, draws, tgt_ptr, tgt = [], [], [], [0], []
+    for deal in cfg.deals:
+        k0 = len(balance)
+        index = {t.name: k0 + i for i, t in enumerate(deal.tranches)}
+        kinds = [s.type for s in deal.waterfall]
+        reserve_at = kinds.index("reserve") if "reserve" in kinds else len(kinds)
+        senior_names = {
+            c for s, step in enumerate(deal.waterfall) if step.type == "interest" and s < reserve_at for c in step.classes
+        }
+        months = np.arange(T + 1, dtype=float)
+        for tr in deal.tranches:
+            tr_deal.append(deal.name)
+            tr_name.append(tr.name)
+            balance.append(tr.balance)
+            coupon.append(tr.coupon / 12.0)
+            ios.append(tr.interest_on_shortfall)
+            senior.append(tr.name in senior_names)
+            target = np.zeros(T + 1)
+            if tr.amortization == "level":
+                s, e = tr.amort_start_month, tr.amort_end_month or deal.legal_final_month
+                target = tr.balance * np.clip((e - months) / (e - s), 0.0, 1.0)
+            elif tr.amortization == "bullet":
+                target = np.where(months < deal.legal_final_month, tr.balance, 0.0)
+            scheduled.append(tr.amortization != "sweep")
+            targets.append(target)
+            attach.append(np.nan if tr.attach is None else tr.attach)
+            detach.append(np.nan if tr.detach is None else tr.detach)
+        tranche_ptr.append(len(balance))
+        for s, step in enumerate(deal.waterfall):
+            ops.append(_OPCODES[step.type])
+            modes.append(MODE_PRO_RATA if getattr(step, "mode", "sequential") == "pro_rata" else MODE_SEQUENTIAL)
+            draws.append(step.type in ("fees", "interest") and s < reserve_at)
+            tgt.extend(index[c] for c in getattr(step, "classes", ()))
+            tgt_ptr.append(len(tgt))
+        step_ptr.append(len(ops))
+    plan = DealPlan(
+        deal_legal_final=np.array([d.legal_final_month for d in cfg.deals], dtype=I4),
+        deal_reserve0=np.array([d.reserve.initial_balance for d in cfg.deals], dtype=float),
+        deal_reserve_months=np.array([d.reserve.target_months for d in cfg.deals], dtype=float),
+        deal_reserve_rate_m=np.array([d.reserve.rate / 12.0 for d in cfg.deals], dtype=float),
+        deal_fee_rate_m=np.array([d.fees.bps / 1e4 / 12.0 for d in cfg.deals], dtype=float),
+        deal_fee_fixed=np.array([d.fees.fixed_monthly for d in cfg.deals], dtype=float),
+        deal_tranche_ptr=np.array(tranche_ptr, dtype=I4),
+        tranche_balance=np.array(balance, dtype=float),
+        tranche_coupon_m=np.array(coupon, dtype=float),
+        tranche_interest_on_shortfall=np.array(ios, dtype=I1),
+        tranche_senior=np.array(senior, dtype=I1),
+        tranche_scheduled=np.array(scheduled, dtype=I1),
+        tranche_target=np.ascontiguousarray(np.array(targets, dtype=float).reshape(len(balance), T + 1)),
+        tranche_attach=np.array(attach, dtype=float),
+        tranche_detach=np.array(detach, dtype=float),
+        deal_step_ptr=np.array(step_ptr, dtype=I4),
+        step_op=np.array(ops, dtype=I1),
+        step_mode=np.array(modes, dtype=I1),
+        step_draws_reserve=np.array(draws, dtype=I1),
+        step_target_ptr=np.array(tgt_ptr, dtype=I4),
+        step_target=np.array(tgt, dtype=I4),
+        discount_m=float((1.0 + cfg.run.discount_rate) ** (-1.0 / 12.0)),
+    )
+    return plan, tuple(tr_deal), tuple(tr_name)

@@ -1,0 +1,586 @@
+"""The config schema: one pydantic model per section of MODEL.md, plus the cross-reference check.
+
+Everything a user can write is declared here, with a description and bounds. Validation happens
+entirely before any array exists, so the kernels never see a bad value. ``load_config`` is the one
+way in from a file; it resolves lease tapes relative to the config file and turns every pydantic or
+reference error into a :class:`ConfigError` whose lines name the field path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import pandas as pd
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]*$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=64)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class ConfigError(Exception):
+    """A config that failed validation. ``errors`` is a list of ``(path, message)`` pairs."""
+
+    def __init__(self, errors: list[tuple[str, str]]):
+        self.errors = errors
+        super().__init__("\n".join(f"{p}: {m}" if p else m for p, m in errors))
+
+
+def format_loc(loc: tuple[Any, ...]) -> str:
+    """Turn a pydantic location tuple into ``deals[0].tranches[1].detach``."""
+    out = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif i >= 2 and loc[i - 2] == "waterfall" and isinstance(loc[i - 1], int) and part in _STEP_TAGS:
+            # pydantic inserts the discriminator tag of a union member; users never wrote it.
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _errors_from_validation(exc: ValidationError, prefix: tuple = ()) -> list[tuple[str, str]]:
+    out = []
+    for e in exc.errors(include_url=False):
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field (check the spelling; see `dcabs schema`)"
+        out.append((format_loc(prefix + tuple(e["loc"])), msg))
+    return out
+
+
+def _ref_error(loc: tuple, message: str, value: Any) -> InitErrorDetails:
+    return InitErrorDetails(
+        type=PydanticCustomError("reference", message), loc=loc, input=value
+    )
+
+
+# --------------------------------------------------------------------------- run and factor
+
+
+class RunConfig(_Section):
+    """How many paths, over how many months, and how they are executed."""
+
+    paths: int = Field(100_000, ge=1, le=10**10, description="Number of Monte Carlo paths.")
+    seed: int = Field(20251022, ge=0, le=2**63 - 1, description="Root seed of the RNG tree.")
+    months: int = Field(
+        ..., ge=1, le=600, description="Simulation horizon T in months; every legal final must fit in it."
+    )
+    chunk_paths: int = Field(
+        16_384,
+        ge=1,
+        le=10**7,
+        description="Paths per execution chunk. Results do not depend on it; memory does.",
+    )
+    threads: int = Field(
+        0, ge=0, le=1024, description="Numba threads; 0 uses numba's default (all cores)."
+    )
+    discount_rate: float = Field(
+        0.045, ge=0.0, le=1.0, description="Annual rate used to discount tranche cash for `pv`."
+    )
+    pd_calibration: Literal["unconditional", "monthly_hazard"] = Field(
+        "unconditional",
+        description=(
+            "How tenant thresholds c_i are set from annual PDs: `unconditional` matches the 12-month "
+            "PD under the factor process (MODEL.md §2); `monthly_hazard` is the naive "
+            "c = Φ⁻¹(1−(1−p)^(1/12))."
+        ),
+    )
+
+
+class BurstConfig(_Section):
+    """The regime shift of the AI-demand factor: the month the narrative collapses."""
+
+    monthly_hazard: float = Field(
+        0.0, ge=0.0, le=1.0, description="Monthly hazard of the burst; 0 means it never happens."
+    )
+    shift: float = Field(
+        0.0, ge=-10.0, le=0.0, description="Shift s of the factor mean from the burst month on (s ≤ 0)."
+    )
+    month: int | None = Field(
+        None, ge=1, le=600, description="Fix the burst month B (overrides the hazard)."
+    )
+
+
+class FactorConfig(_Section):
+    """The AI-demand factor X_t = Y_t + s·1{t ≥ B}, Y an AR(1) with stationary N(0,1) law."""
+
+    persistence: float = Field(
+        0.98, ge=0.0, le=1.0, description="AR(1) coefficient φ; 1 gives a static factor X_t = Y_0."
+    )
+    student_t_dof: float | None = Field(
+        None,
+        ge=2.0,
+        le=1000.0,
+        description="Degrees of freedom ν of a one-factor t-copula; omit for the Gaussian copula.",
+    )
+    burst: BurstConfig = Field(default_factory=BurstConfig, description="The burst regime.")
+
+
+# --------------------------------------------------------------------------- collateral
+
+
+class GpuConfig(_Section):
+    """GPU fleet value: depreciation curve, obsolescence at chip releases, factor loading (§3)."""
+
+    economic_life_months: float = Field(
+        30.0, gt=0.0, le=240.0, description="Economic life L of a GPU fleet (straight-line curve)."
+    )
+    curve: Literal["straight_line", "exponential"] = Field(
+        "straight_line", description="Depreciation curve D(a)."
+    )
+    half_life_months: float = Field(
+        12.0, gt=0.0, le=240.0, description="Half-life of the exponential curve."
+    )
+    salvage: float = Field(0.05, ge=0.0, le=1.0, description="Floor of D(a) as a fraction of cost.")
+    obsolescence_haircut: float = Field(
+        0.10, ge=0.0, lt=1.0, description="Cut κ in every existing fleet's value at each chip release."
+    )
+    generation_interval_months: float = Field(
+        18.0, gt=0.0, le=240.0, description="Months between chip releases (mean, when Poisson)."
+    )
+    first_release_month: int = Field(
+        12, ge=1, le=600, description="Month of the first scheduled release."
+    )
+    releases: Literal["scheduled", "poisson"] = Field(
+        "scheduled", description="Releases on a fixed schedule, or as a Poisson process."
+    )
+    factor_beta: float = Field(
+        0.3, ge=0.0, le=5.0, description="Loading β_g of GPU value on the factor."
+    )
+
+
+class FacilityConfig(_Section):
+    """Shell, power and cooling: slow straight-line depreciation and a factor loading (§3)."""
+
+    life_months: float = Field(
+        300.0, gt=0.0, le=1200.0, description="Life L_s of the facility in months."
+    )
+    factor_beta: float = Field(
+        0.1, ge=0.0, le=5.0, description="Loading β_s of facility value on the factor."
+    )
+
+
+# --------------------------------------------------------------------------- tenants and leases
+
+
+class Tenant(_Section):
+    """A lessee with an annual PD and an asset correlation with the factor (§2)."""
+
+    name: Name = Field(..., description="Unique tenant name, referenced by leases.")
+    pd: float = Field(
+        ..., ge=0.0, lt=1.0, description="Unconditional probability of default within 12 months."
+    )
+    rho: float = Field(..., ge=0.0, lt=1.0, description="Asset correlation ρ with the factor.")
+    default_month: int | None = Field(
+        None, ge=1, le=600, description="Force a default in this month (a scenario lever)."
+    )
+
+
+class Lease(_Section):
+    """One lease: who pays, when, how much, and what collateral stands behind it (§3–4)."""
+
+    id: str | None = Field(None, max_length=64, description="Optional label.")
+    tenant: Name = Field(..., description="Name of the tenant who pays the rent.")
+    start_month: int = Field(
+        0, ge=0, le=600, description="s_j: rent is paid in months s_j < t ≤ s_j + term."
+    )
+    term_months: int = Field(..., ge=1, le=600, description="Lease term T_j in months.")
+    monthly_rent: float = Field(..., ge=0.0, le=1e12, description="Initial monthly rent R_j (USD).")
+    escalator: float = Field(0.0, ge=-0.5, le=1.0, description="Annual rent escalator e_j.")
+    gpu_cost: float = Field(0.0, ge=0.0, le=1e13, description="Original GPU fleet cost C_g (USD).")
+    gpu_in_service_month: int | None = Field(
+        None, ge=0, le=600, description="Month a_0 the fleet entered service; defaults to start_month."
+    )
+    shell_value: float = Field(
+        0.0, ge=0.0, le=1e13, description="Original facility value C_s (USD)."
+    )
+    recovery: Literal["sale", "fixed"] = Field(
+        "sale",
+        description=(
+            "On tenant default: `sale` sells the collateral at market value; `fixed` recovers "
+            "`recovery_rate` × (gpu_cost + shell_value), the rating-agency convention."
+        ),
+    )
+    recovery_rate: float = Field(
+        0.0, ge=0.0, le=1.0, description="Recovery fraction of original collateral when `fixed`."
+    )
+    recovery_lag: int = Field(
+        6, ge=0, le=120, description="Months from default to the recovery proceeds."
+    )
+    sale_lag: int = Field(
+        3, ge=0, le=120, description="Months from a lease's natural end to the sale proceeds."
+    )
+    liquidation_cost: float = Field(
+        0.10, ge=0.0, le=1.0, description="Fraction of market value lost when selling collateral."
+    )
+
+
+LEASE_COLUMNS = tuple(Lease.model_fields)
+_REQUIRED_LEASE_COLUMNS = tuple(n for n, f in Lease.model_fields.items() if f.is_required())
+_LEASES = TypeAdapter(list[Lease])
+
+
+# --------------------------------------------------------------------------- deals
+
+
+class Tranche(_Section):
+    """A note class: balance, coupon, principal schedule and optional loss-allocation points (§5)."""
+
+    name: Name = Field(..., description="Class name, unique within the deal.")
+    balance: float = Field(..., gt=0.0, le=1e13, description="Original balance (USD).")
+    coupon: float = Field(0.0, ge=0.0, le=1.0, description="Annual coupon; interest = coupon/12 × balance.")
+    amortization: Literal["sweep", "level", "bullet"] = Field(
+        "sweep",
+        description=(
+            "Principal target: `sweep` pays all cash the principal step reaches; `level` pays the "
+            "balance down linearly between amort_start_month and amort_end_month; `bullet` is due "
+            "at legal final."
+        ),
+    )
+    amort_start_month: int = Field(
+        0, ge=0, le=600, description="`level`: last month at full balance."
+    )
+    amort_end_month: int | None = Field(
+        None, ge=1, le=600, description="`level`: month the scheduled balance reaches 0 (default: legal final)."
+    )
+    interest_on_shortfall: bool = Field(
+        True, description="Whether carried interest shortfall itself accrues interest at the coupon."
+    )
+    attach: float | None = Field(
+        None, ge=0.0, le=1.0, description="Attachment point A on the pool's net loss fraction."
+    )
+    detach: float | None = Field(
+        None, ge=0.0, le=1.0, description="Detachment point D on the pool's net loss fraction (D > A)."
+    )
+
+    @model_validator(mode="after")
+    def _points(self) -> Tranche:
+        if (self.attach is None) != (self.detach is None):
+            missing = "detach" if self.detach is None else "attach"
+            raise ValidationError.from_exception_data(
+                "Tranche",
+                [_ref_error((missing,), "attach and detach must be given together", None)],
+            )
+        if self.attach is not None and self.detach <= self.attach:
+            raise ValidationError.from_exception_data(
+                "Tranche",
+                [_ref_error(("detach",), f"detach ({self.detach}) must exceed attach ({self.attach})", self.detach)],
+            )
+        if (
+            self.amortization == "level"
+            and self.amort_end_month is not None
+            and self.amort_end_month <= self.amort_start_month
+        ):
+            raise ValidationError.from_exception_data(
+                "Tranche",
+                [_ref_error(("amort_end_month",), "must exceed amort_start_month", self.amort_end_month)],
+            )
+        return self
+
+
+class Reserve(_Section):
+    """The liquidity reserve account."""
+
+    initial_balance: float = Field(0.0, ge=0.0, le=1e13, description="Balance funded at closing (USD).")
+    target_months: float = Field(
+        0.0, ge=0.0, le=36.0, description="Target = target_months × this month's senior interest due."
+    )
+    rate: float = Field(0.0, ge=0.0, le=1.0, description="Annual interest earned on the reserve balance.")
+
+
+class Fees(_Section):
+    """Senior fees, paid by the `fees` step."""
+
+    bps: float = Field(
+        0.0, ge=0.0, le=1000.0, description="Annual fee in bps of the outstanding note balance."
+    )
+    fixed_monthly: float = Field(0.0, ge=0.0, le=1e10, description="Fixed monthly fee (USD).")
+
+
+class FeesStep(_Section):
+    """Pay senior fees (plus any carried fee shortfall)."""
+
+    type: Literal["fees"]
+
+
+class InterestStep(_Section):
+    """Pay due interest to the named classes, pro rata within the step."""
+
+    type: Literal["interest"]
+    classes: list[Name] = Field(..., min_length=1, description="Classes paid, pro rata by amount due.")
+
+
+class ReserveStep(_Section):
+    """Top up the reserve account to its target."""
+
+    type: Literal["reserve"]
+
+
+class PrincipalStep(_Section):
+    """Pay principal due to the named classes."""
+
+    type: Literal["principal"]
+    classes: list[Name] = Field(..., min_length=1, description="Classes paid, in this order.")
+    mode: Literal["sequential", "pro_rata"] = Field(
+        "sequential", description="`sequential` pays in list order; `pro_rata` by amount due."
+    )
+
+
+class ResidualStep(_Section):
+    """Everything left goes to the residual holder."""
+
+    type: Literal["residual"]
+
+
+Step = Annotated[
+    Union[FeesStep, InterestStep, ReserveStep, PrincipalStep, ResidualStep],
+    Field(discriminator="type"),
+]
+_STEP_TAGS = {"fees", "interest", "reserve", "principal", "residual"}
+
+
+class Deal(_Section):
+    """An SPV: a lease pool, notes, a reserve, fees and an ordered waterfall (§5)."""
+
+    name: Name = Field(..., description="Unique deal name.")
+    legal_final_month: int = Field(
+        ..., ge=1, le=600, description="Month at which unpaid principal becomes a loss."
+    )
+    leases: list[Lease] | None = Field(None, description="Inline leases (or give `lease_tape`).")
+    lease_tape: str | None = Field(
+        None,
+        description=(
+            "CSV or Parquet file of leases, one row each, columns named as the inline lease fields; "
+            "relative to the config file."
+        ),
+    )
+    tranches: list[Tranche] = Field(..., min_length=1, description="Note classes.")
+    reserve: Reserve = Field(default_factory=Reserve, description="Reserve account.")
+    fees: Fees = Field(default_factory=Fees, description="Senior fees.")
+    waterfall: list[Step] = Field(..., min_length=1, description="Priority of payments, in order.")
+
+    _tape: list[Lease] | None = PrivateAttr(None)
+    _tape_sha256: str | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _structure(self, info: ValidationInfo) -> Deal:
+        errs: list[InitErrorDetails] = []
+        if (self.leases is None) == (self.lease_tape is None):
+            errs.append(_ref_error(("leases",), "give exactly one of `leases` and `lease_tape`", None))
+        elif self.leases is not None and not self.leases:
+            errs.append(_ref_error(("leases",), "a deal needs at least one lease", None))
+        names = [t.name for t in self.tranches]
+        for k, n in enumerate(names):
+            if n in names[:k]:
+                errs.append(_ref_error(("tranches", k, "name"), f"duplicate tranche name {n!r}", n))
+        known = set(names)
+        interest_of: dict[str, int] = {}
+        principal_of: dict[str, int] = {}
+        seen: dict[str, int] = {}
+        for s, step in enumerate(self.waterfall):
+            if step.type in ("fees", "reserve", "residual") and step.type in seen:
+                errs.append(_ref_error(("waterfall", s, "type"), f"only one `{step.type}` step is allowed", step.type))
+            seen.setdefault(step.type, s)
+            if step.type == "residual" and s != len(self.waterfall) - 1:
+                errs.append(_ref_error(("waterfall", s, "type"), "the `residual` step must be the last step", step.type))
+            if step.type in ("interest", "principal"):
+                owner = interest_of if step.type == "interest" else principal_of
+                for c, cls in enumerate(step.classes):
+                    if cls not in known:
+                        errs.append(_ref_error(("waterfall", s, "classes", c), f"unknown tranche {cls!r}", cls))
+                    elif cls in owner:
+                        errs.append(
+                            _ref_error(
+                                ("waterfall", s, "classes", c),
+                                f"tranche {cls!r} is already paid {step.type} by waterfall[{owner[cls]}]",
+                                cls,
+                            )
+                        )
+                    else:
+                        owner[cls] = s
+        for k, t in enumerate(self.tranches):
+            if t.name not in principal_of:
+                errs.append(_ref_error(("tranches", k, "name"), f"tranche {t.name!r} is paid principal by no waterfall step", t.name))
+            if t.coupon > 0 and t.name not in interest_of:
+                errs.append(_ref_error(("tranches", k, "coupon"), f"tranche {t.name!r} has a coupon but no interest step", t.coupon))
+            if t.amortization == "level" and (t.amort_end_month or self.legal_final_month) > self.legal_final_month:
+                errs.append(_ref_error(("tranches", k, "amort_end_month"), "must not exceed legal_final_month", t.amort_end_month))
+        if self.reserve.target_months > 0 and "reserve" not in seen:
+            errs.append(_ref_error(("reserve", "target_months"), "a reserve target needs a `reserve` waterfall step", self.reserve.target_months))
+        if errs:
+            raise ValidationError.from_exception_data("Deal", errs)
+        if self.lease_tape is not None:
+            base = Path((info.context or {}).get("base_dir", "."))
+            self._tape, self._tape_sha256 = _read_lease_tape(base / self.lease_tape)
+        return self
+
+    @property
+    def all_leases(self) -> list[Lease]:
+        """The inline leases, or the rows of the lease tape."""
+        return self.leases if self.leases is not None else self._tape
+
+
+def _read_lease_tape(path: Path) -> tuple[list[Lease], str]:
+    def fail(loc: tuple, msg: str) -> ValidationError:
+        return ValidationError.from_exception_data("Deal", [_ref_error(("lease_tape",) + loc, msg, str(path))])
+
+    if not path.is_file():
+        raise fail((), f"file not found: {path}")
+    raw = path.read_bytes()
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            frame = pd.read_csv(path)
+        elif suffix in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        else:
+            raise fail((), f"unsupported lease tape format {suffix!r} (use .csv or .parquet)")
+    except ValidationError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any reader error is a user error about this file
+        raise fail((), f"cannot read {path.name}: {exc}") from None
+    unknown = [c for c in frame.columns if c not in LEASE_COLUMNS]
+    missing = [c for c in _REQUIRED_LEASE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValidationError.from_exception_data(
+            "Deal", [_ref_error(("lease_tape", c), f"missing required column {c!r}", None) for c in missing]
+        )
+    if unknown:
+        raise ValidationError.from_exception_data(
+            "Deal",
+            [_ref_error(("lease_tape", c), f"unknown column {c!r}; allowed: {', '.join(LEASE_COLUMNS)}", c) for c in unknown],
+        )
+    if frame.empty:
+        raise fail((), "the lease tape has no rows")
+    records = [{k: v for k, v in row.items() if not _is_missing(v)} for row in frame.to_dict("records")]
+    try:
+        leases = _LEASES.validate_python(records)
+    except ValidationError as exc:
+        errs = []
+        for e in exc.errors(include_url=False):
+            row, *rest = e["loc"]
+            errs.append(_ref_error(("lease_tape", f"row {row}", *rest), e["msg"], e.get("input")))
+        raise ValidationError.from_exception_data("Deal", errs) from None
+    return leases, hashlib.sha256(raw).hexdigest()
+
+
+def _is_missing(v: Any) -> bool:
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+# --------------------------------------------------------------------------- root
+
+
+class Config(_Section):
+    """A whole run: the sections of MODEL.md §1–5."""
+
+    run: RunConfig = Field(..., description="Run size, seed and horizon.")
+    factor: FactorConfig = Field(default_factory=FactorConfig, description="AI-demand factor (§1).")
+    gpu: GpuConfig = Field(default_factory=GpuConfig, description="GPU collateral (§3).")
+    facility: FacilityConfig = Field(default_factory=FacilityConfig, description="Facility collateral (§3).")
+    tenants: list[Tenant] = Field(..., min_length=1, description="Lessees (§2).")
+    deals: list[Deal] = Field(..., min_length=1, description="Deals (§5).")
+
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        errs: list[InitErrorDetails] = []
+        tenant_names = [t.name for t in self.tenants]
+        for k, n in enumerate(tenant_names):
+            if n in tenant_names[:k]:
+                errs.append(_ref_error(("tenants", k, "name"), f"duplicate tenant name {n!r}", n))
+        deal_names = [d.name for d in self.deals]
+        for k, n in enumerate(deal_names):
+            if n in deal_names[:k]:
+                errs.append(_ref_error(("deals", k, "name"), f"duplicate deal name {n!r}", n))
+        known = set(tenant_names)
+        T = self.run.months
+        for d, deal in enumerate(self.deals):
+            if deal.legal_final_month > T:
+                errs.append(
+                    _ref_error(("deals", d, "legal_final_month"), f"beyond run.months ({T})", deal.legal_final_month)
+                )
+            where = ("leases",) if deal.leases is not None else ("lease_tape",)
+            for j, lease in enumerate(deal.all_leases):
+                row = (j,) if deal.leases is not None else (f"row {j}",)
+                if lease.tenant not in known:
+                    errs.append(_ref_error(("deals", d, *where, *row, "tenant"), f"unknown tenant {lease.tenant!r}", lease.tenant))
+        if self.factor.burst.month is not None and self.factor.burst.month > T:
+            errs.append(_ref_error(("factor", "burst", "month"), f"beyond run.months ({T})", self.factor.burst.month))
+        if errs:
+            raise ValidationError.from_exception_data("Config", errs)
+        return self
+
+    # ----------------------------------------------------------------- conveniences
+
+    def resolved(self) -> dict[str, Any]:
+        """The config as plain JSON-able data, defaults filled in."""
+        return self.model_dump(mode="json")
+
+    def digest(self) -> str:
+        """SHA-256 of the resolved config and the bytes of every lease tape it reads."""
+        h = hashlib.sha256(json.dumps(self.resolved(), sort_keys=True).encode())
+        for deal in self.deals:
+            if deal._tape_sha256:
+                h.update(deal._tape_sha256.encode())
+        return h.hexdigest()
+
+    def with_run(self, **changes: Any) -> Config:
+        """A copy with fields of ``run`` replaced, re-validated."""
+        data = self.resolved()
+        data["run"].update({k: v for k, v in changes.items() if v is not None})
+        return validate_config(data, base_dir=self._base_dir)
+
+    _base_dir: Path = PrivateAttr(Path("."))
+
+
+def validate_config(data: dict[str, Any], base_dir: Path | str = ".") -> Config:
+    """Validate a config given as a dict. Lease tapes are read relative to ``base_dir``."""
+    base_dir = Path(base_dir)
+    try:
+        cfg = Config.model_validate(data, context={"base_dir": base_dir})
+    except ValidationError as exc:
+        raise ConfigError(_errors_from_validation(exc)) from None
+    cfg._base_dir = base_dir
+    return cfg
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a TOML config file. Raises :class:`ConfigError` on any problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError([("", f"config file not found: {path}")])
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError([("", f"{path}: not valid TOML: {exc}")]) from None
+    return validate_config(data, base_dir=path.parent)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the config file."""
+    return Config.model_json_schema()

@@ -1,0 +1,124 @@
+"""The chunk loop: draws -> kernels -> mergeable statistics -> summary tables."""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from importlib import metadata
+
+import numba
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from kernels import empty_outputs, simulate_chunk
+
+from .compile import Plan, compile_plan
+from .config import Config, ConfigError
+from .outputs import write_run
+from .rng import BLOCK_PATHS, DrawSource
+from .stats import RunStats, deal_table, tranche_table
+
+
+@dataclass
+class Results:
+    """The outcome of a run. ``tranches`` and ``deals`` are tidy DataFrames."""
+
+    tranches: pd.DataFrame
+    deals: pd.DataFrame
+    manifest: dict
+    stats: RunStats = field(repr=False)
+
+    def write(self, out_dir: str | Path, overwrite: bool = False) -> Path:
+        """Write ``manifest.json`` and ``summary/*.parquet`` under ``out_dir``."""
+        return write_run(out_dir, {"tranches": self.tranches, "deals": self.deals}, self.manifest, overwrite)
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("dcabs", "numpy", "numba", "pandas", "pyarrow", "pydantic", "scipy"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out
+
+
+def set_threads(threads: int) -> int:
+    """Apply ``run.threads`` (0 = numba's default) and return the count in force."""
+    available = numba.config.NUMBA_NUM_THREADS
+    if threads > available:
+        raise ConfigError([("run.threads", f"{threads} threads requested but only {available} are available")])
+    numba.set_num_threads(threads or available)
+    return numba.get_num_threads()
+
+
+def simulate(plan: Plan, source: DrawSource, start: int, stop: int):
+    """Path outputs of paths ``start .. stop-1``."""
+    draws = source.draws(start, stop)
+    out = empty_outputs(stop - start, plan.deals.tranche_balance.size, len(plan.deal_names))
+    simulate_chunk(*plan.kernel_args, draws, out)
+    return out
+
+
+def run(config: Config, *, paths: int | None = None, seed: int | None = None, chunk_paths: int | None = None,
+        threads: int | None = None, progress: bool = False, out: str | Path | None = None,
+        overwrite: bool = False) -> Results:
+    """Run the Monte Carlo for a validated config and return its summary tables.
+
+    Keyword arguments override the config's ``run`` section (and are validated like it). With
+    ``out``, the run directory is written too.
+    """
+    t_start = time.perf_counter()
+    cfg = config.with_run(paths=paths, seed=seed, chunk_paths=chunk_paths, threads=threads)
+    n_threads = set_threads(cfg.run.threads)
+    plan = compile_plan(cfg)
+    source = DrawSource.for_config(cfg)
+    max_defaults = int(np.diff(plan.pool.deal_group_ptr).max())
+
+    t0 = time.perf_counter()
+    simulate(plan, source, 0, 1)  # compiles on first use, or loads numba's cache
+    t_compile = time.perf_counter() - t0
+
+    n, chunk = cfg.run.paths, cfg.run.chunk_paths
+    stats = RunStats()
+    t0 = time.perf_counter()
+    bar = tqdm(total=n, unit="path", unit_scale=True, disable=not progress, file=sys.stderr, desc="simulating")
+    with bar:
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            stats = stats.merge(RunStats.of_chunk(simulate(plan, source, start, stop), max_defaults))
+            bar.update(stop - start)
+    t_sim = time.perf_counter() - t0
+
+    has_points = ~np.isnan(plan.deals.tranche_attach)
+    tranches = tranche_table(stats, plan.tranche_deal, plan.tranche_names, plan.deals.tranche_balance, has_points)
+    deals = deal_table(stats, plan.deal_names, plan.pool.deal_pool_balance)
+    total = time.perf_counter() - t_start
+    manifest = {
+        "config": cfg.resolved(),
+        "config_sha256": cfg.digest(),
+        "seed": cfg.run.seed,
+        "paths": n,
+        "months": cfg.run.months,
+        "block_paths": BLOCK_PATHS,
+        "chunk_paths": chunk,
+        "threads": n_threads,
+        "tenant_thresholds": dict(zip(plan.tenant_names, map(float, plan.tenant_threshold))),
+        "versions": _versions(),
+        "timings": {
+            "compile_s": round(t_compile, 4),
+            "simulate_s": round(t_sim, 4),
+            "total_s": round(total, 4),
+            "paths_per_s": round(n / t_sim, 1) if t_sim > 0 else None,
+        },
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    results = Results(tranches=tranches, deals=deals, manifest=manifest, stats=stats)
+    if out is not None:
+        results.write(out, overwrite=overwrite)
+    return results

@@ -1,0 +1,233 @@
+"""Mergeable per-chunk statistics and the summary tables built from them (MODEL §8).
+
+Exactness is the design goal: every accumulated quantity is an integer.
+* Sums and sums of squares are kept in fixed point: each path's value is rounded once to a
+  multiple of 2^-40 and the integers are summed exactly (as Python ints when merged). The merge is
+  therefore associative and commutative bit for bit, so results do not depend on chunk size,
+  thread count or the shape of a Dask reduction tree. The rounding (at most 4.5e-13 per value) is
+  far below any Monte Carlo error.
+* Loss histograms have a bin for exactly 0, 10,000 bins of width 1e-4 on (0, 1), and a bin for a
+  loss of exactly 1 (a wiped-out class). Quantiles (VaR) and ES are computed from the merged
+  histogram with each bin represented by its midpoint, so they are accurate to half a bin (5e-5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+import pandas as pd
+
+from kernels.plan import PathOutputs
+
+FIX_BITS = 40
+_SPLIT = 31
+_MAX_ABS = 2.0**21
+N_BINS = 10_002
+BIN_WIDTH = 1e-4
+LEVELS = (0.95, 0.99, 0.999)
+_LEVEL_NAMES = ("95", "99", "999")
+BIN_VALUES = np.concatenate([[0.0], (np.arange(1, N_BINS - 1) - 0.5) * BIN_WIDTH, [1.0]])
+
+
+def _exact_sum(q: np.ndarray) -> np.ndarray:
+    """Exact column sums of an int64 matrix, as an object array of Python ints."""
+    hi = (q >> _SPLIT).sum(axis=0)
+    lo = (q & ((1 << _SPLIT) - 1)).sum(axis=0)
+    return np.array([(int(h) << _SPLIT) + int(l) for h, l in zip(hi, lo)], dtype=object)
+
+
+def _fixed(v: np.ndarray) -> np.ndarray:
+    if v.size and np.nanmax(np.abs(v)) > _MAX_ABS:
+        raise RuntimeError("a per-path statistic is outside the fixed-point range; this is a bug")
+    return np.rint(np.nan_to_num(v, nan=0.0) * (1 << FIX_BITS)).astype(np.int64)
+
+
+@dataclass
+class Moments:
+    """Exact count, sum and sum of squares per column, ignoring NaN."""
+
+    count: np.ndarray
+    total: np.ndarray
+    squares: np.ndarray
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> Moments:
+        finite = np.isfinite(values)
+        v = np.where(finite, values, 0.0)
+        sq = v * v
+        return cls(
+            count=finite.sum(axis=0).astype(object),
+            total=_exact_sum(_fixed(v)),
+            squares=_exact_sum(_fixed(sq)),
+        )
+
+    def merge(self, other: Moments) -> Moments:
+        return Moments(self.count + other.count, self.total + other.total, self.squares + other.squares)
+
+    def mean(self) -> np.ndarray:
+        return np.array([float(Fraction(s, n << FIX_BITS)) if n else np.nan for s, n in zip(self.total, self.count)])
+
+    def variance(self) -> np.ndarray:
+        """Unbiased sample variance, computed exactly from the integer sums before rounding."""
+        out = []
+        scale = 1 << FIX_BITS
+        for s, ss, n in zip(self.total, self.squares, self.count):
+            if n < 2:
+                out.append(np.nan)
+                continue
+            m = Fraction(s, scale) / n
+            var = (Fraction(ss, scale) - n * m * m) / (n - 1)
+            out.append(max(0.0, float(var)))
+        return np.array(out)
+
+
+def loss_histogram(values: np.ndarray) -> np.ndarray:
+    """Counts per loss bin of each column of ``values`` (n × m) -> int64[m, N_BINS]. NaN is skipped."""
+    idx = np.clip(np.ceil(values / BIN_WIDTH), 1, N_BINS - 2)
+    idx = np.where(values <= 0.0, 0, np.where(values >= 1.0, N_BINS - 1, idx))
+    out = np.zeros((values.shape[1], N_BINS), dtype=np.int64)
+    for j in range(values.shape[1]):
+        col = idx[:, j][np.isfinite(values[:, j])].astype(np.int64)
+        out[j] = np.bincount(col, minlength=N_BINS)
+    return out
+
+
+def count_histogram(values: np.ndarray, size: int) -> np.ndarray:
+    """Counts of each integer 0..size-1 per column of ``values`` (n × m) -> int64[m, size]."""
+    return np.stack([np.bincount(values[:, j], minlength=size)[:size] for j in range(values.shape[1])])
+
+
+def quantile_and_es(hist: np.ndarray, level: float) -> tuple[float, float]:
+    """VaR and expected shortfall at ``level`` of the distribution held in a loss histogram.
+
+    VaR is the smallest bin value v with P(L ≤ v) ≥ level; ES is the mean of the upper
+    (1 − level) tail (Acerbi–Tasche), both on the midpoint-discretised distribution.
+    """
+    n = hist.sum()
+    if n == 0:
+        return np.nan, np.nan
+    cum = np.cumsum(hist)
+    i = int(np.searchsorted(cum, level * n, side="left"))
+    i = min(i, hist.size - 1)
+    var = BIN_VALUES[i]
+    tail = float((hist[i + 1:] * BIN_VALUES[i + 1:]).sum())
+    es = (tail + (cum[i] - level * n) * var) / ((1.0 - level) * n)
+    return float(var), float(es)
+
+
+@dataclass
+class RunStats:
+    """Everything the summary tables need, merged over chunks. All fields are exact integers."""
+
+    n_paths: int = 0
+    loss: Moments | None = None
+    alloc: Moments | None = None
+    pv: Moments | None = None
+    wal: Moments | None = None
+    shortfall: Moments | None = None
+    net_loss: Moments | None = None
+    reserve_used: Moments | None = None
+    loss_pos: np.ndarray | None = None
+    alloc_pos: np.ndarray | None = None
+    any_shortfall: np.ndarray | None = None
+    loss_hist: np.ndarray | None = None
+    alloc_hist: np.ndarray | None = None
+    net_loss_hist: np.ndarray | None = None
+    defaults_hist: np.ndarray | None = None
+
+    @classmethod
+    def of_chunk(cls, out: PathOutputs, max_defaults: int) -> RunStats:
+        """Statistics of one chunk's path outputs."""
+        alloc = out.tranche_alloc_loss
+        return cls(
+            n_paths=out.tranche_loss.shape[0],
+            loss=Moments.of(out.tranche_loss),
+            alloc=Moments.of(alloc),
+            pv=Moments.of(out.tranche_pv),
+            wal=Moments.of(out.tranche_wal),
+            shortfall=Moments.of(out.tranche_shortfall),
+            net_loss=Moments.of(out.deal_net_loss),
+            reserve_used=Moments.of(out.deal_reserve_used),
+            loss_pos=(out.tranche_loss > 0).sum(axis=0).astype(np.int64),
+            alloc_pos=(np.nan_to_num(alloc) > 0).sum(axis=0).astype(np.int64),
+            any_shortfall=out.tranche_any_shortfall.sum(axis=0, dtype=np.int64),
+            loss_hist=loss_histogram(out.tranche_loss),
+            alloc_hist=loss_histogram(alloc),
+            net_loss_hist=loss_histogram(out.deal_net_loss),
+            defaults_hist=count_histogram(out.deal_defaults, max_defaults + 1),
+        )
+
+    def merge(self, other: RunStats) -> RunStats:
+        if self.n_paths == 0:
+            return other
+        if other.n_paths == 0:
+            return self
+        merged = {"n_paths": self.n_paths + other.n_paths}
+        for name in ("loss", "alloc", "pv", "wal", "shortfall", "net_loss", "reserve_used"):
+            merged[name] = getattr(self, name).merge(getattr(other, name))
+        for name in ("loss_pos", "alloc_pos", "any_shortfall", "loss_hist", "alloc_hist", "net_loss_hist", "defaults_hist"):
+            merged[name] = getattr(self, name) + getattr(other, name)
+        return RunStats(**merged)
+
+
+def _loss_columns(moments: Moments, positive: np.ndarray, hist: np.ndarray, n: int) -> dict[str, np.ndarray]:
+    el = moments.mean()
+    se = np.sqrt(moments.variance() / n)
+    pd_ = positive / n
+    cols = {"el": el, "el_se": se, "pd": pd_, "lgd": np.where(pd_ > 0, el / np.where(pd_ > 0, pd_, 1), np.nan)}
+    for lvl, name in zip(LEVELS, _LEVEL_NAMES):
+        pairs = [quantile_and_es(h, lvl) for h in hist]
+        cols[f"var{name}"] = np.array([p[0] for p in pairs])
+        cols[f"es{name}"] = np.array([p[1] for p in pairs])
+    return cols
+
+
+def tranche_table(stats: RunStats, deal: tuple[str, ...], tranche: tuple[str, ...], balance: np.ndarray,
+                  has_points: np.ndarray) -> pd.DataFrame:
+    """One row per tranche and view: `cashflow` (the waterfall) and, with attach/detach, `allocation`."""
+    n = stats.n_paths
+    order = {d: i for i, d in enumerate(dict.fromkeys(deal))}
+    base = pd.DataFrame({"deal": list(deal), "tranche": list(tranche), "view": "cashflow", "balance": balance})
+    cash = base.assign(
+        **_loss_columns(stats.loss, stats.loss_pos, stats.loss_hist, n),
+        pv_mean=stats.pv.mean(),
+        pv_sd=np.sqrt(stats.pv.variance()),
+        wal_mean=stats.wal.mean(),
+        p_interest_shortfall=stats.any_shortfall / n,
+        interest_shortfall_mean=stats.shortfall.mean(),
+        paths=n,
+    )
+    alloc = base.assign(view="allocation", **_loss_columns(stats.alloc, stats.alloc_pos, stats.alloc_hist, n), paths=n)
+    table = pd.concat([cash, alloc[has_points]])
+    # Deal by deal, the cash-flow rows first, tranches in config order.
+    rank = table["deal"].map(order) * 2 + (table["view"] == "allocation")
+    table = table.iloc[np.lexsort((table.index.to_numpy(), rank.to_numpy()))].reset_index(drop=True)
+    table["view"] = pd.Categorical(table["view"], categories=["cashflow", "allocation"])
+    return table
+
+
+def deal_table(stats: RunStats, deals: tuple[str, ...], pool_balance: np.ndarray) -> pd.DataFrame:
+    """One row per deal: the distribution of the net loss fraction and of the number of defaults."""
+    n = stats.n_paths
+    nl = _loss_columns(stats.net_loss, (stats.net_loss_hist[:, 1:].sum(axis=1)), stats.net_loss_hist, n)
+    dh = stats.defaults_hist
+    k = np.arange(dh.shape[1])
+    dmean = (dh * k).sum(axis=1) / n
+    dcum = np.cumsum(dh, axis=1)
+    dq = {f"defaults_q{name}": np.array([int(np.searchsorted(c, lvl * n)) for c in dcum]) for lvl, name in zip(LEVELS, _LEVEL_NAMES)}
+    return pd.DataFrame({
+        "deal": list(deals),
+        "pool_balance": pool_balance,
+        "nl_mean": nl["el"],
+        "nl_se": nl["el_se"],
+        "nl_sd": np.sqrt(stats.net_loss.variance()),
+        "p_nl_positive": nl["pd"],
+        **{f"nl_{c}": nl[c] for lv in _LEVEL_NAMES for c in (f"var{lv}", f"es{lv}")},
+        "defaults_mean": dmean,
+        "p_any_default": 1.0 - dh[:, 0] / n,
+        **dq,
+        "reserve_used_mean": stats.reserve_used.mean(),
+        "paths": n,
+    })

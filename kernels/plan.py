@@ -1,0 +1,241 @@
+"""The engine <-> kernel contract: NamedTuples of contiguous arrays with fixed dtypes.
+
+Conventions
+-----------
+* Months are indexed 0..T; index 0 is the closing date and carries no cash. Arrays over months have
+  length ``T + 1``.
+* Money is float64 (USD); indices and months are int32; opcodes and flags are int8.
+* Ragged data uses CSR: ``*_ptr`` of length n+1 and a flat index array.
+* A month value of ``T + 1`` (``NEVER``-like) means "not within the horizon".
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+# Waterfall opcodes (int8). The config's step `type` compiles to one of these.
+OP_FEES = 1
+OP_INTEREST = 2
+OP_RESERVE = 3
+OP_PRINCIPAL = 4
+OP_RESIDUAL = 5
+
+MODE_SEQUENTIAL = 0
+MODE_PRO_RATA = 1
+
+CURVE_STRAIGHT = 0
+CURVE_EXPONENTIAL = 1
+
+# Columns of the per-deal monthly ledger written in trace mode.
+L_RENT = 0
+L_RECOVERY = 1
+L_SALE = 2
+L_RESERVE_INTEREST = 3
+L_RESERVE_DRAW = 4
+L_RESERVE_RELEASE = 5
+L_FEES = 6
+L_INTEREST = 7
+L_PRINCIPAL = 8
+L_RESERVE_DEPOSIT = 9
+L_RESIDUAL = 10
+L_RESERVE_BALANCE = 11
+L_FACTOR = 12
+L_GPU_INDEX = 13
+LEDGER_COLUMNS = (
+    "rent", "recovery", "sale", "reserve_interest", "reserve_draw", "reserve_release",
+    "fees", "interest", "principal", "reserve_deposit", "residual", "reserve_balance",
+    "factor", "gpu_index",
+)
+# Columns of the per-tranche monthly ledger written in trace mode.
+TL_INTEREST = 0
+TL_PRINCIPAL = 1
+TL_BALANCE = 2
+TRANCHE_LEDGER_COLUMNS = ("interest", "principal", "balance")
+
+
+class FactorPlan(NamedTuple):
+    """AI-demand factor (MODEL §1). Scalars only."""
+
+    phi: float  # persistence φ
+    innovation_scale: float  # sqrt(1 - φ²)
+    burst_shift: float  # s ≤ 0
+
+
+class CreditPlan(NamedTuple):
+    """Tenant default thresholds grouped in hazard classes (MODEL §2).
+
+    class_c : f8[K]            threshold c of each class (−inf for PD 0)
+    class_sqrt_rho : f8[K]     sqrt(ρ)
+    class_inv_sqrt_1mrho : f8[K]   1/sqrt(1−ρ)
+    tenant_class : i4[N]       class of each tenant
+    tenant_forced : i4[N]      forced default month, or T+1 for none
+    """
+
+    class_c: np.ndarray
+    class_sqrt_rho: np.ndarray
+    class_inv_sqrt_1mrho: np.ndarray
+    tenant_class: np.ndarray
+    tenant_forced: np.ndarray
+
+
+class CollateralPlan(NamedTuple):
+    """GPU and facility value model (MODEL §3).
+
+    scheduled_obsolescence : f8[T+1]   O_t for scheduled releases (all ones when Poisson)
+    """
+
+    curve: int
+    gpu_life: float
+    gpu_half_life: float
+    gpu_salvage: float
+    kappa: float
+    poisson_releases: bool
+    beta_gpu: float
+    beta_shell: float
+    shell_life: float
+    scheduled_obsolescence: np.ndarray
+
+
+class PoolPlan(NamedTuple):
+    """Leases, pre-aggregated by (deal, tenant) group and by deal (MODEL §4).
+
+    Per lease (L):
+      lease_deal, lease_start, lease_end, lease_a0, lease_rec_lag : i4[L]
+      lease_gpu, lease_shell, lease_liq : f8[L]
+      lease_fixed_rr : f8[L]     recovery rate for `fixed` recovery, −1 for `sale`
+      lease_term_month : i4[L]   month of the terminal sale (end + sale_lag), T+1 if beyond T
+      lease_term_gpu, lease_term_shell : f8[L]  deterministic part of that sale
+    tenant_lease_ptr : i4[N+1], tenant_lease_idx : i4[L]   CSR tenant -> leases
+    Per group G (a deal's leases of one tenant):
+      group_tenant : i4[G]
+      group_rent : f8[G, T+1]          scheduled contract rent by month
+      group_rent_suffix : f8[G, T+2]   Σ_{u ≥ t, u ≤ T} group_rent[g, u]
+    deal_group_ptr : i4[D+1]           CSR deal -> groups (groups are sorted by deal)
+    deal_rent, deal_term_gpu, deal_term_shell : f8[D, T+1]
+    deal_pool_balance : f8[D]          P0: scheduled rent within T plus original collateral
+    """
+
+    lease_deal: np.ndarray
+    lease_start: np.ndarray
+    lease_end: np.ndarray
+    lease_a0: np.ndarray
+    lease_rec_lag: np.ndarray
+    lease_gpu: np.ndarray
+    lease_shell: np.ndarray
+    lease_liq: np.ndarray
+    lease_fixed_rr: np.ndarray
+    lease_term_month: np.ndarray
+    lease_term_gpu: np.ndarray
+    lease_term_shell: np.ndarray
+    tenant_lease_ptr: np.ndarray
+    tenant_lease_idx: np.ndarray
+    group_tenant: np.ndarray
+    group_rent: np.ndarray
+    group_rent_suffix: np.ndarray
+    deal_group_ptr: np.ndarray
+    deal_rent: np.ndarray
+    deal_term_gpu: np.ndarray
+    deal_term_shell: np.ndarray
+    deal_pool_balance: np.ndarray
+
+
+class DealPlan(NamedTuple):
+    """Notes, reserve, fees and the waterfall program (MODEL §5).
+
+    deal_legal_final : i4[D]
+    deal_reserve0, deal_reserve_months, deal_reserve_rate_m, deal_fee_rate_m, deal_fee_fixed : f8[D]
+    deal_tranche_ptr : i4[D+1]      tranches of deal d are deal_tranche_ptr[d]..[d+1]
+    tranche_balance, tranche_coupon_m : f8[K]
+    tranche_interest_on_shortfall, tranche_senior, tranche_scheduled : i1[K]
+    tranche_target : f8[K, T+1]     scheduled balance after month t's principal step
+    tranche_attach, tranche_detach : f8[K]   NaN when the tranche has no loss-allocation points
+    deal_step_ptr : i4[D+1]; step_op, step_mode, step_draws_reserve : i1[S]
+    step_target_ptr : i4[S+1]; step_target : i4[...]   global tranche indices
+    discount_m : f8    monthly discount factor (1+r)^(−1/12)
+    """
+
+    deal_legal_final: np.ndarray
+    deal_reserve0: np.ndarray
+    deal_reserve_months: np.ndarray
+    deal_reserve_rate_m: np.ndarray
+    deal_fee_rate_m: np.ndarray
+    deal_fee_fixed: np.ndarray
+    deal_tranche_ptr: np.ndarray
+    tranche_balance: np.ndarray
+    tranche_coupon_m: np.ndarray
+    tranche_interest_on_shortfall: np.ndarray
+    tranche_senior: np.ndarray
+    tranche_scheduled: np.ndarray
+    tranche_target: np.ndarray
+    tranche_attach: np.ndarray
+    tranche_detach: np.ndarray
+    deal_step_ptr: np.ndarray
+    step_op: np.ndarray
+    step_mode: np.ndarray
+    step_draws_reserve: np.ndarray
+    step_target_ptr: np.ndarray
+    step_target: np.ndarray
+    discount_m: float
+
+
+class Draws(NamedTuple):
+    """The random inputs of n paths, drawn by engine/rng.py from fixed RNG blocks.
+
+    eps : f8[n, T+1]          factor innovations; column 0 is Y_0
+    expo : f8[n, N]           one Exp(1) per tenant
+    burst_month : i4[n]       B, or T+1 when no burst within the horizon
+    winv : f8[n]              1/sqrt(W) of the t-copula (1 for the Gaussian copula)
+    release_counts : i4[n, T+1] or i4[n, 0]   chip releases per month (Poisson mode only)
+    """
+
+    eps: np.ndarray
+    expo: np.ndarray
+    burst_month: np.ndarray
+    winv: np.ndarray
+    release_counts: np.ndarray
+
+
+class PathOutputs(NamedTuple):
+    """Per-path results of n paths (MODEL §5). K tranches, D deals.
+
+    tranche_loss : f8[n, K]        principal written off at legal final / original balance
+    tranche_shortfall : f8[n, K]   unpaid interest at legal final / original balance
+    tranche_pv : f8[n, K]          discounted cash received / original balance
+    tranche_wal : f8[n, K]         years; NaN when no principal was received
+    tranche_any_shortfall : i1[n, K]   1 if any month's interest was not paid in full
+    tranche_first_loss : i4[n, K]  first month of a shortfall on a path that ends in a loss; 0 if none
+    tranche_alloc_loss : f8[n, K]  loss-allocation view on the pool's net loss; NaN without points
+    deal_net_loss : f8[n, D]       NL_T, the pool's net loss fraction
+    deal_defaults : i4[n, D]       tenants of the deal that defaulted within the horizon
+    deal_reserve_used : f8[n, D]   reserve draws / original note balance
+    """
+
+    tranche_loss: np.ndarray
+    tranche_shortfall: np.ndarray
+    tranche_pv: np.ndarray
+    tranche_wal: np.ndarray
+    tranche_any_shortfall: np.ndarray
+    tranche_first_loss: np.ndarray
+    tranche_alloc_loss: np.ndarray
+    deal_net_loss: np.ndarray
+    deal_defaults: np.ndarray
+    deal_reserve_used: np.ndarray
+
+
+def empty_outputs(n: int, n_tranches: int, n_deals: int) -> PathOutputs:
+    """Allocate the outputs of n paths."""
+    f = lambda m: np.zeros((n, m), dtype=np.float64)  # noqa: E731
+    return PathOutputs(
+        tranche_loss=f(n_tranches),
+        tranche_shortfall=f(n_tranches),
+        tranche_pv=f(n_tranches),
+        tranche_wal=f(n_tranches),
+        tranche_any_shortfall=np.zeros((n, n_tranches), dtype=np.int8),
+        tranche_first_loss=np.zeros((n, n_tranches), dtype=np.int32),
+        tranche_alloc_loss=f(n_tranches),
+        deal_net_loss=f(n_deals),
+        deal_defaults=np.zeros((n, n_deals), dtype=np.int32),
+        deal_reserve_used=f(n_deals),
+    )
