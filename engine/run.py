@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from kernels import empty_outputs, simulate_chunk
+from kernels import empty_outputs, simulate_chunk, trace_path
+from kernels.plan import LEDGER_COLUMNS, TRANCHE_LEDGER_COLUMNS
 
 from .compile import Plan, compile_plan
 from .config import Config, ConfigError
@@ -63,6 +64,33 @@ def simulate(plan: Plan, source: DrawSource, start: int, stop: int):
     out = empty_outputs(stop - start, plan.deals.tranche_balance.size, len(plan.deal_names))
     simulate_chunk(*plan.kernel_args, draws, out)
     return out
+
+
+@dataclass
+class Trace:
+    """The monthly statement of one path.
+
+    ledger : f8[D, T+1, len(LEDGER_COLUMNS)]; tranche_ledger : f8[K, T+1, 3]; tau : default month per
+    tenant (T+1 = none); outputs : that path's PathOutputs row (length-1 arrays).
+    """
+
+    ledger: np.ndarray
+    tranche_ledger: np.ndarray
+    tau: np.ndarray
+    outputs: object
+    columns: tuple = LEDGER_COLUMNS
+    tranche_columns: tuple = TRANCHE_LEDGER_COLUMNS
+
+
+def trace(plan: Plan, source: DrawSource, path: int) -> Trace:
+    """Simulate one path serially and return its monthly ledgers (same code path as a run)."""
+    draws = source.draws(path, path + 1)
+    out = empty_outputs(1, plan.deals.tranche_balance.size, len(plan.deal_names))
+    T = plan.months
+    ledger = np.zeros((len(plan.deal_names), T + 1, len(LEDGER_COLUMNS)))
+    tledger = np.zeros((plan.deals.tranche_balance.size, T + 1, len(TRANCHE_LEDGER_COLUMNS)))
+    tau = trace_path(*plan.kernel_args, draws, out, ledger, tledger)
+    return Trace(ledger=ledger, tranche_ledger=tledger, tau=tau, outputs=out)
 
 
 def run(config: Config, *, paths: int | None = None, seed: int | None = None, chunk_paths: int | None = None,
