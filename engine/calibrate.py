@@ -12,6 +12,8 @@ process without burst:
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from scipy import integrate, optimize, special, stats
 from scipy.stats import qmc
@@ -64,25 +66,25 @@ class _Sample:
             return float(np.mean(-np.expm1(np.log1p(-q).sum(axis=1))))
 
 
+@lru_cache(maxsize=8)
+def _sample(persistence: float, student_t_dof: float | None) -> _Sample:
+    return _Sample(persistence, student_t_dof)
+
+
+@lru_cache(maxsize=4096)
+def _threshold(p: float, r: float, persistence: float, student_t_dof: float | None, method: str) -> float:
+    if p <= 0.0:
+        return -np.inf
+    if method == "monthly_hazard" or (r == 0.0 and not student_t_dof):
+        return monthly_hazard_threshold(p, student_t_dof)
+    if persistence == 1.0 and not student_t_dof:
+        return optimize.brentq(lambda c: _pd_static(c, r) - p, *_BRACKET, xtol=1e-12)
+    sample = _sample(persistence, student_t_dof)
+    return optimize.brentq(lambda c: sample.pd(c, r) - p, *_BRACKET, xtol=1e-12)
+
+
 def calibrate_thresholds(pds, rhos, *, persistence: float, student_t_dof: float | None, method: str) -> np.ndarray:
-    """Threshold c for each (pd, rho) pair. Identical pairs are solved once."""
-    pds = np.asarray(pds, dtype=float)
-    rhos = np.asarray(rhos, dtype=float)
-    out = np.empty(pds.shape)
-    cache: dict[tuple[float, float], float] = {}
-    sample: _Sample | None = None
-    for i, (p, r) in enumerate(zip(pds, rhos)):
-        key = (float(p), float(r))
-        if key not in cache:
-            if p <= 0.0:
-                cache[key] = -np.inf
-            elif method == "monthly_hazard" or (r == 0.0 and not student_t_dof):
-                cache[key] = monthly_hazard_threshold(p, student_t_dof)
-            elif persistence == 1.0 and not student_t_dof:
-                cache[key] = optimize.brentq(lambda c: _pd_static(c, r) - p, *_BRACKET, xtol=1e-12)
-            else:
-                if sample is None:
-                    sample = _Sample(persistence, student_t_dof)
-                cache[key] = optimize.brentq(lambda c: sample.pd(c, r) - p, *_BRACKET, xtol=1e-12)
-        out[i] = cache[key]
-    return out
+    """Threshold c for each (pd, rho) pair. Solutions are cached, so identical pairs are solved once
+    per process (sweeps and scenarios re-use them)."""
+    nu = float(student_t_dof) if student_t_dof else None
+    return np.array([_threshold(float(p), float(r), float(persistence), nu, method) for p, r in zip(pds, rhos)])

@@ -70,6 +70,13 @@ def _errors_from_validation(exc: ValidationError, prefix: tuple = ()) -> list[tu
     return out
 
 
+def _line_errors(exc: ValidationError) -> list[InitErrorDetails]:
+    """Re-raise-able line errors of a ValidationError, keeping location, message and input."""
+    return [
+        _ref_error(tuple(e["loc"]), e["msg"], e.get("input")) for e in exc.errors(include_url=False)
+    ]
+
+
 def _ref_error(loc: tuple, message: str, value: Any) -> InitErrorDetails:
     return InitErrorDetails(
         type=PydanticCustomError("reference", message), loc=loc, input=value
@@ -429,17 +436,29 @@ class Deal(_Section):
                 errs.append(_ref_error(("tranches", k, "amort_end_month"), "must not exceed legal_final_month", t.amort_end_month))
         if self.reserve.target_months > 0 and "reserve" not in seen:
             errs.append(_ref_error(("reserve", "target_months"), "a reserve target needs a `reserve` waterfall step", self.reserve.target_months))
+        ctx = info.context or {}
+        if self.lease_tape is not None and self.leases is None:
+            try:
+                self._tape, self._tape_sha256 = _read_lease_tape(Path(ctx.get("base_dir", ".")) / self.lease_tape)
+            except ValidationError as exc:
+                errs.extend(_line_errors(exc))
+        # Tenant names are known here only when validate_config passed them in; otherwise the
+        # root check covers leases. Checking here lets one report hold every missing name.
+        tenants = ctx.get("tenant_names")
+        if tenants is not None and self.all_leases:
+            where = ("leases",) if self.leases is not None else ("lease_tape",)
+            for j, lease in enumerate(self.all_leases):
+                if lease.tenant not in tenants:
+                    row = (j,) if self.leases is not None else (f"row {j}",)
+                    errs.append(_ref_error((*where, *row, "tenant"), f"unknown tenant {lease.tenant!r}", lease.tenant))
         if errs:
             raise ValidationError.from_exception_data("Deal", errs)
-        if self.lease_tape is not None:
-            base = Path((info.context or {}).get("base_dir", "."))
-            self._tape, self._tape_sha256 = _read_lease_tape(base / self.lease_tape)
         return self
 
     @property
     def all_leases(self) -> list[Lease]:
         """The inline leases, or the rows of the lease tape."""
-        return self.leases if self.leases is not None else self._tape
+        return self.leases if self.leases is not None else (self._tape or [])
 
 
 def _read_lease_tape(path: Path) -> tuple[list[Lease], str]:
@@ -463,15 +482,10 @@ def _read_lease_tape(path: Path) -> tuple[list[Lease], str]:
         raise fail((), f"cannot read {path.name}: {exc}") from None
     unknown = [c for c in frame.columns if c not in LEASE_COLUMNS]
     missing = [c for c in _REQUIRED_LEASE_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ValidationError.from_exception_data(
-            "Deal", [_ref_error(("lease_tape", c), f"missing required column {c!r}", None) for c in missing]
-        )
-    if unknown:
-        raise ValidationError.from_exception_data(
-            "Deal",
-            [_ref_error(("lease_tape", c), f"unknown column {c!r}; allowed: {', '.join(LEASE_COLUMNS)}", c) for c in unknown],
-        )
+    column_errors = [_ref_error(("lease_tape", c), f"unknown column {c!r}; allowed: {', '.join(LEASE_COLUMNS)}", c) for c in unknown]
+    column_errors += [_ref_error(("lease_tape", c), f"missing required column {c!r}", None) for c in missing]
+    if column_errors:
+        raise ValidationError.from_exception_data("Deal", column_errors)
     if frame.empty:
         raise fail((), "the lease tape has no rows")
     records = [{k: v for k, v in row.items() if not _is_missing(v)} for row in frame.to_dict("records")]
@@ -507,7 +521,8 @@ class Config(_Section):
     deals: list[Deal] = Field(..., min_length=1, description="Deals (§5).")
 
     @model_validator(mode="after")
-    def _references(self) -> Config:
+    def _references(self, info: ValidationInfo) -> Config:
+        has_context = (info.context or {}).get("tenant_names") is not None
         errs: list[InitErrorDetails] = []
         tenant_names = [t.name for t in self.tenants]
         for k, n in enumerate(tenant_names):
@@ -524,11 +539,12 @@ class Config(_Section):
                 errs.append(
                     _ref_error(("deals", d, "legal_final_month"), f"beyond run.months ({T})", deal.legal_final_month)
                 )
-            where = ("leases",) if deal.leases is not None else ("lease_tape",)
-            for j, lease in enumerate(deal.all_leases):
-                row = (j,) if deal.leases is not None else (f"row {j}",)
-                if lease.tenant not in known:
-                    errs.append(_ref_error(("deals", d, *where, *row, "tenant"), f"unknown tenant {lease.tenant!r}", lease.tenant))
+            if not has_context:
+                where = ("leases",) if deal.leases is not None else ("lease_tape",)
+                for j, lease in enumerate(deal.all_leases):
+                    row = (j,) if deal.leases is not None else (f"row {j}",)
+                    if lease.tenant not in known:
+                        errs.append(_ref_error(("deals", d, *where, *row, "tenant"), f"unknown tenant {lease.tenant!r}", lease.tenant))
         if self.factor.burst.month is not None and self.factor.burst.month > T:
             errs.append(_ref_error(("factor", "burst", "month"), f"beyond run.months ({T})", self.factor.burst.month))
         if errs:
@@ -561,8 +577,10 @@ class Config(_Section):
 def validate_config(data: dict[str, Any], base_dir: Path | str = ".") -> Config:
     """Validate a config given as a dict. Lease tapes are read relative to ``base_dir``."""
     base_dir = Path(base_dir)
+    tenants = data.get("tenants") if isinstance(data, dict) else None
+    names = {t.get("name") for t in tenants if isinstance(t, dict)} if isinstance(tenants, list) else set()
     try:
-        cfg = Config.model_validate(data, context={"base_dir": base_dir})
+        cfg = Config.model_validate(data, context={"base_dir": base_dir, "tenant_names": names})
     except ValidationError as exc:
         raise ConfigError(_errors_from_validation(exc)) from None
     cfg._base_dir = base_dir
