@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export NUMBA_CACHE_DIR := $(CURDIR)/.numba_cache
 
-.PHONY: run test validate clean
+.PHONY: run test validate docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,3 +23,6 @@ validate: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .numba_cache runs .pytest_cache .hypothesis
+
+docs: $(STAMP)
+	$(PY) -m engine.schema_docs > docs/configuration.md

@@ -23,6 +23,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     ValidationInfo,
+    field_validator,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -128,6 +129,15 @@ class BurstConfig(_Section):
     month: int | None = Field(
         None, ge=1, le=600, description="Fix the burst month B (overrides the hazard)."
     )
+
+    @model_validator(mode="after")
+    def _within_horizon(self, info: ValidationInfo) -> BurstConfig:
+        T = (info.context or {}).get("months")
+        if isinstance(T, int) and self.month is not None and self.month > T:
+            raise ValidationError.from_exception_data(
+                "BurstConfig", [_ref_error(("month",), f"beyond run.months ({T})", self.month)]
+            )
+        return self
 
 
 class FactorConfig(_Section):
@@ -329,26 +339,26 @@ class Fees(_Section):
 class FeesStep(_Section):
     """Pay senior fees (plus any carried fee shortfall)."""
 
-    type: Literal["fees"]
+    type: Literal["fees"] = Field(..., description="Step kind: `fees`.")
 
 
 class InterestStep(_Section):
     """Pay due interest to the named classes, pro rata within the step."""
 
-    type: Literal["interest"]
+    type: Literal["interest"] = Field(..., description="Step kind: `interest`.")
     classes: list[Name] = Field(..., min_length=1, description="Classes paid, pro rata by amount due.")
 
 
 class ReserveStep(_Section):
     """Top up the reserve account to its target."""
 
-    type: Literal["reserve"]
+    type: Literal["reserve"] = Field(..., description="Step kind: `reserve`.")
 
 
 class PrincipalStep(_Section):
     """Pay principal due to the named classes."""
 
-    type: Literal["principal"]
+    type: Literal["principal"] = Field(..., description="Step kind: `principal`.")
     classes: list[Name] = Field(..., min_length=1, description="Classes paid, in this order.")
     mode: Literal["sequential", "pro_rata"] = Field(
         "sequential", description="`sequential` pays in list order; `pro_rata` by amount due."
@@ -358,7 +368,7 @@ class PrincipalStep(_Section):
 class ResidualStep(_Section):
     """Everything left goes to the residual holder."""
 
-    type: Literal["residual"]
+    type: Literal["residual"] = Field(..., description="Step kind: `residual`.")
 
 
 Step = Annotated[
@@ -437,6 +447,9 @@ class Deal(_Section):
         if self.reserve.target_months > 0 and "reserve" not in seen:
             errs.append(_ref_error(("reserve", "target_months"), "a reserve target needs a `reserve` waterfall step", self.reserve.target_months))
         ctx = info.context or {}
+        T = ctx.get("months")
+        if isinstance(T, int) and self.legal_final_month > T:
+            errs.append(_ref_error(("legal_final_month",), f"beyond run.months ({T})", self.legal_final_month))
         if self.lease_tape is not None and self.leases is None:
             try:
                 self._tape, self._tape_sha256 = _read_lease_tape(Path(ctx.get("base_dir", ".")) / self.lease_tape)
@@ -520,31 +533,37 @@ class Config(_Section):
     tenants: list[Tenant] = Field(..., min_length=1, description="Lessees (§2).")
     deals: list[Deal] = Field(..., min_length=1, description="Deals (§5).")
 
+    @field_validator("tenants", "deals")
+    @classmethod
+    def _unique_names(cls, items: list, info: ValidationInfo) -> list:
+        names = [item.name for item in items]
+        errs = [
+            _ref_error((k, "name"), f"duplicate {info.field_name[:-1]} name {n!r}", n)
+            for k, n in enumerate(names)
+            if n in names[:k]
+        ]
+        if errs:
+            raise ValidationError.from_exception_data("Config", errs)
+        return items
+
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> Config:
-        has_context = (info.context or {}).get("tenant_names") is not None
+        # validate_config passes tenant names and the horizon in the context, so deals check their
+        # own references and every missing name is reported at once. Without a context (a direct
+        # Config.model_validate), the same checks run here.
+        if (info.context or {}).get("tenant_names") is not None:
+            return self
         errs: list[InitErrorDetails] = []
-        tenant_names = [t.name for t in self.tenants]
-        for k, n in enumerate(tenant_names):
-            if n in tenant_names[:k]:
-                errs.append(_ref_error(("tenants", k, "name"), f"duplicate tenant name {n!r}", n))
-        deal_names = [d.name for d in self.deals]
-        for k, n in enumerate(deal_names):
-            if n in deal_names[:k]:
-                errs.append(_ref_error(("deals", k, "name"), f"duplicate deal name {n!r}", n))
-        known = set(tenant_names)
+        known = {t.name for t in self.tenants}
         T = self.run.months
         for d, deal in enumerate(self.deals):
             if deal.legal_final_month > T:
-                errs.append(
-                    _ref_error(("deals", d, "legal_final_month"), f"beyond run.months ({T})", deal.legal_final_month)
-                )
-            if not has_context:
-                where = ("leases",) if deal.leases is not None else ("lease_tape",)
-                for j, lease in enumerate(deal.all_leases):
-                    row = (j,) if deal.leases is not None else (f"row {j}",)
-                    if lease.tenant not in known:
-                        errs.append(_ref_error(("deals", d, *where, *row, "tenant"), f"unknown tenant {lease.tenant!r}", lease.tenant))
+                errs.append(_ref_error(("deals", d, "legal_final_month"), f"beyond run.months ({T})", deal.legal_final_month))
+            where = ("leases",) if deal.leases is not None else ("lease_tape",)
+            for j, lease in enumerate(deal.all_leases):
+                row = (j,) if deal.leases is not None else (f"row {j}",)
+                if lease.tenant not in known:
+                    errs.append(_ref_error(("deals", d, *where, *row, "tenant"), f"unknown tenant {lease.tenant!r}", lease.tenant))
         if self.factor.burst.month is not None and self.factor.burst.month > T:
             errs.append(_ref_error(("factor", "burst", "month"), f"beyond run.months ({T})", self.factor.burst.month))
         if errs:
@@ -577,10 +596,14 @@ class Config(_Section):
 def validate_config(data: dict[str, Any], base_dir: Path | str = ".") -> Config:
     """Validate a config given as a dict. Lease tapes are read relative to ``base_dir``."""
     base_dir = Path(base_dir)
-    tenants = data.get("tenants") if isinstance(data, dict) else None
+    raw = data if isinstance(data, dict) else {}
+    tenants = raw.get("tenants")
     names = {t.get("name") for t in tenants if isinstance(t, dict)} if isinstance(tenants, list) else set()
+    run = raw.get("run")
+    months = run.get("months") if isinstance(run, dict) else None
+    context = {"base_dir": base_dir, "tenant_names": names, "months": months if type(months) is int else None}
     try:
-        cfg = Config.model_validate(data, context={"base_dir": base_dir, "tenant_names": names})
+        cfg = Config.model_validate(data, context=context)
     except ValidationError as exc:
         raise ConfigError(_errors_from_validation(exc)) from None
     cfg._base_dir = base_dir

@@ -191,3 +191,26 @@ def test_console_script_runs_the_main_example(tmp_path):
     res = subprocess.run([exe, "run", str(HYPERION), "--paths", "5000", "--out", str(tmp_path / "h"), "--no-progress"],
                          capture_output=True, text=True, check=True)
     assert "hyperion" in res.stdout and (tmp_path / "h" / "summary" / "tranches.parquet").exists()
+
+
+def test_horizon_duplicate_and_reference_errors_come_in_one_report(tmp_path, capsys):
+    text = SMALL.format(leases=INLINE).replace("legal_final_month = 36", "legal_final_month = 40")
+    text = text.replace('name = "hyper"', 'name = "lab"').replace('tenant = "hyper"', 'tenant = "nobody"')
+    text = text.replace("[[tenants]]", "[factor.burst]\nmonth = 99\n\n[[tenants]]", 1)
+    assert main(["validate", str(write(tmp_path, text))]) == 2
+    err = capsys.readouterr().err
+    for needle in ("deals[0].legal_final_month: beyond run.months (36)", "tenants[1].name: duplicate tenant name 'lab'",
+                   "deals[0].leases[1].tenant: unknown tenant 'nobody'", "factor.burst.month: beyond run.months (36)"):
+        assert needle in err
+
+
+def test_direct_model_validation_still_checks_references():
+    from pydantic import ValidationError
+
+    from conftest import base_dict
+    from engine.config import Config
+
+    d = base_dict()
+    d["deals"][0]["leases"][0]["tenant"] = "ghost"
+    with pytest.raises(ValidationError, match="unknown tenant 'ghost'"):
+        Config.model_validate(d)
