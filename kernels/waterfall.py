@@ -30,6 +30,19 @@ from .plan import (
 
 
 @jit
+def _draw(due, paid, reserve):
+    """Cover ``due − paid`` from the reserve. Returns (paid, reserve, draw).
+
+    When the reserve covers the whole gap the step is paid exactly ``due``: adding the draw to the
+    cash paid could land one rounding step short and record a spurious shortfall.
+    """
+    gap = due - paid
+    if reserve >= gap:
+        return due, reserve - gap, gap
+    return paid + reserve, 0.0, reserve
+
+
+@jit
 def run_waterfall(d, dp, cash, st, out_p, out, ledger, tledger, record):
     """Run deal ``d``'s waterfall over months 1..legal final and write path ``out_p``'s results.
 
@@ -90,9 +103,7 @@ def run_waterfall(d, dp, cash, st, out_p, out, ledger, tledger, record):
                 pay = min(avail, due)
                 avail -= pay
                 if pay < due and dp.step_draws_reserve[s] and res > 0.0:
-                    dr = min(res, due - pay)
-                    res -= dr
-                    pay += dr
+                    pay, res, dr = _draw(due, pay, res)
                     draws += dr
                 fee_short = 0.0 if pay >= due else due - pay
                 fees_paid += pay
@@ -109,9 +120,7 @@ def run_waterfall(d, dp, cash, st, out_p, out, ledger, tledger, record):
                 pay = min(avail, total)
                 avail -= pay
                 if pay < total and dp.step_draws_reserve[s] and res > 0.0:
-                    dr = min(res, total - pay)
-                    res -= dr
-                    pay += dr
+                    pay, res, dr = _draw(total, pay, res)
                     draws += dr
                 full = pay >= total
                 for ix in range(dp.step_target_ptr[s], dp.step_target_ptr[s + 1]):
