@@ -74,11 +74,19 @@ def main(argv: list[str] | None = None) -> int:
         return _fail([str(exc)])
     t = res.manifest["timings"]
     print(format_summary(res.tranches))
+    if res.network is not None:
+        print("\nfirm defaults (own failure vs contagion through the network):")
+        print(res.network.drop(columns="paths").to_string(index=False, float_format="{:.4f}".format))
+        if "el_without_network" in res.tranches:
+            both = res.tranches[["deal", "tranche", "view", "el", "el_without_network"]].rename(
+                columns={"el": "el_with_network"})
+            print("\ntranche EL with and without the network (same paths):")
+            print(both.to_string(index=False, float_format="{:.6f}".format))
     print(
         f"\n{res.manifest['paths']:,} paths in {t['simulate_s']:.2f} s ({t['paths_per_s']:,.0f} paths/s, "
         f"{res.manifest['threads']} threads; compile/cache load {t['compile_s']:.2f} s)"
     )
-    print(f"wrote {out}/manifest.json and {out}/summary/{{tranches,deals}}.parquet")
+    print(f"wrote {out}/manifest.json and {out}/summary/{{{','.join(res.tables)}}}.parquet")
     return 0
 
 

@@ -6,6 +6,7 @@ aggregated by (deal, tenant), terminal sale values, scheduled note balances and 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,7 @@ from kernels.plan import (
     CreditPlan,
     DealPlan,
     FactorPlan,
+    NetworkPlan,
     PoolPlan,
 )
 
@@ -45,16 +47,22 @@ class Plan:
     collateral: CollateralPlan
     pool: PoolPlan
     deals: DealPlan
+    network: NetworkPlan
     months: int
     tenant_names: tuple[str, ...]
     tenant_threshold: np.ndarray
     deal_names: tuple[str, ...]
     tranche_deal: tuple[str, ...]
     tranche_names: tuple[str, ...]
+    firm_names: tuple[str, ...]
 
     @property
     def kernel_args(self) -> tuple:
-        return (self.factor, self.credit, self.collateral, self.pool, self.deals)
+        return (self.factor, self.credit, self.collateral, self.pool, self.deals, self.network)
+
+    def without_network(self) -> Plan:
+        """The same plan with the network switched off (common random numbers: no draws change)."""
+        return dataclasses.replace(self, network=self.network._replace(enabled=False))
 
 
 def compile_plan(cfg: Config) -> Plan:
@@ -75,12 +83,39 @@ def compile_plan(cfg: Config) -> Plan:
         collateral=col,
         pool=pool,
         deals=deals,
+        network=_network(cfg),
         months=T,
         tenant_names=tuple(t.name for t in cfg.tenants),
         tenant_threshold=thresholds,
         deal_names=tuple(d.name for d in cfg.deals),
         tranche_deal=tr_deal,
         tranche_names=tr_name,
+        firm_names=tuple(f.name for f in cfg.network.firms) if cfg.network else (),
+    )
+
+
+def _network(cfg: Config) -> NetworkPlan:
+    Y = cfg.run.months // 12
+    net = cfg.network
+    firms = net.firms if net else []
+    F = len(firms)
+    index = {f.name: i for i, f in enumerate(firms)}
+    tenant_index = {t.name: i for i, t in enumerate(cfg.tenants)}
+    L = np.zeros((Y + 1, F, F))
+    years = np.arange(Y + 1)
+    for o in net.obligations if net else []:
+        due = (years >= o.start_year) & (years <= o.end_year)
+        L[:, index[o.payer], index[o.payee]] += np.where(due, o.amount * (1.0 + o.growth) ** (years - o.start_year), 0.0)
+    return NetworkPlan(
+        enabled=bool(net and net.enabled),
+        alpha=float(net.alpha) if net else 1.0,
+        beta=float(net.beta) if net else 1.0,
+        firm_tenant=np.array([tenant_index[f.tenant] if f.tenant else -1 for f in firms], dtype=I4),
+        firm_revenue=np.array([[f.revenue * (1.0 + f.revenue_growth) ** (y - 1) for f in firms] for y in years]).reshape(Y + 1, F),
+        firm_beta=np.array([f.factor_beta for f in firms], dtype=float),
+        firm_cash=np.array([f.cash for f in firms], dtype=float),
+        firm_debt=np.array([f.external_debt for f in firms], dtype=float),
+        obligations=L,
     )
 
 

@@ -5,6 +5,7 @@ Layout::
     RUN_DIR/manifest.json            resolved config, its hash, seed, sizes, versions, timings
     RUN_DIR/summary/tranches.parquet
     RUN_DIR/summary/deals.parquet
+    RUN_DIR/summary/network.parquet, cascades.parquet   (when the config has a network)
 
 Each file is written under a temporary name in the same directory and renamed into place, so a
 reader never sees a half-written file. The manifest is written last: a run directory without one
@@ -23,7 +24,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 MANIFEST = "manifest.json"
-SUMMARY_TABLES = ("tranches", "deals")
 
 
 class OutputExistsError(Exception):
@@ -66,5 +66,5 @@ def write_run(out_dir: str | Path, tables: dict[str, pd.DataFrame], manifest: di
 def read_run(out_dir: str | Path) -> tuple[dict[str, pd.DataFrame], dict]:
     out_dir = Path(out_dir)
     manifest = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
-    tables = {name: pd.read_parquet(out_dir / "summary" / f"{name}.parquet") for name in SUMMARY_TABLES}
+    tables = {path.stem: pd.read_parquet(path) for path in sorted((out_dir / "summary").glob("*.parquet"))}
     return tables, manifest

@@ -136,10 +136,15 @@ class RunStats:
     alloc_hist: np.ndarray | None = None
     net_loss_hist: np.ndarray | None = None
     defaults_hist: np.ndarray | None = None
+    firm_default: np.ndarray | None = None
+    firm_own: np.ndarray | None = None
+    firm_ratio: Moments | None = None
+    firm_caused: Moments | None = None
+    cascade_hist: np.ndarray | None = None
 
     @classmethod
-    def of_chunk(cls, out: PathOutputs, max_defaults: int) -> RunStats:
-        """Statistics of one chunk's path outputs."""
+    def of_chunk(cls, out: PathOutputs, max_defaults: int, horizon: int) -> RunStats:
+        """Statistics of one chunk's path outputs; ``horizon`` is T (a firm month beyond it is no default)."""
         alloc = out.tranche_alloc_loss
         return cls(
             n_paths=out.tranche_loss.shape[0],
@@ -157,6 +162,11 @@ class RunStats:
             alloc_hist=loss_histogram(alloc),
             net_loss_hist=loss_histogram(out.deal_net_loss),
             defaults_hist=count_histogram(out.deal_defaults, max_defaults + 1),
+            firm_default=(out.firm_default_month <= horizon).sum(axis=0).astype(np.int64),
+            firm_own=(out.firm_own == 1).sum(axis=0).astype(np.int64),
+            firm_ratio=Moments.of(out.firm_ratio),
+            firm_caused=Moments.of(out.firm_caused),
+            cascade_hist=np.bincount(out.cascade, minlength=out.firm_own.shape[1] + 1).astype(np.int64),
         )
 
     def merge(self, other: RunStats) -> RunStats:
@@ -165,9 +175,10 @@ class RunStats:
         if other.n_paths == 0:
             return self
         merged = {"n_paths": self.n_paths + other.n_paths}
-        for name in ("loss", "alloc", "pv", "wal", "shortfall", "net_loss", "reserve_used"):
+        for name in ("loss", "alloc", "pv", "wal", "shortfall", "net_loss", "reserve_used", "firm_ratio", "firm_caused"):
             merged[name] = getattr(self, name).merge(getattr(other, name))
-        for name in ("loss_pos", "alloc_pos", "any_shortfall", "loss_hist", "alloc_hist", "net_loss_hist", "defaults_hist"):
+        for name in ("loss_pos", "alloc_pos", "any_shortfall", "loss_hist", "alloc_hist", "net_loss_hist", "defaults_hist",
+                     "firm_default", "firm_own", "cascade_hist"):
             merged[name] = getattr(self, name) + getattr(other, name)
         return RunStats(**merged)
 
@@ -231,3 +242,28 @@ def deal_table(stats: RunStats, deals: tuple[str, ...], pool_balance: np.ndarray
         "reserve_used_mean": stats.reserve_used.mean(),
         "paths": n,
     })
+
+
+def network_table(stats: RunStats, firms: tuple[str, ...]) -> pd.DataFrame:
+    """One row per firm: P(default) split into own failure and contagion, the clearing ratio of a
+    clearing default, and the contagion defaults attributed to the firm's own failure."""
+    n = stats.n_paths
+    p_default = stats.firm_default / n
+    p_own = stats.firm_own / n
+    return pd.DataFrame({
+        "firm": list(firms),
+        "p_default": p_default,
+        "p_own": p_own,
+        "p_contagion": p_default - p_own,
+        "clearing_ratio_mean": stats.firm_ratio.mean(),
+        "expected_defaults_caused": stats.firm_caused.mean(),
+        "paths": n,
+    })
+
+
+def cascade_table(stats: RunStats) -> pd.DataFrame:
+    """The distribution of the number of contagion defaults per path."""
+    n = stats.n_paths
+    size = np.arange(stats.cascade_hist.size)
+    return pd.DataFrame({"cascade_size": size, "paths_with_size": stats.cascade_hist, "probability": stats.cascade_hist / n,
+                         "p_at_least": stats.cascade_hist[::-1].cumsum()[::-1] / n})

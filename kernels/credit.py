@@ -2,7 +2,10 @@
 
 import math
 
+import numpy as np
+
 from ._jit import jit
+from .network import SOLVENCY_RTOL, clear_network
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 
@@ -53,3 +56,101 @@ def default_month(H, e):
         else:
             lo = mid + 1
     return lo
+
+
+@jit
+def network_defaults(X, tau, net, p, out):
+    """Year-end clearing of the firm network on one path (MODEL §7); tenant defaults feed ``tau``.
+
+    At each year end m = 12y, firms still alive clear that year's obligations among themselves with
+    external assets = revenue_y·exp(β_i X̄_y − β_i²/2) + cash, where X̄_y is the factor's average over
+    the year. A firm whose tenant defaulted by hazard by month m is dead before the clearing (an
+    own default). A clearing defaulter defaults in month m; it is an own default if it would fail
+    even if every other firm, dead ones included, paid its contracted obligations in full, and a
+    contagion default otherwise. Obligations to and
+    from dead firms stop. A solvent firm keeps its surplus as cash.
+
+    Parameters
+    ----------
+    X : f8[T+1]; tau : i4[N] (in/out: a tenant's default month becomes min(τ, m))
+    net : NetworkPlan; p : int (row of ``out``); out : PathOutputs
+    """
+    F = net.firm_tenant.shape[0]
+    T = X.shape[0] - 1
+    for i in range(F):
+        out.firm_default_month[p, i] = T + 1
+        out.firm_own[p, i] = 0
+        out.firm_ratio[p, i] = np.nan
+        out.firm_caused[p, i] = 0.0
+    out.cascade[p] = 0
+    if not net.enabled or F == 0:
+        return
+    Y = min(T // 12, net.obligations.shape[0] - 1)
+    cash = net.firm_cash.copy()
+    dead = np.zeros(F, dtype=np.int8)
+    L = np.zeros((F, F))
+    e = np.zeros(F)
+    d = np.zeros(F)
+    pbar = np.zeros(F)
+    pay = np.zeros(F)
+    dflt = np.zeros(F, dtype=np.int8)
+    n_own = 0
+    for y in range(1, Y + 1):
+        m = 12 * y
+        for i in range(F):
+            t = net.firm_tenant[i]
+            if dead[i] == 0 and t >= 0 and tau[t] <= m:
+                dead[i] = 1
+                out.firm_default_month[p, i] = tau[t]
+                out.firm_own[p, i] = 1
+                n_own += 1
+        xbar = 0.0
+        for u in range(m - 11, m + 1):
+            xbar += X[u]
+        xbar /= 12.0
+        for i in range(F):
+            pbar[i] = 0.0
+            for j in range(F):
+                L[i, j] = net.obligations[y, i, j] if dead[i] == 0 and dead[j] == 0 else 0.0
+                pbar[i] += L[i, j]
+            if dead[i]:
+                e[i] = 0.0
+                d[i] = 0.0
+            else:
+                b = net.firm_beta[i]
+                e[i] = net.firm_revenue[y, i] * math.exp(b * xbar - 0.5 * b * b) + cash[i]
+                d[i] = net.firm_debt[i]
+        clear_network(L, e, d, net.alpha, net.beta, pay, dflt)
+        contagion = 0
+        for i in range(F):
+            if dead[i]:
+                continue
+            received = 0.0
+            received_full = 0.0
+            for j in range(F):
+                if pbar[j] > 0.0:
+                    received += L[j, i] / pbar[j] * pay[j]
+                received_full += net.obligations[y, j, i]
+            if dflt[i]:
+                dead[i] = 1
+                out.firm_default_month[p, i] = m
+                out.firm_ratio[p, i] = pay[i] / pbar[i] if pbar[i] > 0.0 else np.nan
+                if e[i] + received_full < (d[i] + pbar[i]) * (1.0 - SOLVENCY_RTOL):
+                    out.firm_own[p, i] = 1
+                    n_own += 1
+                else:
+                    contagion += 1
+                t = net.firm_tenant[i]
+                if t >= 0 and m < tau[t]:
+                    tau[t] = m
+            else:
+                cash[i] = max(0.0, e[i] + received - d[i] - pbar[i])
+        if contagion > 0:
+            out.cascade[p] += contagion
+            # Contagion is shared equally among the firms that have failed on their own so far: an
+            # attribution, not a counterfactual (documented in docs/model.md §7).
+            if n_own > 0:
+                share = contagion / n_own
+                for i in range(F):
+                    if out.firm_own[p, i] == 1:
+                        out.firm_caused[p, i] += share

@@ -180,6 +180,28 @@ class DealPlan(NamedTuple):
     discount_m: float
 
 
+class NetworkPlan(NamedTuple):
+    """The circular-financing network (MODEL §7). F firms, Y = T // 12 year ends.
+
+    enabled : bool               False runs the hazard-only model (F may still be > 0)
+    alpha, beta : float          Rogers–Veraart shares realised by a defaulter
+    firm_tenant : i4[F]          tenant index of each firm, −1 if the firm is not a tenant
+    firm_revenue : f8[Y+1, F]      external revenue of each year at a neutral factor (growth applied)
+    firm_beta, firm_cash, firm_debt : f8[F]
+    obligations : f8[Y+1, F, F]  obligations[y, i, j] = what firm i owes firm j in year y (row 0 unused)
+    """
+
+    enabled: bool
+    alpha: float
+    beta: float
+    firm_tenant: np.ndarray
+    firm_revenue: np.ndarray
+    firm_beta: np.ndarray
+    firm_cash: np.ndarray
+    firm_debt: np.ndarray
+    obligations: np.ndarray
+
+
 class Draws(NamedTuple):
     """The random inputs of n paths, drawn by engine/rng.py from fixed RNG blocks.
 
@@ -210,6 +232,11 @@ class PathOutputs(NamedTuple):
     deal_net_loss : f8[n, D]       NL_T, the pool's net loss fraction
     deal_defaults : i4[n, D]       tenants of the deal that defaulted within the horizon
     deal_reserve_used : f8[n, D]   reserve draws / original note balance
+    firm_default_month : i4[n, F]  month a firm defaulted (hazard or clearing), T+1 if none
+    firm_own : i1[n, F]            1 if that default was the firm's own failure, 0 if contagion or none
+    firm_ratio : f8[n, F]          clearing ratio p/p̄ in the year of a clearing default; NaN otherwise
+    firm_caused : f8[n, F]         contagion defaults attributed to the firm's own failure
+    cascade : i4[n]                contagion defaults on the path
     """
 
     tranche_loss: np.ndarray
@@ -222,9 +249,14 @@ class PathOutputs(NamedTuple):
     deal_net_loss: np.ndarray
     deal_defaults: np.ndarray
     deal_reserve_used: np.ndarray
+    firm_default_month: np.ndarray
+    firm_own: np.ndarray
+    firm_ratio: np.ndarray
+    firm_caused: np.ndarray
+    cascade: np.ndarray
 
 
-def empty_outputs(n: int, n_tranches: int, n_deals: int) -> PathOutputs:
+def empty_outputs(n: int, n_tranches: int, n_deals: int, n_firms: int = 0) -> PathOutputs:
     """Allocate the outputs of n paths."""
     f = lambda m: np.zeros((n, m), dtype=np.float64)  # noqa: E731
     return PathOutputs(
@@ -238,4 +270,9 @@ def empty_outputs(n: int, n_tranches: int, n_deals: int) -> PathOutputs:
         deal_net_loss=f(n_deals),
         deal_defaults=np.zeros((n, n_deals), dtype=np.int32),
         deal_reserve_used=f(n_deals),
+        firm_default_month=np.zeros((n, n_firms), dtype=np.int32),
+        firm_own=np.zeros((n, n_firms), dtype=np.int8),
+        firm_ratio=f(n_firms),
+        firm_caused=f(n_firms),
+        cascade=np.zeros(n, dtype=np.int32),
     )

@@ -6,7 +6,7 @@ import numpy as np
 
 from ._jit import jit, jit_parallel, prange
 from .collateral import value_indices
-from .credit import class_cumulative_hazard, default_month
+from .credit import class_cumulative_hazard, default_month, network_defaults
 from .factor import factor_path
 from .leases import deal_collections
 from .plan import L_FACTOR, L_GPU_INDEX, L_RECOVERY, L_RENT, L_SALE
@@ -18,7 +18,7 @@ SUB_BLOCK = 64
 
 
 @jit
-def simulate_path(p, fp, cp, col, pool, dp, draws, out, X, H, tau, gidx, sidx, rent, rec, sale, lost, adj_g, adj_s, cash, st, ledger, tledger, record):
+def simulate_path(p, fp, cp, col, pool, dp, net, draws, out, X, H, tau, gidx, sidx, rent, rec, sale, lost, adj_g, adj_s, cash, st, ledger, tledger, record):
     """Simulate path ``p`` of ``draws`` and write its row of ``out``. Scratch arrays are overwritten.
 
     When ``record`` is true, ``ledger`` (f8[D, T+1, n_cols]) and ``tledger`` (f8[K, T+1, 3])
@@ -31,6 +31,7 @@ def simulate_path(p, fp, cp, col, pool, dp, draws, out, X, H, tau, gidx, sidx, r
         m = default_month(H[cp.tenant_class[i]], draws.expo[p, i])
         forced = cp.tenant_forced[i]
         tau[i] = forced if forced < m else m
+    network_defaults(X, tau, net, p, out)
     if col.poisson_releases:
         value_indices(X, draws.release_counts[p], col, gidx, sidx)
     else:
@@ -76,7 +77,7 @@ def _scratch(T, n_classes, n_tenants, n_tranches, n_deals):
 
 
 @jit_parallel
-def simulate_chunk(fp, cp, col, pool, dp, draws, out):
+def simulate_chunk(fp, cp, col, pool, dp, net, draws, out):
     """Simulate every path of ``draws`` into ``out`` (PathOutputs of the same length), in parallel.
 
     Each path is a pure function of its draws, so the result does not depend on the thread count.
@@ -95,15 +96,15 @@ def simulate_chunk(fp, cp, col, pool, dp, draws, out):
             T, n_classes, n_tenants, n_tranches, n_deals
         )
         for p in range(b * SUB_BLOCK, min(n, (b + 1) * SUB_BLOCK)):
-            simulate_path(p, fp, cp, col, pool, dp, draws, out, X, H, tau, gidx, sidx, rent, rec, sale, lost, adj_g, adj_s, cash, st, ledger, tledger, False)
+            simulate_path(p, fp, cp, col, pool, dp, net, draws, out, X, H, tau, gidx, sidx, rent, rec, sale, lost, adj_g, adj_s, cash, st, ledger, tledger, False)
 
 
 @jit
-def trace_path(fp, cp, col, pool, dp, draws, out, ledger, tledger):
+def trace_path(fp, cp, col, pool, dp, net, draws, out, ledger, tledger):
     """Simulate path 0 of ``draws`` serially, recording the monthly statement into the ledgers."""
     T = draws.eps.shape[1] - 1
     X, H, tau, gidx, sidx, rent, rec, sale, lost, adj_g, adj_s, cash, st = _scratch(
         T, cp.class_c.shape[0], cp.tenant_class.shape[0], dp.tranche_balance.shape[0], pool.deal_pool_balance.shape[0]
     )
-    simulate_path(0, fp, cp, col, pool, dp, draws, out, X, H, tau, gidx, sidx, rent, rec, sale, lost, adj_g, adj_s, cash, st, ledger, tledger, True)
+    simulate_path(0, fp, cp, col, pool, dp, net, draws, out, X, H, tau, gidx, sidx, rent, rec, sale, lost, adj_g, adj_s, cash, st, ledger, tledger, True)
     return tau.copy()

@@ -330,6 +330,93 @@ def run_deal(cfg, deal, collections: list[float]) -> dict:
     return out
 
 
+# --------------------------------------------------------------------------- network (§7)
+
+
+SOLVENCY_RTOL = 1e-12  # docs/model.md §7: a firm short by less than this fraction of what it owes is solvent
+
+
+def greatest_clearing(L, e, d, alpha, beta, tol=1e-14, max_iter=100_000):
+    """Picard iteration of the clearing map from p̄ (docs/model.md §7): the greatest fixed point."""
+    n = len(e)
+    pbar = [sum(L[i]) for i in range(n)]
+    p = list(pbar)
+    for _ in range(max_iter):
+        new = []
+        for i in range(n):
+            recv = sum(L[j][i] / pbar[j] * p[j] for j in range(n) if pbar[j] > 0)
+            if e[i] + recv >= (d[i] + pbar[i]) * (1 - SOLVENCY_RTOL):
+                new.append(pbar[i])
+            else:
+                new.append(max(0.0, alpha * e[i] + beta * recv - d[i]))
+        if max(abs(a - b) for a, b in zip(new, p)) <= tol * max(1.0, max(pbar)):
+            p = new
+            break
+        p = new
+    defaulted = []
+    for i in range(n):
+        recv = sum(L[j][i] / pbar[j] * p[j] for j in range(n) if pbar[j] > 0)
+        defaulted.append(e[i] + recv < (d[i] + pbar[i]) * (1 - SOLVENCY_RTOL))
+    return p, pbar, defaulted
+
+
+def network_year_ends(cfg, X, tau):
+    """Year-end clearing, month by month as docs/model.md §7 states it; updates ``tau`` in place."""
+    T = cfg.run.months
+    net = cfg.network
+    firms = net.firms if net else []
+    F = len(firms)
+    out = {"month": [T + 1] * F, "own": [0] * F, "ratio": [math.nan] * F, "caused": [0.0] * F, "cascade": 0}
+    if not net or not net.enabled:
+        return out
+    tindex = {tn.name: i for i, tn in enumerate(cfg.tenants)}
+    findex = {f.name: i for i, f in enumerate(firms)}
+    cash = [f.cash for f in firms]
+    dead = [False] * F
+    for y in range(1, T // 12 + 1):
+        m = 12 * y
+        for i, f in enumerate(firms):
+            if not dead[i] and f.tenant is not None and tau[tindex[f.tenant]] <= m:
+                dead[i] = True
+                out["month"][i] = tau[tindex[f.tenant]]
+                out["own"][i] = 1
+        xbar = sum(X[m - 11:m + 1]) / 12.0
+        L = [[0.0] * F for _ in range(F)]
+        for o in net.obligations:
+            i, j = findex[o.payer], findex[o.payee]
+            if o.start_year <= y <= o.end_year and not dead[i] and not dead[j]:
+                L[i][j] += o.amount * (1.0 + o.growth) ** (y - o.start_year)
+        e = [0.0 if dead[i] else f.revenue * (1 + f.revenue_growth) ** (y - 1) * math.exp(f.factor_beta * xbar - f.factor_beta ** 2 / 2) + cash[i]
+             for i, f in enumerate(firms)]
+        d = [0.0 if dead[i] else f.external_debt for i, f in enumerate(firms)]
+        p, pbar, defaulted = greatest_clearing(L, e, d, net.alpha, net.beta)
+        contagion = 0
+        for i, f in enumerate(firms):
+            if dead[i]:
+                continue
+            recv = sum(L[j][i] / pbar[j] * p[j] for j in range(F) if pbar[j] > 0)
+            if defaulted[i]:
+                dead[i] = True
+                out["month"][i] = m
+                out["ratio"][i] = p[i] / pbar[i] if pbar[i] > 0 else math.nan
+                contracted = sum(o.amount * (1.0 + o.growth) ** (y - o.start_year) for o in net.obligations
+                                 if findex[o.payee] == i and o.start_year <= y <= o.end_year)
+                if e[i] + contracted < (d[i] + pbar[i]) * (1 - SOLVENCY_RTOL):
+                    out["own"][i] = 1
+                else:
+                    contagion += 1
+                if f.tenant is not None:
+                    tau[tindex[f.tenant]] = min(tau[tindex[f.tenant]], m)
+            else:
+                cash[i] = max(0.0, e[i] + recv - d[i] - pbar[i])
+        out["cascade"] += contagion
+        owners = [i for i in range(F) if out["own"][i]]
+        if contagion and owners:
+            for i in owners:
+                out["caused"][i] += contagion / len(owners)
+    return out
+
+
 # --------------------------------------------------------------------------- one path
 
 
@@ -342,6 +429,7 @@ def simulate_path(cfg, c, draws) -> dict:
     counts = draws.release_counts[0] if cfg.gpu.releases == "poisson" else None
     X = factor_path(cfg, eps, B)
     tau = default_months(cfg, [float(x) for x in c], X, [float(e) for e in expo], winv)
+    network = network_year_ends(cfg, X, tau)
     tenant_index = {tn.name: i for i, tn in enumerate(cfg.tenants)}
     b = cfg.gpu.factor_beta
     # **Reading**: the ledger's gpu_index column, not defined in docs/model.md, is V_t / (C_g·D).
@@ -406,6 +494,11 @@ def simulate_path(cfg, c, draws) -> dict:
     for k in ("any_shortfall", "first_loss_month", "defaults"):
         out[k] = out[k].astype(np.int64)
     out["tau"] = np.array(tau, dtype=np.int64)
+    out["firm_default_month"] = np.array(network["month"], dtype=np.int64)
+    out["firm_own"] = np.array(network["own"], dtype=np.int64)
+    out["firm_ratio"] = np.array(network["ratio"], dtype=float)
+    out["firm_caused"] = np.array(network["caused"], dtype=float)
+    out["cascade"] = np.array(network["cascade"], dtype=np.int64)
     out["ledger"] = np.stack(res["ledgers"])  # [D, T+1, ncol]
     out["tranche_ledger"] = np.concatenate(res["tranche_ledgers"])  # [K, T+1, 3]
     out["X"] = np.array(X)

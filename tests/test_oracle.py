@@ -36,11 +36,16 @@ FLOAT_FIELDS = {
     "tranche_alloc_loss": "alloc_loss",
     "deal_net_loss": "net_loss",
     "deal_reserve_used": "reserve_used",
+    "firm_ratio": "firm_ratio",
+    "firm_caused": "firm_caused",
 }
 INT_FIELDS = {
     "tranche_any_shortfall": "any_shortfall",
     "tranche_first_loss": "first_loss_month",
     "deal_defaults": "defaults",
+    "firm_default_month": "firm_default_month",
+    "firm_own": "firm_own",
+    "cascade": "cascade",
 }
 
 
@@ -72,7 +77,7 @@ def compare(d: dict, paths: int = 120, trace_every: int = 1) -> dict:
         [tr.balance for deal in cfg.deals for tr in deal.tranches]
         + [lease.monthly_rent + lease.gpu_cost + lease.shell_value for deal in cfg.deals for lease in deal.all_leases]
     )
-    tally = {"defaults": 0, "loss": 0, "shortfall": 0, "reserve_draw": 0, "paths": paths}
+    tally = {"defaults": 0, "loss": 0, "shortfall": 0, "reserve_draw": 0, "contagion": 0, "paths": paths}
     for p in range(paths):
         ref = naive.simulate_path(cfg, plan.tenant_threshold, source.draws(p, p + 1))
         where = f"path {p}"
@@ -97,6 +102,7 @@ def compare(d: dict, paths: int = 120, trace_every: int = 1) -> dict:
         tally["loss"] += int((ref["principal_loss"] > 0).any())
         tally["shortfall"] += int(ref["any_shortfall"].any())
         tally["reserve_draw"] += int((ref["reserve_used"] > 0).any())
+        tally["contagion"] += int(ref["cascade"] > 0)
     assert tally["defaults"] > 0, "no path has a default: the comparison would be vacuous"
     return tally
 
@@ -246,8 +252,35 @@ def _reserve_first_and_burst(d):
     return d
 
 
+def _network(d, alpha=1.0, beta=1.0):
+    """A circle lab → cloud → chip → lab plus a non-tenant firm, strained enough to clear with defaults."""
+    d["run"]["months"] = 60
+    d["network"] = {
+        "alpha": alpha, "beta": beta,
+        "firms": [
+            {"name": "chip", "revenue": 30.0, "factor_beta": 0.8, "cash": 5.0},
+            {"name": "lab", "tenant": "lab", "revenue": 6.0, "revenue_growth": 0.5, "factor_beta": 1.5, "cash": 4.0, "external_debt": 1.0},
+            {"name": "cloud", "tenant": "neo", "revenue": 8.0, "factor_beta": 0.6, "cash": 1.0, "external_debt": 3.0},
+            {"name": "hyper", "tenant": "hyper", "revenue": 40.0, "factor_beta": 0.3, "cash": 10.0},
+        ],
+        "obligations": [
+            {"payer": "chip", "payee": "lab", "amount": 5.0, "end_year": 4},
+            {"payer": "lab", "payee": "cloud", "amount": 14.0, "end_year": 5},
+            {"payer": "cloud", "payee": "chip", "amount": 10.0, "end_year": 5, "growth": 0.1},
+            {"payer": "hyper", "payee": "chip", "amount": 8.0, "start_year": 2, "end_year": 5},
+        ],
+    }
+    return d
+
+
+def _network_costs(d):
+    return _network(d, alpha=0.6, beta=0.8)
+
+
 CASES = {
     "base": lambda d: d,
+    "network": _network,
+    "network_with_default_costs": _network_costs,
     "recovery_fixed": _recovery_fixed,
     "exponential_curve": _exponential,
     "poisson_releases": _poisson,
@@ -272,6 +305,8 @@ def test_engine_matches_the_naive_oracle(case):
         assert tally["loss"] > 0, "no path ends with a principal loss"
     if case in ("heavy_notes", "no_reserve_step"):
         assert tally["shortfall"] > 0 and tally["reserve_draw"] > 0
+    if case.startswith("network"):
+        assert tally["contagion"] > 0, "no path has a contagion default"
 
 
 def test_forced_default_month_is_applied():

@@ -17,7 +17,7 @@ losses = hnp.arrays(np.float64, st.tuples(st.integers(1, 60), st.integers(1, 3))
 
 def _chunk(values: np.ndarray, seed: int) -> RunStats:
     n, k = values.shape
-    out = empty_outputs(n, k, 1)
+    out = empty_outputs(n, k, 1, 2)
     rng = np.random.default_rng(seed)
     out.tranche_loss[:] = values
     out.tranche_alloc_loss[:] = values[:, ::-1]
@@ -25,15 +25,21 @@ def _chunk(values: np.ndarray, seed: int) -> RunStats:
     out.tranche_wal[:] = np.where(rng.uniform(size=(n, k)) < 0.2, np.nan, rng.uniform(0, 30, (n, k)))
     out.deal_net_loss[:] = values[:, :1]
     out.deal_defaults[:] = rng.integers(0, 4, (n, 1))
-    return RunStats.of_chunk(out, max_defaults=3)
+    out.firm_default_month[:] = rng.integers(1, 40, (n, 2))
+    out.firm_own[:] = rng.integers(0, 2, (n, 2))
+    out.firm_ratio[:] = np.where(out.firm_default_month <= 36, rng.uniform(0, 1, (n, 2)), np.nan)
+    out.firm_caused[:] = rng.uniform(0, 2, (n, 2))
+    out.cascade[:] = rng.integers(0, 3, n)
+    return RunStats.of_chunk(out, max_defaults=3, horizon=36)
 
 
 def _same(a: RunStats, b: RunStats):
     assert a.n_paths == b.n_paths
-    for name in ("loss", "alloc", "pv", "wal", "shortfall", "net_loss", "reserve_used"):
+    for name in ("loss", "alloc", "pv", "wal", "shortfall", "net_loss", "reserve_used", "firm_ratio", "firm_caused"):
         for f in ("count", "total", "squares"):
             assert list(getattr(getattr(a, name), f)) == list(getattr(getattr(b, name), f))
-    for name in ("loss_pos", "any_shortfall", "loss_hist", "alloc_hist", "net_loss_hist", "defaults_hist"):
+    for name in ("loss_pos", "any_shortfall", "loss_hist", "alloc_hist", "net_loss_hist", "defaults_hist",
+                 "firm_default", "firm_own", "cascade_hist"):
         assert np.array_equal(getattr(a, name), getattr(b, name))
 
 
