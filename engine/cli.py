@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 EXIT_USER_ERROR = 2
-SUMMARY_COLUMNS = ["deal", "tranche", "view", "el", "el_se", "pd", "lgd", "var99", "es99", "pv_mean", "wal_mean", "p_interest_shortfall"]
+SUMMARY_COLUMNS = ["scenario", "deal", "tranche", "view", "el", "el_se", "pd", "lgd", "var99", "es99", "pv_mean", "wal_mean", "p_interest_shortfall"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,6 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("schema", help="print the config's JSON Schema")
     r = sub.add_parser("run", help="run the Monte Carlo and write the run directory")
     r.add_argument("config", type=Path)
+    r.add_argument("--scenario", help="a scenario name, a comma-separated list, or `all` (base and every scenario)")
     r.add_argument("--paths", type=int, help="override run.paths")
     r.add_argument("--seed", type=int, help="override run.seed")
     r.add_argument("--chunk-paths", type=int, help="override run.chunk_paths")
@@ -62,12 +63,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "validate":
             print("ok")
             return 0
-        cfg = cfg.with_run(paths=args.paths, seed=args.seed, chunk_paths=args.chunk_paths, threads=args.threads)
+        from .scenarios import scenario_config, select
+
+        overrides = dict(paths=args.paths, seed=args.seed, chunk_paths=args.chunk_paths, threads=args.threads)
+        for name in select(cfg, args.scenario):  # every scenario validated before anything is created
+            scenario_config(cfg, name).with_run(**overrides)
         out = args.out or Path("runs") / args.config.stem
         check_writable(out, args.overwrite)
         from .run import run
 
-        res = run(cfg, progress=not args.no_progress, out=out, overwrite=args.overwrite)
+        res = run(cfg, scenario=args.scenario, progress=not args.no_progress, out=out, overwrite=args.overwrite, **overrides)
     except ConfigError as exc:
         return _fail([f"{args.config}: invalid config"] + [f"  {p}: {m}" if p else f"  {m}" for p, m in exc.errors])
     except OutputExistsError as exc:
@@ -78,12 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         print("\nfirm defaults (own failure vs contagion through the network):")
         print(res.network.drop(columns="paths").to_string(index=False, float_format="{:.4f}".format))
         if "el_without_network" in res.tranches:
-            both = res.tranches[["deal", "tranche", "view", "el", "el_without_network"]].rename(
+            both = res.tranches[["scenario", "deal", "tranche", "view", "el", "el_without_network"]].rename(
                 columns={"el": "el_with_network"})
             print("\ntranche EL with and without the network (same paths):")
             print(both.to_string(index=False, float_format="{:.6f}".format))
     print(
-        f"\n{res.manifest['paths']:,} paths in {t['simulate_s']:.2f} s ({t['paths_per_s']:,.0f} paths/s, "
+        f"\n{len(res.manifest['scenarios'])} scenario(s) × {res.manifest['paths']:,} paths in {t['simulate_s']:.2f} s ({t['paths_per_s']:,.0f} paths/s, "
         f"{res.manifest['threads']} threads; compile/cache load {t['compile_s']:.2f} s)"
     )
     print(f"wrote {out}/manifest.json and {out}/summary/{{{','.join(res.tables)}}}.parquet")

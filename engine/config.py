@@ -614,6 +614,23 @@ class NetworkConfig(_Section):
         return self
 
 
+# --------------------------------------------------------------------------- scenarios
+
+
+class Scenario(_Section):
+    """A named set of overrides on the base config (engine/scenarios.py applies them)."""
+
+    description: str = Field("", max_length=500, description="What the scenario stresses, in words.")
+    set: dict[str, Any] = Field(
+        ...,
+        min_length=1,
+        description=(
+            "Overrides: dotted path → value, e.g. `\"network.firms.ai_lab.revenue\" = 6.5e9`. "
+            "List items are named by their `name` (or by a 0-based index)."
+        ),
+    )
+
+
 # --------------------------------------------------------------------------- root
 
 
@@ -627,6 +644,9 @@ class Config(_Section):
     tenants: list[Tenant] = Field(..., min_length=1, description="Lessees (§2).")
     deals: list[Deal] = Field(..., min_length=1, description="Deals (§5).")
     network: NetworkConfig | None = Field(None, description="Circular-financing network between firms (§7).")
+    scenarios: dict[Name, Scenario] = Field(
+        default_factory=dict, description="Named stress scenarios: overrides of this config, run with `--scenario`."
+    )
 
     @field_validator("tenants", "deals")
     @classmethod
@@ -705,6 +725,10 @@ def validate_config(data: dict[str, Any], base_dir: Path | str = ".") -> Config:
     except ValidationError as exc:
         raise ConfigError(_errors_from_validation(exc)) from None
     cfg._base_dir = base_dir
+    if cfg.scenarios:
+        from .scenarios import check_scenarios  # scenarios.py builds on this module
+
+        check_scenarios(cfg)
     return cfg
 
 

@@ -28,12 +28,13 @@ from .stats import RunStats, cascade_table, deal_table, network_table, tranche_t
 @dataclass
 class Results:
     """The outcome of a run. ``tranches``, ``deals`` and (with a network) ``network`` and
-    ``cascades`` are tidy DataFrames."""
+    ``cascades`` are tidy DataFrames with a ``scenario`` column; ``stats`` holds each scenario's
+    merged statistics."""
 
     tranches: pd.DataFrame
     deals: pd.DataFrame
     manifest: dict
-    stats: RunStats = field(repr=False)
+    stats: dict[str, RunStats] = field(repr=False)
     network: pd.DataFrame | None = None
     cascades: pd.DataFrame | None = None
 
@@ -114,67 +115,117 @@ def trace(plan: Plan, source: DrawSource, path: int) -> Trace:
     return Trace(ledger=ledger, tranche_ledger=tledger, tau=tau, outputs=out)
 
 
-def run(config: Config, *, paths: int | None = None, seed: int | None = None, chunk_paths: int | None = None,
-        threads: int | None = None, progress: bool = False, out: str | Path | None = None,
-        overwrite: bool = False) -> Results:
-    """Run the Monte Carlo for a validated config and return its summary tables.
+@dataclass
+class _ScenarioRun:
+    tables: dict[str, pd.DataFrame]
+    stats: RunStats
+    info: dict
 
-    Keyword arguments override the config's ``run`` section (and are validated like it). With
-    ``out``, the run directory is written too.
-    """
-    t_start = time.perf_counter()
-    cfg = config.with_run(paths=paths, seed=seed, chunk_paths=chunk_paths, threads=threads)
-    n_threads = set_threads(cfg.run.threads)
+
+def _run_scenario(cfg: Config, bar) -> _ScenarioRun:
     plan = compile_plan(cfg)
     source = DrawSource.for_config(cfg)
     max_defaults = int(np.diff(plan.pool.deal_group_ptr).max())
-
     t0 = time.perf_counter()
     simulate(plan, source, 0, 1)  # compiles on first use, or loads numba's cache
     t_compile = time.perf_counter() - t0
 
     n, chunk = cfg.run.paths, cfg.run.chunk_paths
-    compare = plan.network.enabled and cfg.network.compare_without
+    compare = _compares(cfg)
     t0 = time.perf_counter()
-    bar = tqdm(total=n * (2 if compare else 1), unit="path", unit_scale=True, disable=not progress, file=sys.stderr,
-               desc="simulating")
-    with bar:
-        stats = _simulate_all(plan, source, n, chunk, max_defaults, bar)
-        t_sim = time.perf_counter() - t0
-        without = _simulate_all(plan.without_network(), source, n, chunk, max_defaults, bar) if compare else None
+    stats = _simulate_all(plan, source, n, chunk, max_defaults, bar)
+    t_sim = time.perf_counter() - t0
+    without = _simulate_all(plan.without_network(), source, n, chunk, max_defaults, bar) if compare else None
     t_without = time.perf_counter() - t0 - t_sim
 
     has_points = ~np.isnan(plan.deals.tranche_attach)
-    tranches = tranche_table(stats, plan.tranche_deal, plan.tranche_names, plan.deals.tranche_balance, has_points)
+    tables = {"tranches": tranche_table(stats, plan.tranche_deal, plan.tranche_names, plan.deals.tranche_balance, has_points)}
     if without is not None:
         other = tranche_table(without, plan.tranche_deal, plan.tranche_names, plan.deals.tranche_balance, has_points)
-        tranches["el_without_network"] = other["el"].to_numpy()
-        tranches["el_se_without_network"] = other["el_se"].to_numpy()
-    deals = deal_table(stats, plan.deal_names, plan.pool.deal_pool_balance)
-    network = network_table(stats, plan.firm_names) if plan.firm_names else None
-    cascades = cascade_table(stats) if plan.firm_names else None
-    total = time.perf_counter() - t_start
-    manifest = {
-        "config": cfg.resolved(),
+        tables["tranches"]["el_without_network"] = other["el"].to_numpy()
+        tables["tranches"]["el_se_without_network"] = other["el_se"].to_numpy()
+    tables["deals"] = deal_table(stats, plan.deal_names, plan.pool.deal_pool_balance)
+    if plan.firm_names:
+        tables["network"] = network_table(stats, plan.firm_names)
+        tables["cascades"] = cascade_table(stats)
+    info = {
         "config_sha256": cfg.digest(),
-        "seed": cfg.run.seed,
         "paths": n,
-        "months": cfg.run.months,
-        "block_paths": BLOCK_PATHS,
-        "chunk_paths": chunk,
-        "threads": n_threads,
         "tenant_thresholds": dict(zip(plan.tenant_names, map(float, plan.tenant_threshold))),
-        "versions": _versions(),
         "timings": {
             "compile_s": round(t_compile, 4),
             "simulate_s": round(t_sim, 4),
             "simulate_without_network_s": round(t_without, 4) if compare else None,
-            "total_s": round(total, 4),
             "paths_per_s": round(n / t_sim, 1) if t_sim > 0 else None,
+        },
+    }
+    return _ScenarioRun(tables, stats, info)
+
+
+def _compares(cfg: Config) -> bool:
+    return bool(cfg.network and cfg.network.enabled and cfg.network.compare_without)
+
+
+def run(config: Config, *, scenario: str | None = None, paths: int | None = None, seed: int | None = None,
+        chunk_paths: int | None = None, threads: int | None = None, progress: bool = False,
+        out: str | Path | None = None, overwrite: bool = False) -> Results:
+    """Run the Monte Carlo for a validated config and return its summary tables.
+
+    ``scenario`` selects what runs: None (the config as written, labelled ``base``), a scenario
+    name, a comma-separated list, or ``"all"`` (base and every scenario). Every selected scenario
+    is merged and validated before any path is simulated; the tables carry a ``scenario`` column.
+    Keyword arguments override the ``run`` section (validated like it). With ``out``, the run
+    directory is written too.
+    """
+    from .scenarios import scenario_config, select
+
+    t_start = time.perf_counter()
+    names = select(config, scenario)
+    overrides = dict(paths=paths, seed=seed, chunk_paths=chunk_paths, threads=threads)
+    cfgs = {name: scenario_config(config, name).with_run(**overrides) for name in names}
+    base = config.with_run(**overrides)
+    n_threads = set_threads(base.run.threads)
+    total = sum(c.run.paths * (2 if _compares(c) else 1) for c in cfgs.values())
+    bar = tqdm(total=total, unit="path", unit_scale=True, disable=not progress, file=sys.stderr, desc="simulating")
+    with bar:
+        parts = {}
+        for name, cfg in cfgs.items():
+            bar.set_postfix_str(name, refresh=False)
+            parts[name] = _run_scenario(cfg, bar)
+    tables: dict[str, pd.DataFrame] = {}
+    for key in parts[names[0]].tables:
+        frames = [part.tables[key].assign(scenario=name) for name, part in parts.items()]
+        frame = pd.concat(frames, ignore_index=True)
+        tables[key] = frame[["scenario", *[c for c in frame.columns if c != "scenario"]]]
+    sim = sum(p.info["timings"]["simulate_s"] for p in parts.values())
+    paths_done = sum(p.info["paths"] for p in parts.values())
+    first = parts[names[0]].info
+    manifest = {
+        "config": base.resolved(),
+        "config_sha256": base.digest(),
+        "seed": base.run.seed,
+        "paths": base.run.paths,
+        "months": base.run.months,
+        "block_paths": BLOCK_PATHS,
+        "chunk_paths": base.run.chunk_paths,
+        "threads": n_threads,
+        "tenant_thresholds": first["tenant_thresholds"],
+        "scenarios": {name: part.info for name, part in parts.items()},
+        "versions": _versions(),
+        "timings": {
+            "compile_s": first["timings"]["compile_s"],
+            "simulate_s": round(sim, 4),
+            "simulate_without_network_s": first["timings"]["simulate_without_network_s"],
+            "total_s": round(time.perf_counter() - t_start, 4),
+            "paths_per_s": round(paths_done / sim, 1) if sim > 0 else None,
         },
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    results = Results(tranches=tranches, deals=deals, manifest=manifest, stats=stats, network=network, cascades=cascades)
+    results = Results(
+        tranches=tables["tranches"], deals=tables["deals"], manifest=manifest,
+        stats={name: part.stats for name, part in parts.items()},
+        network=tables.get("network"), cascades=tables.get("cascades"),
+    )
     if out is not None:
         results.write(out, overwrite=overwrite)
     return results

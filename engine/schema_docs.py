@@ -332,13 +332,18 @@ def _strip(tp: Any) -> tuple[Any, list[Any], bool]:
 
 
 def _classify(annotation: Any) -> tuple[str, Any, bool, list[Any]]:
-    """('model', M, is_list, meta) | ('union', [M...], is_list, meta) | ('other', tp, is_list, meta)."""
+    """('model', M, is_list, meta) | ('map', M, False, meta) for a table of named tables |
+    ('union', [M...], is_list, meta) | ('other', tp, is_list, meta)."""
     tp, meta, _ = _strip(annotation)
     is_list = False
     if get_origin(tp) in (list, tuple, set, frozenset) and get_args(tp):
         is_list = True
         tp, item_meta, _ = _strip(get_args(tp)[0])
         meta = meta + item_meta
+    if get_origin(tp) is dict and len(get_args(tp)) == 2:
+        value, item_meta, _ = _strip(get_args(tp)[1])
+        if _is_model(value):
+            return "map", value, False, meta + item_meta
     if _is_model(tp):
         return "model", tp, is_list, meta
     if _is_union(tp) and all(_is_model(a) for a in get_args(tp)):
@@ -388,6 +393,8 @@ def walk(root: type[BaseModel] | None = None) -> Schema:
             sub = f"{path}.{name}" if path else name
             if kind == "model":
                 visit(tp, sub, is_list, f.description or "")
+            elif kind == "map":
+                visit(tp, f"{sub}.<name>", False, f.description or "")
             elif kind == "union":
                 tag = _discriminator(tp, meta + list(f.metadata))
                 v = Variants(sub, tag, is_list, f.description or "")
@@ -539,9 +546,9 @@ def _scalar_type(tp: Any) -> str:
 
 def type_text(f: FieldInfo, schema: Schema, path: str) -> str:
     kind, tp, is_list, _ = _classify(f.annotation)
-    if kind == "model":
+    if kind in ("model", "map"):
         anchor = schema.anchor_of(tp)
-        label = "array of tables" if is_list else "table"
+        label = "tables by name" if kind == "map" else "array of tables" if is_list else "table"
         return f"[{label}](#{anchor})" if anchor else label
     if kind == "union":
         v = next((v for v in schema.variants if v.path == path), None)
@@ -662,6 +669,31 @@ def _lease_columns() -> str:
     return "\n".join(out) + "\n"
 
 
+SCENARIOS = """## Scenarios
+
+A scenario is a named set of overrides of the config, each given by a dotted path to the field:
+table keys by name, and items of a list by their `name` field or by a 0-based index.
+
+```toml
+[scenarios.gpu_life_18m]
+description = "GPUs are frontier hardware for 18 months instead of 30."
+set = { "gpu.economic_life_months" = 18, "deals.hyperion.tranches.A.detach" = 0.9 }
+
+[scenarios.investment_stops]
+set = { "network.obligations.0.end_year" = 1 }
+```
+
+Every scenario is merged and validated when the config is loaded, so `dcabs validate` checks them
+all. A path that names nothing is an error, never ignored:
+`scenarios.gpu_life_18m.set.gpu.economic_lfe_months: Scenario 'gpu_life_18m': gpu has no field
+'economic_lfe_months'`. A merged config that fails validation names the scenario and the field:
+`Scenario 'x' failed config validation: deals[0].tranches[0].detach: ...`.
+`dcabs run CONFIG --scenario NAME`, `--scenario a,b` or `--scenario all` (the config as written,
+labelled `base`, and every scenario) runs them on the same random numbers; every output table has
+a `scenario` column.
+"""
+
+
 def render_markdown() -> str:
     """The whole of docs/configuration.md."""
     schema = walk()
@@ -689,6 +721,7 @@ def render_markdown() -> str:
             text += (doc + "\n\n" if doc else "") + field_table(m, schema)
             parts.append(text)
 
+    parts.append(SCENARIOS)
     parts.append(LEASE_TAPES + "\n" + _lease_columns())
     parts.append(ERRORS + "\n" + _error_examples())
     return "\n".join(p.rstrip("\n") + "\n" for p in parts if p).rstrip("\n") + "\n"

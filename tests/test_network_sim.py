@@ -69,7 +69,7 @@ def test_network_tables_reconcile_and_compare_without_matches_a_network_free_run
     assert (net["p_contagion"] >= 0).all() and net.loc[net.firm == "chip", "p_default"].item() >= 0
     assert cas["probability"].sum() == pytest.approx(1.0, abs=1e-12)
     # Every contagion default is attributed to some own failure: the attributions add up to the cascades.
-    n = res.stats.n_paths
+    n = res.stats['base'].n_paths
     mean_cascade = (cas["cascade_size"] * cas["paths_with_size"]).sum() / n
     assert net["expected_defaults_caused"].sum() == pytest.approx(mean_cascade, rel=1e-12)
     # Contagion defaults: E[# contagion] = Σ_i P(contagion_i)
