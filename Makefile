@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export NUMBA_CACHE_DIR := $(CURDIR)/.numba_cache
 
-.PHONY: run test validate docs clean
+.PHONY: run test test-browser validate docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
+
+# Renders report.html in headless Chromium; installs Debian's chromium when it is missing.
+test-browser: $(STAMP)
+	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
+	$(PY) -m pytest -q -m browser tests
 
 validate: $(STAMP)
 	for f in configs/*.toml; do $(VENV)/bin/dcabs validate $$f || exit 1; done

@@ -33,6 +33,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", type=Path, help="run directory (default: runs/<config name>)")
     r.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     r.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    r.add_argument("--no-report", action="store_true", help="skip report.html and figures/")
+    rep = sub.add_parser("report", help="build report.html and figures/ for a finished run directory")
+    rep.add_argument("run_dir", type=Path)
+    rep.add_argument("--open", action="store_true", help="open the report in a web browser")
     return p
 
 
@@ -57,6 +61,18 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "schema":
         print(json.dumps(json_schema(), indent=2))
+        return 0
+    if args.command == "report":
+        if not (args.run_dir / "manifest.json").is_file():
+            return _fail([f"{args.run_dir} is not a finished run directory (no manifest.json)"])
+        from .report import build_report
+
+        path = build_report(args.run_dir)
+        print(f"report: {path}")
+        if args.open:
+            import webbrowser
+
+            webbrowser.open(path.resolve().as_uri())
         return 0
     try:
         cfg = load_config(args.config)
@@ -92,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{res.manifest['threads']} threads; compile/cache load {t['compile_s']:.2f} s)"
     )
     print(f"wrote {out}/manifest.json and {out}/summary/{{{','.join(res.tables)}}}.parquet")
+    if not args.no_report:
+        from .report import build_report
+
+        print(f"report: {build_report(out)}")
     return 0
 
 

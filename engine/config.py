@@ -708,6 +708,22 @@ class Config(_Section):
         data["run"].update({k: v for k, v in changes.items() if v is not None})
         return validate_config(data, base_dir=self._base_dir)
 
+    def with_overrides(self, overrides: dict[str, Any]) -> Config:
+        """A copy with fields replaced by dotted path (``{"deals.hyperion.tranches.A.detach": 0.9}``;
+        list items by their ``name`` or index), re-validated. Raises ConfigError naming the path."""
+        from .scenarios import PathError, set_path  # scenarios.py builds on this module
+
+        data = self.resolved()
+        errors = []
+        for path, value in overrides.items():
+            try:
+                set_path(data, path, value)
+            except PathError as exc:
+                errors.append((path, str(exc)))
+        if errors:
+            raise ConfigError(errors)
+        return validate_config(data, base_dir=self._base_dir)
+
     _base_dir: Path = PrivateAttr(Path("."))
 
 

@@ -20,9 +20,9 @@ from kernels.plan import LEDGER_COLUMNS, TRANCHE_LEDGER_COLUMNS
 
 from .compile import Plan, compile_plan
 from .config import Config, ConfigError
-from .outputs import write_run
+from .outputs import read_run, write_run
 from .rng import BLOCK_PATHS, DrawSource
-from .stats import RunStats, cascade_table, deal_table, network_table, tranche_table
+from .stats import RunStats, cascade_table, deal_table, distribution_table, fan_table, network_table, tranche_table
 
 
 @dataclass
@@ -37,19 +37,40 @@ class Results:
     stats: dict[str, RunStats] = field(repr=False)
     network: pd.DataFrame | None = None
     cascades: pd.DataFrame | None = None
+    distributions: pd.DataFrame | None = None
+    fans: pd.DataFrame | None = None
 
     @property
     def tables(self) -> dict[str, pd.DataFrame]:
         """Every summary table of the run, by file name."""
         out = {"tranches": self.tranches, "deals": self.deals}
-        if self.network is not None:
-            out["network"] = self.network
-            out["cascades"] = self.cascades
+        for name in ("network", "cascades", "distributions", "fans"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
         return out
+
+    @property
+    def plot(self):
+        """The report's figures, one method each: ``res.plot.exceedance()`` returns a matplotlib Figure."""
+        from .report import PlotAccessor
+
+        return PlotAccessor(self.tables)
 
     def write(self, out_dir: str | Path, overwrite: bool = False) -> Path:
         """Write ``manifest.json`` and ``summary/*.parquet`` under ``out_dir``."""
         return write_run(out_dir, self.tables, self.manifest, overwrite)
+
+
+def open_run(run_dir: str | Path) -> Results:
+    """Reload a finished run directory as Results (tables and manifest; no per-chunk statistics)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "manifest.json").is_file():
+        raise FileNotFoundError(f"{run_dir} is not a finished run: it has no manifest.json")
+    tables, manifest = read_run(run_dir)
+    return Results(
+        tranches=tables["tranches"], deals=tables["deals"], manifest=manifest, stats={},
+        **{name: tables.get(name) for name in ("network", "cascades", "distributions", "fans")},
+    )
 
 
 def _versions() -> dict[str, str]:
@@ -83,7 +104,7 @@ def _simulate_all(plan: Plan, source: DrawSource, n: int, chunk: int, max_defaul
 def simulate(plan: Plan, source: DrawSource, start: int, stop: int):
     """Path outputs of paths ``start .. stop-1``."""
     draws = source.draws(start, stop)
-    out = empty_outputs(stop - start, plan.deals.tranche_balance.size, len(plan.deal_names), len(plan.firm_names))
+    out = empty_outputs(stop - start, plan.deals.tranche_balance.size, len(plan.deal_names), len(plan.firm_names), plan.months)
     simulate_chunk(*plan.kernel_args, draws, out)
     return out
 
@@ -107,7 +128,7 @@ class Trace:
 def trace(plan: Plan, source: DrawSource, path: int) -> Trace:
     """Simulate one path serially and return its monthly ledgers (same code path as a run)."""
     draws = source.draws(path, path + 1)
-    out = empty_outputs(1, plan.deals.tranche_balance.size, len(plan.deal_names), len(plan.firm_names))
+    out = empty_outputs(1, plan.deals.tranche_balance.size, len(plan.deal_names), len(plan.firm_names), plan.months)
     T = plan.months
     ledger = np.zeros((len(plan.deal_names), T + 1, len(LEDGER_COLUMNS)))
     tledger = np.zeros((plan.deals.tranche_balance.size, T + 1, len(TRANCHE_LEDGER_COLUMNS)))
@@ -145,6 +166,8 @@ def _run_scenario(cfg: Config, bar) -> _ScenarioRun:
         tables["tranches"]["el_without_network"] = other["el"].to_numpy()
         tables["tranches"]["el_se_without_network"] = other["el_se"].to_numpy()
     tables["deals"] = deal_table(stats, plan.deal_names, plan.pool.deal_pool_balance)
+    tables["distributions"] = distribution_table(stats, plan.tranche_deal, plan.tranche_names, has_points)
+    tables["fans"] = fan_table(stats)
     if plan.firm_names:
         tables["network"] = network_table(stats, plan.firm_names)
         tables["cascades"] = cascade_table(stats)
@@ -225,6 +248,7 @@ def run(config: Config, *, scenario: str | None = None, paths: int | None = None
         tranches=tables["tranches"], deals=tables["deals"], manifest=manifest,
         stats={name: part.stats for name, part in parts.items()},
         network=tables.get("network"), cascades=tables.get("cascades"),
+        distributions=tables.get("distributions"), fans=tables.get("fans"),
     )
     if out is not None:
         results.write(out, overwrite=overwrite)

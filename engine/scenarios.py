@@ -14,15 +14,15 @@ from .config import Config, ConfigError, validate_config
 BASE = "base"
 
 
-class _PathError(Exception):
-    pass
+class PathError(Exception):
+    """A dotted path that names nothing in the config."""
 
 
 def _step(node: Any, key: str, where: str) -> tuple[Any, Any]:
     """The container and the key/index that ``key`` names inside ``node``."""
     if isinstance(node, dict):
         if key not in node:
-            raise _PathError(f"{where or 'the config'} has no field {key!r}")
+            raise PathError(f"{where or 'the config'} has no field {key!r}")
         return node, key
     if isinstance(node, list):
         for i, item in enumerate(node):
@@ -32,8 +32,8 @@ def _step(node: Any, key: str, where: str) -> tuple[Any, Any]:
             return node, int(key)
         names = [item.get("name") for item in node if isinstance(item, dict) and item.get("name")]
         hint = f" (names: {', '.join(names)})" if names else f" (indexes 0–{len(node) - 1})"
-        raise _PathError(f"{where} has no item {key!r}{hint}")
-    raise _PathError(f"{where} is a value, not a table or list")
+        raise PathError(f"{where} has no item {key!r}{hint}")
+    raise PathError(f"{where} is a value, not a table or list")
 
 
 def set_path(data: dict, path: str, value: Any) -> None:
@@ -62,7 +62,7 @@ def scenario_config(cfg: Config, name: str) -> Config:
     for path, value in cfg.scenarios[name].set.items():
         try:
             set_path(data, path, value)
-        except _PathError as exc:
+        except PathError as exc:
             errors.append((f"scenarios.{name}.set.{path}", f"Scenario {name!r}: {exc}"))
     if errors:
         raise ConfigError(errors)

@@ -19,7 +19,7 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
-from kernels.plan import PathOutputs
+from kernels.plan import FACTOR_LO, FACTOR_WIDTH, FAN_BINS, GPU_LO, GPU_WIDTH, PathOutputs
 
 FIX_BITS = 40
 _SPLIT = 31
@@ -99,6 +99,13 @@ def count_histogram(values: np.ndarray, size: int) -> np.ndarray:
     return np.stack([np.bincount(values[:, j], minlength=size)[:size] for j in range(values.shape[1])])
 
 
+def _month_bins(bins: np.ndarray) -> np.ndarray:
+    """Counts per (month, fan bin) of an i2[n, T+1] array of bin indices -> int64[T+1, FAN_BINS]."""
+    months = bins.shape[1]
+    flat = (np.arange(months, dtype=np.int64) * FAN_BINS)[None, :] + bins.astype(np.int64)
+    return np.bincount(flat.ravel(), minlength=months * FAN_BINS).reshape(months, FAN_BINS)
+
+
 def quantile_and_es(hist: np.ndarray, level: float) -> tuple[float, float]:
     """VaR and expected shortfall at ``level`` of the distribution held in a loss histogram.
 
@@ -141,6 +148,8 @@ class RunStats:
     firm_ratio: Moments | None = None
     firm_caused: Moments | None = None
     cascade_hist: np.ndarray | None = None
+    fan_factor: np.ndarray | None = None
+    fan_gpu: np.ndarray | None = None
 
     @classmethod
     def of_chunk(cls, out: PathOutputs, max_defaults: int, horizon: int) -> RunStats:
@@ -167,6 +176,8 @@ class RunStats:
             firm_ratio=Moments.of(out.firm_ratio),
             firm_caused=Moments.of(out.firm_caused),
             cascade_hist=np.bincount(out.cascade, minlength=out.firm_own.shape[1] + 1).astype(np.int64),
+            fan_factor=_month_bins(out.factor_bin),
+            fan_gpu=_month_bins(out.gpu_bin),
         )
 
     def merge(self, other: RunStats) -> RunStats:
@@ -178,7 +189,7 @@ class RunStats:
         for name in ("loss", "alloc", "pv", "wal", "shortfall", "net_loss", "reserve_used", "firm_ratio", "firm_caused"):
             merged[name] = getattr(self, name).merge(getattr(other, name))
         for name in ("loss_pos", "alloc_pos", "any_shortfall", "loss_hist", "alloc_hist", "net_loss_hist", "defaults_hist",
-                     "firm_default", "firm_own", "cascade_hist"):
+                     "firm_default", "firm_own", "cascade_hist", "fan_factor", "fan_gpu"):
             merged[name] = getattr(self, name) + getattr(other, name)
         return RunStats(**merged)
 
@@ -267,3 +278,36 @@ def cascade_table(stats: RunStats) -> pd.DataFrame:
     size = np.arange(stats.cascade_hist.size)
     return pd.DataFrame({"cascade_size": size, "paths_with_size": stats.cascade_hist, "probability": stats.cascade_hist / n,
                          "p_at_least": stats.cascade_hist[::-1].cumsum()[::-1] / n})
+
+
+FAN_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+def fan_table(stats: RunStats) -> pd.DataFrame:
+    """Quantiles over time of the factor X_t and of the GPU value index O_t·exp(β_g X_t − β_g²/2),
+    from exact per-month bin counts; each quantile is its bin's midpoint (bins of 0.01 and 0.0025)."""
+    rows = []
+    for series, counts, lo, width in (("factor", stats.fan_factor, FACTOR_LO, FACTOR_WIDTH),
+                                      ("gpu_index", stats.fan_gpu, GPU_LO, GPU_WIDTH)):
+        mids = lo + (np.arange(FAN_BINS) + 0.5) * width
+        cum = np.cumsum(counts, axis=1)
+        n = cum[:, -1:]
+        row = {"series": series, "month": np.arange(counts.shape[0])}
+        for q in FAN_QUANTILES:
+            idx = np.minimum((cum < q * n).sum(axis=1), FAN_BINS - 1)
+            row[f"q{int(round(q * 100)):02d}"] = mids[idx]
+        row["mean"] = (counts * mids).sum(axis=1) / n[:, 0]
+        rows.append(pd.DataFrame(row))
+    return pd.concat(rows, ignore_index=True)
+
+
+def distribution_table(stats: RunStats, deal: tuple[str, ...], tranche: tuple[str, ...], has_points: np.ndarray) -> pd.DataFrame:
+    """The loss distribution of every tranche and view: the probability of each non-empty loss bin,
+    the bin represented by its midpoint (0 and 1 exactly)."""
+    frames = []
+    for view, hist, keep in (("cashflow", stats.loss_hist, np.ones(len(deal), bool)), ("allocation", stats.alloc_hist, has_points)):
+        for k in np.flatnonzero(keep):
+            nz = np.flatnonzero(hist[k])
+            frames.append(pd.DataFrame({"deal": deal[k], "tranche": tranche[k], "view": view,
+                                        "loss": BIN_VALUES[nz], "probability": hist[k, nz] / stats.n_paths}))
+    return pd.concat(frames, ignore_index=True)

@@ -28,6 +28,12 @@ MODE_PRO_RATA = 1
 CURVE_STRAIGHT = 0
 CURVE_EXPONENTIAL = 1
 
+# Fan-chart bins: per-path monthly values of the factor and the GPU value index are binned in the
+# kernel so that their quantiles over time can be merged exactly across chunks.
+FAN_BINS = 1600
+FACTOR_LO, FACTOR_WIDTH = -8.0, 0.01
+GPU_LO, GPU_WIDTH = 0.0, 0.0025
+
 # Columns of the per-deal monthly ledger written in trace mode.
 L_RENT = 0
 L_RECOVERY = 1
@@ -237,6 +243,7 @@ class PathOutputs(NamedTuple):
     firm_ratio : f8[n, F]          clearing ratio p/p̄ in the year of a clearing default; NaN otherwise
     firm_caused : f8[n, F]         contagion defaults attributed to the firm's own failure
     cascade : i4[n]                contagion defaults on the path
+    factor_bin, gpu_bin : i2[n, T+1] or i2[n, 0]   fan-chart bin of X_t and of the GPU value index
     """
 
     tranche_loss: np.ndarray
@@ -254,10 +261,12 @@ class PathOutputs(NamedTuple):
     firm_ratio: np.ndarray
     firm_caused: np.ndarray
     cascade: np.ndarray
+    factor_bin: np.ndarray
+    gpu_bin: np.ndarray
 
 
-def empty_outputs(n: int, n_tranches: int, n_deals: int, n_firms: int = 0) -> PathOutputs:
-    """Allocate the outputs of n paths."""
+def empty_outputs(n: int, n_tranches: int, n_deals: int, n_firms: int = 0, months: int = -1) -> PathOutputs:
+    """Allocate the outputs of n paths; ``months`` = T records the fan-chart bins (−1: not recorded)."""
     f = lambda m: np.zeros((n, m), dtype=np.float64)  # noqa: E731
     return PathOutputs(
         tranche_loss=f(n_tranches),
@@ -275,4 +284,6 @@ def empty_outputs(n: int, n_tranches: int, n_deals: int, n_firms: int = 0) -> Pa
         firm_ratio=f(n_firms),
         firm_caused=f(n_firms),
         cascade=np.zeros(n, dtype=np.int32),
+        factor_bin=np.zeros((n, months + 1), dtype=np.int16),
+        gpu_bin=np.zeros((n, months + 1), dtype=np.int16),
     )

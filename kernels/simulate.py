@@ -9,7 +9,7 @@ from .collateral import value_indices
 from .credit import class_cumulative_hazard, default_month, network_defaults
 from .factor import factor_path
 from .leases import deal_collections
-from .plan import L_FACTOR, L_GPU_INDEX, L_RECOVERY, L_RENT, L_SALE
+from .plan import FACTOR_LO, FACTOR_WIDTH, FAN_BINS, GPU_LO, GPU_WIDTH, L_FACTOR, L_GPU_INDEX, L_RECOVERY, L_RENT, L_SALE
 from .waterfall import run_waterfall
 
 # Paths per scratch allocation inside the parallel loop: large enough that allocation is noise,
@@ -36,6 +36,10 @@ def simulate_path(p, fp, cp, col, pool, dp, net, draws, out, X, H, tau, gidx, si
         value_indices(X, draws.release_counts[p], col, gidx, sidx)
     else:
         value_indices(X, draws.release_counts[0, :0], col, gidx, sidx)
+    if out.factor_bin.shape[1] > 0:
+        for t in range(T + 1):
+            out.factor_bin[p, t] = _bin(X[t], FACTOR_LO, FACTOR_WIDTH)
+            out.gpu_bin[p, t] = _bin(gidx[t], GPU_LO, GPU_WIDTH)
     n_deals = pool.deal_pool_balance.shape[0]
     for d in range(n_deals):
         loss_amt, ndef = deal_collections(d, pool, col, tau, gidx, sidx, rent, rec, sale, lost, adj_g, adj_s)
@@ -65,6 +69,12 @@ def simulate_path(p, fp, cp, col, pool, dp, net, draws, out, X, H, tau, gidx, si
                 w = dp.tranche_detach[k] - a
                 out.tranche_alloc_loss[p, k] = min(max(nl - a, 0.0), w) / w
         out.deal_reserve_used[p, d] = used / note_total
+
+
+@jit
+def _bin(x, lo, width):
+    b = int(math.floor((x - lo) / width)) if x > lo else 0
+    return min(max(b, 0), FAN_BINS - 1)
 
 
 @jit

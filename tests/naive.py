@@ -502,6 +502,9 @@ def simulate_path(cfg, c, draws) -> dict:
     out["ledger"] = np.stack(res["ledgers"])  # [D, T+1, ncol]
     out["tranche_ledger"] = np.concatenate(res["tranche_ledgers"])  # [K, T+1, 3]
     out["X"] = np.array(X)
+    # Fan-chart bins (kernels/plan.py): floor((x − lo)/width), clipped to the 1600 bins.
+    out["factor_bin"] = np.array([min(max(math.floor((x + 8.0) / 0.01), 0), 1599) for x in X], dtype=np.int64)
+    out["gpu_bin"] = np.array([min(max(math.floor(g / 0.0025), 0), 1599) for g in gpu_index], dtype=np.int64)
     # Per tranche, the months whose interest the reserve made whole (diagnostic: the engine's
     # floating-point 'paid in full' test can misfire in exactly these months).
     out["reserve_covered"] = reserve_covered

@@ -167,7 +167,7 @@ def test_bad_override_is_a_config_error(tmp_path, capsys):
 
 def test_run_writes_outputs_and_refuses_to_overwrite(tmp_path, capsys):
     cfg, out = small(tmp_path), tmp_path / "out"
-    assert main(["run", str(cfg), "--out", str(out), "--no-progress", "--seed", "5"]) == 0
+    assert main(["run", str(cfg), "--out", str(out), "--no-progress", "--no-report", "--seed", "5"]) == 0
     printed = capsys.readouterr().out
     assert "paths/s" in printed and "cashflow" in printed
     manifest = json.loads((out / "manifest.json").read_text())
@@ -182,7 +182,7 @@ def test_run_writes_outputs_and_refuses_to_overwrite(tmp_path, capsys):
     assert main(["run", str(cfg), "--out", str(out), "--no-progress"]) == 2
     assert "already holds a finished run" in capsys.readouterr().err
     assert (out / "manifest.json").read_bytes() == before
-    assert main(["run", str(cfg), "--out", str(out), "--no-progress", "--overwrite"]) == 0
+    assert main(["run", str(cfg), "--out", str(out), "--no-progress", "--no-report", "--overwrite"]) == 0
 
 
 def test_console_script_runs_the_main_example(tmp_path):
@@ -191,6 +191,8 @@ def test_console_script_runs_the_main_example(tmp_path):
     res = subprocess.run([exe, "run", str(HYPERION), "--paths", "5000", "--out", str(tmp_path / "h"), "--no-progress"],
                          capture_output=True, text=True, check=True)
     assert "hyperion" in res.stdout and (tmp_path / "h" / "summary" / "tranches.parquet").exists()
+    # the run ends with the report, and says where it is
+    assert f"report: {tmp_path / 'h' / 'report.html'}" in res.stdout and (tmp_path / "h" / "report.html").exists()
 
 
 def test_horizon_duplicate_and_reference_errors_come_in_one_report(tmp_path, capsys):

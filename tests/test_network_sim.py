@@ -97,7 +97,7 @@ def test_bad_network_input_names_the_field(edit, needle):
 
 def test_ai_bubble_example_end_to_end(tmp_path, capsys):
     out = tmp_path / "ab"
-    assert main(["run", str(ROOT / "configs" / "ai_bubble.toml"), "--paths", "4000", "--out", str(out), "--no-progress"]) == 0
+    assert main(["run", str(ROOT / "configs" / "ai_bubble.toml"), "--paths", "4000", "--out", str(out), "--no-progress", "--no-report"]) == 0
     printed = capsys.readouterr().out
     assert "own failure vs contagion" in printed and "el_without_network" in printed
     net = pd.read_parquet(out / "summary" / "network.parquet")

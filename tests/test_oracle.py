@@ -46,6 +46,8 @@ INT_FIELDS = {
     "firm_default_month": "firm_default_month",
     "firm_own": "firm_own",
     "cascade": "cascade",
+    "factor_bin": "factor_bin",
+    "gpu_bin": "gpu_bin",
 }
 
 

@@ -85,7 +85,7 @@ def test_cli_scenario_all_on_the_examples(tmp_path, capsys):
     for name in ("hyperion", "ai_bubble"):
         out = tmp_path / name
         assert main(["run", str(ROOT / "configs" / f"{name}.toml"), "--scenario", "all", "--paths", "2000",
-                     "--out", str(out), "--no-progress"]) == 0
+                     "--out", str(out), "--no-progress", "--no-report"]) == 0
         t = pd.read_parquet(out / "summary" / "tranches.parquet")
         cfg = load_config(ROOT / "configs" / f"{name}.toml")
         assert list(t["scenario"].unique()) == ["base", *cfg.scenarios]

@@ -1,0 +1,939 @@
+"""The run report: figures of a finished run and one self-contained HTML page.
+
+``build_report(run_dir)`` reads a run directory, draws every figure that applies to it into
+``run_dir/figures/<name>.png`` and writes ``run_dir/report.html`` with the same images embedded as
+data URIs, so the page can be mailed or archived on its own. ``PlotAccessor`` gives the same
+figures to notebooks (``Results.plot``).
+
+Figures are drawn on ``matplotlib.figure.Figure`` objects, never through pyplot: that needs no GUI
+backend, touches no global state and leaves no open figures behind when a report is built.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import html
+import io
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter
+
+from .outputs import read_run
+
+BASE = "base"
+DPI = 110
+REPORT = "report.html"
+FIGURES_DIR = "figures"
+
+# Moody's idealized cumulative expected-loss rates at a 10-year horizon, as fractions of par.
+# Recalled, not yet checked against Moody's published table; the engine also does not yet pick the
+# horizon matching each tranche's WAL, so the lines are a rough scale, and the caption says so.
+MOODYS_IDEALIZED_EL_10Y = (
+    ("Aaa", 0.000055), ("Aa2", 0.0011), ("A2", 0.0055), ("Baa2", 0.0198), ("Ba2", 0.1056), ("B2", 0.22),
+)
+
+# A 95% Monte Carlo interval: EL is a mean over independent paths.
+_Z95 = 1.96
+
+_LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 4)))
+_MARKERS = ("o", "s", "D", "^", "v", "P")
+
+NOT_YET = {
+    "trigger_timing": "When performance triggers (coverage tests, early amortization) first fire: the engine "
+                      "has no triggers yet. They come with the deal-realism issue (renewals, RVG, triggers, ARD).",
+    "holder_losses": "Losses of the funds and banks that hold the notes, and their fire sales: holders are not "
+                     "modelled yet. They come with the contagion issue (MODEL §6).",
+    "sweep": "Tranche EL across a grid of a parameter (e.g. GPU economic life): a run is one config and its "
+             "named scenarios. Parameter sweeps come with the batch issue.",
+}
+
+
+class FigureNotApplicable(ValueError):
+    """The run has no data for a figure, e.g. a network figure of a run without a network."""
+
+
+_NO_NETWORK = "this run has no network (the config has no enabled [network] section)"
+
+
+# ---------------------------------------------------------------------------------------- tables
+
+
+def _with_scenario(frame: pd.DataFrame) -> pd.DataFrame:
+    # Tables built outside run() may lack the column; they are then a single, unnamed base case.
+    if "scenario" in frame.columns:
+        return frame
+    return frame.assign(scenario=BASE)[["scenario", *frame.columns]]
+
+
+def _table(tables: dict[str, pd.DataFrame], name: str, reason: str | None = None) -> pd.DataFrame:
+    """Table ``name`` with a scenario column; FigureNotApplicable (with ``reason``) when absent or empty."""
+    frame = tables.get(name)
+    if frame is None or frame.empty:
+        raise FigureNotApplicable(reason or f"this run has no {name} table (summary/{name}.parquet)")
+    frame = _with_scenario(frame)
+    if "view" in frame.columns:
+        frame = frame.assign(view=frame["view"].astype(str))
+    return frame
+
+
+def _optional_table(tables: dict[str, pd.DataFrame], name: str) -> pd.DataFrame | None:
+    try:
+        return _table(tables, name)
+    except FigureNotApplicable:
+        return None
+
+
+def _ordered(values) -> list:
+    return list(dict.fromkeys(values))
+
+
+def _scenarios(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """Scenario names in run order (the order of the tranche table, base first when it ran)."""
+    names: list[str] = []
+    for key in ("tranches", "deals", "distributions", "fans", "network", "cascades"):
+        frame = tables.get(key)
+        if frame is not None and not frame.empty:
+            names += _ordered(_with_scenario(frame)["scenario"].astype(str))
+    names = _ordered(names)
+    return sorted(names, key=lambda s: s != BASE)
+
+
+def _reference(scenarios: list[str]) -> str:
+    return BASE if BASE in scenarios else scenarios[0]
+
+
+def _colours(scenarios: list[str]) -> dict[str, str]:
+    return {s: f"C{i % 10}" for i, s in enumerate(scenarios)}
+
+
+def _tranche_keys(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    return _ordered(zip(frame["deal"].astype(str), frame["tranche"].astype(str)))
+
+
+def _cashflow(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    tranches = _table(tables, "tranches")
+    cash = tranches[tranches["view"] == "cashflow"]
+    if cash.empty:
+        raise FigureNotApplicable("this run has no cash-flow tranche rows")
+    return cash
+
+
+def _has_network(tables: dict[str, pd.DataFrame]) -> bool:
+    frame = tables.get("network")
+    return frame is not None and not frame.empty
+
+
+# -------------------------------------------------------------------------------------- drawing
+
+
+def _optional(draw: Callable[[dict], Figure]) -> Callable[[dict], Figure | None]:
+    """Wrap a figure drawer so that a figure the run has no data for is None instead of an error.
+
+    The unwrapped drawer stays reachable as ``.draw``; it raises FigureNotApplicable with the reason.
+    """
+
+    @functools.wraps(draw)
+    def figure(tables: dict[str, pd.DataFrame]) -> Figure | None:
+        try:
+            return draw(tables)
+        except FigureNotApplicable:
+            return None
+
+    figure.draw = draw
+    return figure
+
+
+def _percent_axis(ax, axis: str = "y") -> None:
+    fmt = FuncFormatter(lambda v, _: f"{v:.10g}%")
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
+
+
+def _grid(n: int, ncols_max: int = 2) -> tuple[int, int]:
+    ncols = min(ncols_max, n)
+    return math.ceil(n / ncols), ncols
+
+
+def _survival(loss: np.ndarray, probability: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Points (x, P(L > x)) of a discrete loss distribution, for a post-step plot from x = 0.
+
+    P(L > v_k) is the mass strictly above v_k, summed from the top: a small tail probability is
+    then a sum of small numbers, not a difference of numbers near 1, and the last one is exactly 0.
+    """
+    order = np.argsort(loss)
+    v, p = np.asarray(loss, float)[order], np.asarray(probability, float)[order]
+    above = np.append(np.cumsum(p[::-1])[::-1][1:], 0.0)
+    if v[0] > 0.0:
+        v, above = np.append(0.0, v), np.append(p.sum(), above)
+    # A zero is kept as NaN, not dropped: the step up to it is still drawn, the log axis skips it.
+    return v, np.where(above > 0.0, above, np.nan)
+
+
+def _paths(tables: dict[str, pd.DataFrame]) -> int | None:
+    frame = tables.get("tranches")
+    if frame is None or "paths" not in frame.columns or frame.empty:
+        return None
+    return int(frame["paths"].max())
+
+
+@_optional
+def exceedance(tables: dict[str, pd.DataFrame]) -> Figure:
+    """Tranche loss exceedance curves P(loss > x), cash-flow view, one panel per deal."""
+    dist = _table(tables, "distributions", "this run has no loss distributions (summary/distributions.parquet)")
+    dist = dist[dist["view"] == "cashflow"]
+    if dist.empty:
+        raise FigureNotApplicable("this run has no cash-flow loss distributions")
+    scenarios = [s for s in _scenarios(tables) if s in set(dist["scenario"])]
+    deals = _ordered(dist["deal"].astype(str))
+    nrows, ncols = _grid(len(deals))
+    fig = Figure(figsize=(5.4 * ncols + 0.6, 4.2 * nrows + 0.5), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True).ravel()
+    n = _paths(tables)
+    lowest = 1.0
+    for ax, deal in zip(axes, deals):
+        d = dist[dist["deal"] == deal]
+        tranches = _ordered(d["tranche"].astype(str))
+        for k, tranche in enumerate(tranches):
+            for j, scenario in enumerate(scenarios):
+                g = d[(d["tranche"] == tranche) & (d["scenario"] == scenario)]
+                if g.empty:
+                    continue
+                x, y = _survival(g["loss"].to_numpy(), g["probability"].to_numpy())
+                if np.isfinite(y).any():
+                    lowest = min(lowest, float(np.nanmin(y)))
+                ax.step(x, y, where="post", color=f"C{k % 10}", linestyle=_LINESTYLES[j % len(_LINESTYLES)], lw=1.6)
+        ax.set_yscale("log")
+        ax.set_xlim(0.0, 1.0)
+        ax.set_title(f"deal {deal}")
+        ax.set_xlabel("loss x (fraction of the tranche's balance)")
+        ax.grid(True, which="major", alpha=0.3)
+        # Below the panel: inside, a legend would hide the curves of thin tranches.
+        handles = [Line2D([], [], color=f"C{k % 10}", lw=2, label=f"tranche {t}") for k, t in enumerate(tranches)]
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncols=min(len(tranches), 5),
+                  fontsize=8, frameon=False)
+    for ax in axes[len(deals):]:
+        ax.set_visible(False)
+    for row in range(nrows):
+        axes[row * ncols].set_ylabel("P(loss > x)")
+    # Down to half of one path's probability, so a loss seen on a single path still shows.
+    floor = 0.5 / n if n else lowest / 2
+    axes[0].set_ylim(min(floor, lowest / 2), 1.5)
+    if len(scenarios) > 1:
+        fig.legend(handles=[Line2D([], [], color="0.25", lw=1.6, linestyle=_LINESTYLES[j % len(_LINESTYLES)], label=s)
+                            for j, s in enumerate(scenarios)],
+                   loc="outside upper center", ncols=min(4, len(scenarios)), fontsize=8, title="scenario (line style)",
+                   title_fontsize=8)
+    return fig
+
+
+def _tranche_axis(ax, keys: list[tuple[str, str]]) -> np.ndarray:
+    """Tick each tranche, name each deal under its tranches and separate the deals; returns positions."""
+    x = np.arange(len(keys), dtype=float)
+    ax.set_xticks(x, [t for _, t in keys])
+    ax.set_xlim(-0.6, len(keys) - 0.4)
+    deals = _ordered(d for d, _ in keys)
+    trans = ax.get_xaxis_transform()
+    for deal in deals:
+        idx = [i for i, (d, _) in enumerate(keys) if d == deal]
+        ax.text(float(np.mean(idx)), -0.11, deal, transform=trans, ha="center", va="top", fontsize=9)
+        if idx[0] > 0:
+            ax.axvline(idx[0] - 0.5, color="0.6", lw=0.8)
+    return x
+
+
+def _error_bounds(el: np.ndarray, se: np.ndarray, floor: float) -> np.ndarray:
+    lo = np.maximum(el - _Z95 * se, floor)
+    return np.vstack([np.maximum(el - lo, 0.0), _Z95 * se])
+
+
+@_optional
+def el_vs_ratings(tables: dict[str, pd.DataFrame]) -> Figure:
+    """Tranche EL (cash-flow view, every scenario) against Moody's idealized 10-year EL rates."""
+    cash = _cashflow(tables)
+    scenarios = [s for s in _scenarios(tables) if s in set(cash["scenario"])]
+    keys = _tranche_keys(cash)
+    fig = Figure(figsize=(max(7.0, 1.0 * len(keys) + 3.5), 5.0), layout="constrained")
+    ax = fig.subplots()
+    x = _tranche_axis(ax, keys)
+    positive = 100 * cash["el"].to_numpy(float)
+    positive = positive[positive > 0]
+    rating_min = 100 * MOODYS_IDEALIZED_EL_10Y[0][1]
+    floor = min(rating_min / 3, positive.min() / 3 if positive.size else rating_min / 3)
+    width = 0.7 / max(1, len(scenarios))
+    colours = _colours(scenarios)
+    for j, scenario in enumerate(scenarios):
+        rows = cash[cash["scenario"] == scenario].set_index(["deal", "tranche"])
+        rows.index = rows.index.map(lambda k: (str(k[0]), str(k[1])))
+        rows = rows.reindex(keys)
+        el = 100 * rows["el"].to_numpy(float)
+        se = 100 * rows["el_se"].to_numpy(float)
+        xs = x + (j - (len(scenarios) - 1) / 2) * width
+        seen = el > 0
+        ax.errorbar(xs[seen], el[seen], yerr=_error_bounds(el[seen], se[seen], floor), fmt=_MARKERS[j % len(_MARKERS)],
+                    color=colours[scenario], ms=6, capsize=3, lw=1.2, label=scenario)
+        none = np.isfinite(el) & (el == 0)
+        if none.any():
+            ax.plot(xs[none], np.full(none.sum(), floor * 1.25), "v", color=colours[scenario], mfc="none", ms=7)
+    for name, value in MOODYS_IDEALIZED_EL_10Y:
+        ax.axhline(100 * value, color="0.45", lw=0.9, ls="--", zorder=0)
+        ax.text(1.005, 100 * value, name, transform=ax.get_yaxis_transform(), va="center", fontsize=8, color="0.3")
+    ax.set_yscale("log")
+    ax.set_ylim(floor, 100)
+    _percent_axis(ax)
+    ax.set_ylabel("expected loss (% of the tranche's balance)")
+    ax.set_title("Tranche EL (cash-flow view) against Moody's idealized 10-year EL", fontsize=11)
+    ax.grid(True, axis="y", which="major", alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    if (cash["el"] == 0).any():
+        handles.append(Line2D([], [], marker="v", color="0.3", mfc="none", ls="none"))
+        labels.append("no loss on any path")
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(5, len(labels)), fontsize=8, title="scenario",
+               title_fontsize=8)
+    return fig
+
+
+def _fan(tables: dict[str, pd.DataFrame], series: str, ylabel: str, level: float, title: str) -> Figure:
+    fans = _table(tables, "fans", "this run has no fan table (summary/fans.parquet)")
+    fans = fans[fans["series"] == series]
+    if fans.empty:
+        raise FigureNotApplicable(f"this run's fan table has no {series} series")
+    scenarios = [s for s in _scenarios(tables) if s in set(fans["scenario"])]
+    ref = _reference(scenarios)
+    colours = _colours(scenarios)
+    g = fans[fans["scenario"] == ref].sort_values("month")
+    m = g["month"].to_numpy()
+    fig = Figure(figsize=(9.5, 4.8), layout="constrained")
+    ax = fig.subplots()
+    c = colours[ref]
+    ax.fill_between(m, g["q05"], g["q95"], color=c, alpha=0.16, lw=0, label=f"5–95% ({ref})")
+    ax.fill_between(m, g["q25"], g["q75"], color=c, alpha=0.34, lw=0, label=f"25–75% ({ref})")
+    ax.plot(m, g["q50"], color=c, lw=2.0, label=f"median ({ref})")
+    ax.plot(m, g["mean"], color=c, lw=1.0, ls=":", label=f"mean ({ref})")
+    for j, scenario in enumerate(s for s in scenarios if s != ref):
+        o = fans[fans["scenario"] == scenario].sort_values("month")
+        ax.plot(o["month"], o["q50"], color=colours[scenario], lw=1.5, ls=_LINESTYLES[(j + 1) % len(_LINESTYLES)],
+                label=f"median ({scenario})")
+    ax.axhline(level, color="0.3", lw=0.8)
+    ax.set_xlim(m.min(), m.max())
+    ax.set_xlabel("month")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=11)
+    ax.grid(True, alpha=0.3)
+    top = ax.secondary_xaxis("top", functions=(lambda v: v / 12, lambda v: v * 12))
+    top.set_xlabel("year")
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", fontsize=8, ncols=4)
+    return fig
+
+
+@_optional
+def factor_fan(tables: dict[str, pd.DataFrame]) -> Figure:
+    """Fan chart of the AI-demand factor X_t by month."""
+    return _fan(tables, "factor", "AI-demand factor X_t", 0.0, "AI-demand factor X_t: quantiles by month")
+
+
+@_optional
+def gpu_fan(tables: dict[str, pd.DataFrame]) -> Figure:
+    """Fan chart of the GPU market-value multiplier O_t·exp(β_g X_t − β_g²/2) by month."""
+    return _fan(tables, "gpu_index", "GPU value multiplier (1 = no change)", 1.0,
+                "GPU market-value multiplier O_t·exp(β_g X_t − β_g²/2): quantiles by month")
+
+
+@_optional
+def firm_defaults(tables: dict[str, pd.DataFrame]) -> Figure:
+    """Per firm, P(default) stacked as own failure and contagion; one panel per scenario."""
+    net = _table(tables, "network", _NO_NETWORK)
+    scenarios = [s for s in _scenarios(tables) if s in set(net["scenario"])]
+    firms = _ordered(net["firm"].astype(str))
+    nrows, ncols = _grid(len(scenarios))
+    fig = Figure(figsize=(max(5.0, 0.9 * len(firms) + 1.5) * ncols + 0.4, 3.6 * nrows + 0.6), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True).ravel()
+    top = 100 * float(net["p_default"].max())
+    x = np.arange(len(firms))
+    for ax, scenario in zip(axes, scenarios):
+        rows = net[net["scenario"] == scenario].set_index("firm").reindex(firms)
+        own = 100 * rows["p_own"].to_numpy(float)
+        contagion = 100 * rows["p_contagion"].to_numpy(float)
+        ax.bar(x, own, color="C0", width=0.65, label="own failure")
+        ax.bar(x, contagion, bottom=own, color="C3", width=0.65, hatch="//", edgecolor="white", lw=0, label="contagion")
+        for xi, total in zip(x, own + contagion):
+            ax.text(xi, total + 0.015 * max(top, 1), f"{total:.3g}%", ha="center", va="bottom", fontsize=7)
+        ax.set_xticks(x, firms, rotation=20, ha="right", fontsize=8)
+        ax.set_title(f"scenario {scenario}", fontsize=10)
+        ax.grid(True, axis="y", alpha=0.3)
+        _percent_axis(ax)
+    for ax in axes[len(scenarios):]:
+        ax.set_visible(False)
+    axes[0].set_ylim(0, max(top * 1.15, 1.0))
+    for row in range(nrows):
+        axes[row * ncols].set_ylabel("P(default within the horizon)")
+    handles = [Patch(color="C0", label="own failure"),
+               Patch(facecolor="C3", hatch="//", edgecolor="white", label="contagion")]
+    fig.legend(handles=handles, loc="outside upper center", ncols=2, fontsize=8)
+    return fig
+
+
+@_optional
+def cascades(tables: dict[str, pd.DataFrame]) -> Figure:
+    """Distribution of the cascade size (contagion defaults per path), one bar per scenario."""
+    casc = _table(tables, "cascades", _NO_NETWORK)
+    scenarios = [s for s in _scenarios(tables) if s in set(casc["scenario"])]
+    seen = casc.loc[casc["probability"] > 0, "cascade_size"]
+    largest = max(1, int(seen.max()) if not seen.empty else 1)
+    sizes = np.arange(largest + 1)
+    fig = Figure(figsize=(max(6.5, 1.3 * len(sizes) + 3), 4.4), layout="constrained")
+    ax = fig.subplots()
+    width = 0.8 / max(1, len(scenarios))
+    colours = _colours(scenarios)
+    for j, scenario in enumerate(scenarios):
+        rows = casc[casc["scenario"] == scenario].set_index("cascade_size").reindex(sizes)
+        p = 100 * rows["probability"].fillna(0.0).to_numpy(float)
+        xs = sizes + (j - (len(scenarios) - 1) / 2) * width
+        ax.bar(xs, p, width=width * 0.95, color=colours[scenario], label=scenario)
+        if len(sizes) * len(scenarios) <= 40:
+            rotation = 90 if len(scenarios) > 2 else 0
+            for xi, pi in zip(xs, p):
+                ax.text(xi, pi + 0.8, f"{pi:.3g}%", ha="center", va="bottom", fontsize=7, rotation=rotation)
+    ax.set_xticks(sizes)
+    ax.set_xlabel("cascade size (contagion defaults on a path)")
+    ax.set_ylabel("probability")
+    ax.set_ylim(0, 112)
+    _percent_axis(ax)
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=8, title="scenario", title_fontsize=8, loc="upper right")
+    return fig
+
+
+@_optional
+def network_effect(tables: dict[str, pd.DataFrame]) -> Figure:
+    """Tranche EL with and without the network on the same paths (cash-flow view, base scenario)."""
+    if not _has_network(tables):
+        raise FigureNotApplicable(_NO_NETWORK)
+    cash = _cashflow(tables)
+    if "el_without_network" not in cash.columns or cash["el_without_network"].isna().all():
+        raise FigureNotApplicable("this run was not also simulated without the network (set network.compare_without = true)")
+    scenario = _reference([s for s in _scenarios(tables) if s in set(cash["scenario"])])
+    rows = cash[cash["scenario"] == scenario]
+    keys = _tranche_keys(rows)
+    with_ = 100 * rows["el"].to_numpy(float)
+    without = 100 * rows["el_without_network"].to_numpy(float)
+    se_with = 100 * rows["el_se"].to_numpy(float)
+    se_without = 100 * (rows["el_se_without_network"].fillna(0.0).to_numpy(float)
+                        if "el_se_without_network" in rows.columns else np.zeros(len(rows)))
+    fig = Figure(figsize=(max(7.0, 1.0 * len(keys) + 3.0), 4.8), layout="constrained")
+    ax = fig.subplots()
+    x = _tranche_axis(ax, keys)
+    positive = np.concatenate([with_[with_ > 0], without[without > 0]])
+    floor = positive.min() / 4 if positive.size else 1e-3
+    w = 0.38
+    ax.bar(x - w / 2, without, width=w, color="0.65", label="without the network (hazard only)", bottom=0)
+    ax.bar(x + w / 2, with_, width=w, color="C3", label="with the network", bottom=0)
+    ax.errorbar(x - w / 2, np.maximum(without, floor), yerr=_error_bounds(np.maximum(without, floor), se_without, floor),
+                fmt="none", ecolor="0.2", capsize=3, lw=1)
+    ax.errorbar(x + w / 2, np.maximum(with_, floor), yerr=_error_bounds(np.maximum(with_, floor), se_with, floor),
+                fmt="none", ecolor="0.2", capsize=3, lw=1)
+    for xi, a, b in zip(x, with_, without):
+        label = f"×{a / b:.2f}" if b > 0 else ("new" if a > 0 else "0")
+        ax.text(xi, max(a, b, floor) * 1.9, label, ha="center", va="bottom", fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylim(floor, max(100.0, positive.max() * 8 if positive.size else 100.0))
+    _percent_axis(ax)
+    ax.set_ylabel("expected loss (% of the tranche's balance)")
+    ax.set_title(f"Tranche EL with and without the network (scenario {scenario})", fontsize=11)
+    ax.grid(True, axis="y", which="major", alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    return fig
+
+
+FIGURES: dict[str, tuple[Callable[[dict], Figure | None], str, str]] = {
+    "exceedance": (
+        exceedance, "Tranche loss exceedance curves",
+        "P(loss > x) for each tranche's principal loss at legal final (cash-flow waterfall view), x as a fraction of "
+        "the tranche's balance, on a log scale: one panel per deal, one colour per tranche, one line style per "
+        "scenario. Where a curve starts (x = 0) is the tranche's probability of any loss; a curve that stays flat to "
+        "x = 1 means that a loss, when it happens, wipes the tranche out. The smallest probability a run can show is "
+        "one path's, 1/paths; a tranche that lost nothing on any path has no curve.",
+    ),
+    "el_vs_ratings": (
+        el_vs_ratings, "Tranche expected loss against rating thresholds",
+        "Expected principal loss of each tranche (cash-flow view), in % of its balance on a log scale, with "
+        "±1.96 standard errors (a 95% Monte Carlo interval); one marker per scenario; a hollow downward triangle at "
+        "the bottom marks a tranche that lost nothing on any path. The dashed lines are Moody's idealized 10-year "
+        "expected-loss rates (Aaa 0.0055%, Aa2 0.11%, A2 0.55%, Baa2 1.98%, Ba2 10.56%, B2 22.0%), recalled and still "
+        "to be confirmed against Moody's published table. The engine does not yet adjust them for each tranche's WAL "
+        "(the idealized rates grow with the horizon), so read them as a rough scale: a tranche below a line has a "
+        "lower EL than that rating's 10-year benchmark.",
+    ),
+    "factor_fan": (
+        factor_fan, "AI-demand factor over time",
+        "Quantiles of the AI-demand factor X_t by month in the base scenario (the first scenario run when base was "
+        "not): median (solid), mean (dotted), the 25–75% band (dark) and the 5–95% band (light); other scenarios' "
+        "medians as coloured lines. Without a burst X_t is standard normal in every month; a burst shifts it down by "
+        "factor.burst.shift for good. Read how far and how fast AI demand can fall, and where scenarios part. "
+        "Quantiles are binned to 0.01.",
+    ),
+    "gpu_fan": (
+        gpu_fan, "GPU market-value multiplier over time",
+        "Quantiles of the GPU market-value multiplier O_t·exp(β_g X_t − β_g²/2) by month, bands and lines as in the "
+        "factor fan. It scales the depreciated GPU cost in every recovery and terminal sale: 1 means no change, "
+        "below 1 chip releases (O_t) and weak AI demand cut resale prices. Read the collateral haircut a GPU sale "
+        "faces at each month. Quantiles are binned to 0.0025.",
+    ),
+    "firm_defaults": (
+        firm_defaults, "Firm defaults: own failure against contagion",
+        "For each firm of the network, the probability of defaulting within the horizon, split into own failure "
+        "(the firm would fail even if every counterparty paid it in full) and contagion (it fails because a "
+        "counterparty did not pay); one panel per scenario, total above each bar. Read which firms fail on their own "
+        "and which the circle brings down.",
+    ),
+    "cascades": (
+        cascades, "Cascade size distribution",
+        "Probability of each cascade size, the number of contagion defaults on a path, per scenario. Size 0 means "
+        "that no firm failed through contagion. Read how likely one failure is to bring others down, and how far.",
+    ),
+    "network_effect": (
+        network_effect, "Tranche expected loss with and without the network",
+        "Expected principal loss of each tranche (cash-flow view) on the same simulated paths with the network's "
+        "year-end clearing (red) and with the hazard-only model (grey), base scenario, in % of balance on a log "
+        "scale, with ±1.96 standard errors; the label over each pair is the ratio with/without. Read how much of each "
+        "tranche's risk comes from contagion in the circle rather than from its tenants' own default probabilities.",
+    ),
+}
+
+
+def available(tables: dict[str, pd.DataFrame]) -> dict[str, str | None]:
+    """For each FIGURES name, None when the figure applies to the run, else why it does not.
+
+    Decided from the tables alone, without drawing.
+    """
+    out: dict[str, str | None] = {}
+    for name in FIGURES:
+        out[name] = None
+        if name in ("firm_defaults", "cascades", "network_effect") and not _has_network(tables):
+            out[name] = _NO_NETWORK
+        elif name == "cascades" and (tables.get("cascades") is None or tables["cascades"].empty):
+            out[name] = "this run has no cascade table (summary/cascades.parquet)"
+        elif name == "network_effect" and "el_without_network" not in tables.get("tranches", pd.DataFrame()).columns:
+            out[name] = "this run was not also simulated without the network (set network.compare_without = true)"
+        elif name == "exceedance" and tables.get("distributions") is None:
+            out[name] = "this run has no loss distributions (summary/distributions.parquet)"
+        elif name in ("factor_fan", "gpu_fan") and tables.get("fans") is None:
+            out[name] = "this run has no fan table (summary/fans.parquet)"
+    return out
+
+
+# ------------------------------------------------------------------------------------- warnings
+
+
+def _pct(x: float) -> str:
+    v = 100.0 * float(x)
+    if 99.95 <= v < 100.0:
+        return ">99.9%"
+    return f"{v:.3g}%"
+
+
+def _by_scenario(items: list[tuple[str, str]], unit: str = "") -> str:
+    """'2.65% of paths (scenario base), 29% (weaker_tenant)' from [(scenario, value text)]."""
+    (first, value), rest = items[0], items[1:]
+    text = f"{value}{unit} (scenario {first})"
+    return text + "".join(f", {v} ({s})" for s, v in rest)
+
+
+def warnings(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """Post-run warnings in plain words, read from the summary tables only.
+
+    One line per finding, merging the scenarios in which it occurs, in this order: principal losses,
+    interest shortfalls, reserve draws, contagion defaults, then Monte Carlo precision. Within a
+    kind, deals and tranches keep their config order.
+    """
+    scenarios = _scenarios(tables)
+    out: list[str] = []
+    tranches = _optional_table(tables, "tranches")
+    cash = tranches[tranches["view"] == "cashflow"] if tranches is not None else pd.DataFrame()
+
+    def per_tranche(column: str, keep: Callable[[pd.Series], bool], fmt: Callable[[pd.Series], str]):
+        for deal, tranche in _tranche_keys(cash) if not cash.empty else []:
+            rows = cash[(cash["deal"].astype(str) == deal) & (cash["tranche"].astype(str) == tranche)]
+            rows = rows.set_index("scenario")
+            items = [(s, fmt(rows.loc[s])) for s in scenarios if s in rows.index and column in rows.columns
+                     and keep(rows.loc[s])]
+            if items:
+                yield deal, tranche, items
+
+    for deal, tranche, items in per_tranche("pd", lambda r: r["pd"] > 0, lambda r: _pct(r["pd"])):
+        out.append(f"Tranche {tranche} of {deal} loses principal at legal final in {_by_scenario(items, ' of paths')}.")
+    for deal, tranche, items in per_tranche("p_interest_shortfall", lambda r: r["p_interest_shortfall"] > 0,
+                                            lambda r: _pct(r["p_interest_shortfall"])):
+        out.append(f"Tranche {tranche} of {deal} is not paid its full interest in some month in "
+                   f"{_by_scenario(items, ' of paths')}.")
+
+    deals = _optional_table(tables, "deals")
+    if deals is not None and "reserve_used_mean" in deals.columns:
+        for deal in _ordered(deals["deal"].astype(str)):
+            rows = deals[deals["deal"].astype(str) == deal].set_index("scenario")
+            items = [(s, _pct(rows.loc[s, "reserve_used_mean"])) for s in scenarios
+                     if s in rows.index and rows.loc[s, "reserve_used_mean"] > 0]
+            if items:
+                out.append(f"The reserve of deal {deal} pays on average {_by_scenario(items, ' of the note balance')}.")
+
+    net = _optional_table(tables, "network")
+    if net is not None:
+        for firm in _ordered(net["firm"].astype(str)):
+            rows = net[net["firm"].astype(str) == firm].set_index("scenario")
+            items = [(s, _pct(rows.loc[s, "p_contagion"])) for s in scenarios
+                     if s in rows.index and rows.loc[s, "p_contagion"] > 0]
+            if items:
+                out.append(f"Firm {firm} defaults through contagion (a counterparty did not pay) in "
+                           f"{_by_scenario(items, ' of paths')}.")
+
+    for deal, tranche, items in per_tranche("pd", lambda r: r["pd"] == 0, lambda r: int(r["paths"])):
+        n = min(paths for _, paths in items)
+        names = ", ".join(s for s, _ in items)
+        out.append(f"Tranche {tranche} of {deal} loses no principal on any path (scenario{'s' if len(items) > 1 else ''} "
+                   f"{names}): with {n:,} paths its loss probability is only known to be below about {_pct(3 / n)} "
+                   f"(95% confidence); run more paths to resolve it.")
+    for deal, tranche, items in per_tranche("el_se", lambda r: r["el"] > 0 and r["el_se"] > 0.2 * r["el"],
+                                            lambda r: _pct(r["el_se"] / r["el"])):
+        out.append(f"The expected loss of tranche {tranche} of {deal} is imprecise: its standard error is "
+                   f"{_by_scenario(items, ' of the estimate')}; run more paths.")
+    return _ordered(out)
+
+
+# ----------------------------------------------------------------------------------------- HTML
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    # Same rule as the run directory: a reader never sees a half-written file.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        # mkstemp creates the file private; a report is meant to be shared.
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, facecolor="white")
+    return buf.getvalue()
+
+
+def _e(value) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _money(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    v = float(v)
+    for scale, unit in ((1e9, " bn"), (1e6, " m")):
+        if abs(v) >= scale:
+            return f"{v / scale:,.2f}{unit}"
+    return f"{v:,.0f}"
+
+
+def _num(v, digits: int = 4) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v)).lower()
+    if isinstance(v, (int, np.integer)):
+        return f"{int(v):,}"
+    if isinstance(v, (float, np.floating)):
+        return "–" if math.isnan(v) else f"{float(v):.{digits}g}"
+    return str(v)
+
+
+def _frac(v) -> str:
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else _pct(v)
+
+
+def _html_table(header: list[str], rows: list[list[str]], numeric_from: int = 0, cls: str = "") -> str:
+    """A table of already escaped cells; columns from ``numeric_from`` on are right-aligned."""
+    head = "".join(f"<th>{h}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f'<td class="num">{c}</td>' if i >= numeric_from > 0 else f"<td>{c}</td>" for i, c in enumerate(r))
+        + "</tr>" for r in rows)
+    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _frame_table(frame: pd.DataFrame, columns: list[tuple[str, str, Callable]], numeric_from: int) -> str:
+    cols = [(c, label, fmt) for c, label, fmt in columns if c in frame.columns]
+    rows = [[_e(fmt(r[c])) for c, _, fmt in cols] for _, r in frame.iterrows()]
+    return _html_table([_e(label) for _, label, _ in cols], rows, numeric_from)
+
+
+_TRANCHE_COLUMNS = [
+    ("scenario", "scenario", str), ("deal", "deal", str), ("tranche", "tranche", str), ("view", "view", str),
+    ("balance", "balance", _money), ("el", "EL", _frac), ("el_se", "EL s.e.", _frac), ("pd", "PD", _frac),
+    ("lgd", "LGD", _frac), ("var99", "VaR 99%", _frac), ("es99", "ES 99%", _frac), ("pv_mean", "PV mean", _num),
+    ("wal_mean", "WAL (years)", lambda v: _num(v, 3)), ("p_interest_shortfall", "P(interest shortfall)", _frac),
+    ("el_without_network", "EL without network", _frac),
+]
+_DEAL_COLUMNS = [
+    ("scenario", "scenario", str), ("deal", "deal", str), ("pool_balance", "pool balance", _money),
+    ("nl_mean", "net loss mean", _frac), ("nl_se", "net loss s.e.", _frac), ("p_nl_positive", "P(net loss > 0)", _frac),
+    ("nl_var99", "net loss VaR 99%", _frac), ("nl_es99", "net loss ES 99%", _frac),
+    ("defaults_mean", "defaults mean", lambda v: _num(v, 3)), ("p_any_default", "P(any default)", _frac),
+    ("reserve_used_mean", "reserve used", _frac),
+]
+_NETWORK_COLUMNS = [
+    ("scenario", "scenario", str), ("firm", "firm", str), ("p_default", "P(default)", _frac), ("p_own", "P(own)", _frac),
+    ("p_contagion", "P(contagion)", _frac), ("clearing_ratio_mean", "clearing ratio", lambda v: _num(v, 3)),
+    ("expected_defaults_caused", "defaults caused", lambda v: _num(v, 3)),
+]
+
+
+def _config_section(config: dict, scenarios: list[str]) -> str:
+    parts = []
+    for deal in config.get("deals") or []:
+        leases = deal.get("leases") or []
+        tape = deal.get("lease_tape")
+        lease_text = f"{len(leases)} lease{'s' if len(leases) != 1 else ''}" if leases else f"lease tape {tape}"
+        tenants = _ordered(l.get("tenant") for l in leases if l.get("tenant"))
+        reserve = deal.get("reserve") or {}
+        meta = (f"legal final month {deal.get('legal_final_month', '–')}; {lease_text}"
+                + (f" (tenants: {', '.join(tenants)})" if tenants else "")
+                + f"; reserve {_money(reserve.get('initial_balance', 0.0))} at closing")
+        rows = [[_e(t.get("name")), _e(_money(t.get("balance"))), _e(_frac(t.get("coupon"))),
+                 _e(_frac(t.get("attach"))), _e(_frac(t.get("detach"))), _e(t.get("amortization", "–"))]
+                for t in deal.get("tranches") or []]
+        parts.append(f"<h3>Deal {_e(deal.get('name'))}</h3><p>{_e(meta)}</p>"
+                     + _html_table(["tranche", "balance", "coupon", "attach", "detach", "amortization"], rows, 1))
+    tenants = config.get("tenants") or []
+    if tenants:
+        rows = [[_e(t.get("name")), _e(_frac(t.get("pd"))), _e(_num(t.get("rho"), 3)),
+                 _e(t.get("default_month") if t.get("default_month") is not None else "–")] for t in tenants]
+        parts.append("<h3>Tenants</h3>" + _html_table(["tenant", "annual PD", "ρ", "forced default month"], rows, 1))
+    network = config.get("network") or {}
+    firms = network.get("firms") or []
+    if firms:
+        rows = [[_e(f.get("name")), _e(f.get("tenant") or "–"), _e(_money(f.get("revenue"))),
+                 _e(_frac(f.get("revenue_growth", 0.0))), _e(_money(f.get("cash"))), _e(_money(f.get("external_debt"))),
+                 _e(_num(f.get("factor_beta"), 3))] for f in firms]
+        state = "enabled" if network.get("enabled", True) else "disabled"
+        parts.append(f"<h3>Network ({_e(state)}; α = {_e(_num(network.get('alpha'), 3))}, "
+                     f"β = {_e(_num(network.get('beta'), 3))})</h3>"
+                     + _html_table(["firm", "tenant", "revenue / year", "revenue growth", "cash", "external debt", "factor β"],
+                                   rows, 2))
+        obligations = network.get("obligations") or []
+        if obligations:
+            rows = [[_e(o.get("payer")), _e(o.get("payee")), _e(o.get("kind", "–")), _e(_money(o.get("amount"))),
+                     _e(f"{o.get('start_year', '–')}–{o.get('end_year', '–')}"), _e(_frac(o.get("growth", 0.0)))]
+                    for o in obligations]
+            parts.append("<h3>Obligations</h3>"
+                         + _html_table(["payer", "payee", "kind", "amount / year", "years", "growth"], rows, 3))
+    defined = config.get("scenarios") or {}
+    rows = []
+    for name in _ordered([*scenarios, *defined]):
+        spec = defined.get(name) or {}
+        desc = "The config as written." if name == BASE else spec.get("description") or "–"
+        overrides = "; ".join(f"{k} = {v}" for k, v in (spec.get("set") or {}).items()) or "–"
+        ran = "yes" if name in scenarios else "no"
+        rows.append([_e(name), _e(desc), f"<code>{_e(overrides)}</code>", _e(ran)])
+    parts.append("<h3>Scenarios</h3>" + _html_table(["scenario", "description", "overrides", "in this run"], rows))
+    return "".join(parts)
+
+
+def _manifest_section(manifest: dict, scenarios: list[str]) -> str:
+    keys = [("created_utc", "created (UTC)"), ("seed", "seed"), ("paths", "paths per scenario"), ("months", "months"),
+            ("block_paths", "RNG block (paths)"), ("chunk_paths", "chunk (paths)"), ("threads", "threads"),
+            ("config_sha256", "config SHA-256")]
+    # The seed is an identifier to copy, not a quantity: no thousands separators.
+    raw = {"seed", "config_sha256", "created_utc"}
+    rows = [[_e(label), f"<code>{_e(manifest[k] if k in raw else _num(manifest[k]))}</code>"]
+            for k, label in keys if k in manifest]
+    out = _html_table(["field", "value"], rows, cls="kv")
+    scen = manifest.get("scenarios") or {}
+    if scen:
+        srows = []
+        # manifest.json is written with sorted keys; show the scenarios in run order.
+        for name in _ordered([*(s for s in scenarios if s in scen), *scen]):
+            info = scen[name]
+            t = info.get("timings") or {}
+            srows.append([_e(name), _e(_num(info.get("paths"))), f"<code>{_e(info.get('config_sha256', '–'))}</code>",
+                          _e(_num(t.get("simulate_s"))), _e(_num(t.get("simulate_without_network_s"))),
+                          _e(_num(t.get("paths_per_s"), 6))])
+        out += "<h3>Scenarios run</h3>" + _html_table(
+            ["scenario", "paths", "config SHA-256", "simulate (s)", "without network (s)", "paths / s"], srows, 3)
+    timings = manifest.get("timings") or {}
+    if timings:
+        out += "<h3>Timings</h3>" + _html_table(
+            ["field", "value"], [[_e(k), _e(_num(v, 6))] for k, v in timings.items()], cls="kv")
+    versions = manifest.get("versions") or {}
+    if versions:
+        out += "<h3>Versions</h3><p>" + ", ".join(f"{_e(k)} <code>{_e(v)}</code>" for k, v in versions.items()) + "</p>"
+    thresholds = manifest.get("tenant_thresholds") or {}
+    if thresholds:
+        out += "<h3>Tenant thresholds c<sub>i</sub> (base)</h3>" + _html_table(
+            ["tenant", "threshold"], [[_e(k), _e(_num(v, 6))] for k, v in thresholds.items()], 1)
+    return out
+
+
+_CSS = """
+body { font-family: -apple-system, "Segoe UI", Roboto, "DejaVu Sans", Arial, sans-serif; margin: 0 auto;
+       max-width: 1180px; padding: 1.2em 2em 3em; color: #1d1d1f; line-height: 1.45; }
+h1 { font-size: 1.7em; margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; margin-top: 1.8em; }
+h3 { font-size: 1.05em; margin: 1.2em 0 0.4em; }
+.lede { color: #555; margin-top: 0; }
+table { border-collapse: collapse; margin: 0.4em 0 1em; font-size: 0.85em; }
+th, td { border: 1px solid #d4d4d4; padding: 0.22em 0.55em; text-align: left; vertical-align: top; }
+th { background: #f1f3f6; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tbody tr:nth-child(even) { background: #fafafa; }
+code { font-size: 0.92em; word-break: break-all; }
+figure { margin: 1em 0 2em; } figure img { max-width: 100%; height: auto; border: 1px solid #e2e2e2; }
+figcaption { font-size: 0.9em; color: #333; max-width: 62em; }
+ul.warnings li { margin: 0.2em 0; } .none { color: #666; font-style: italic; }
+nav ol { columns: 2; font-size: 0.9em; } .scroll { overflow-x: auto; }
+"""
+
+
+def render_html(run_dir: Path, tables: dict[str, pd.DataFrame], manifest: dict,
+                figures: list[tuple[str, str, str, bytes]], missing: list[tuple[str, str]]) -> str:
+    """The report page. ``figures``: (name, title, caption, png); ``missing``: (name, why)."""
+    config = manifest.get("config") or {}
+    scenarios = _scenarios(tables)
+    deal_names = [d.get("name") for d in config.get("deals") or []]
+    if not deal_names and "tranches" in tables:
+        deal_names = _ordered(tables["tranches"]["deal"].astype(str))
+    title = f"dcabs run report: {', '.join(map(str, deal_names)) or run_dir.name}"
+    lede = (f"Run directory {run_dir.name}; scenarios {', '.join(scenarios)}; "
+            f"{_num(manifest.get('paths'))} paths per scenario, seed {manifest.get('seed', '–')}, "
+            f"{_num(manifest.get('months'))} months. Config SHA-256 {manifest.get('config_sha256', '–')}.")
+    # Findings first, then what produced them: a reader opens the page for the warnings and figures.
+    sections = [("warnings", "Warnings"), ("figures", "Figures"), ("not-available", "Figures not available for this run"),
+                ("tables", "Summary tables"), ("config", "Configuration"), ("manifest", "Manifest")]
+    nav = "<nav><ol>" + "".join(f'<li><a href="#{k}">{_e(v)}</a></li>' for k, v in sections) + "</ol></nav>"
+
+    warns = warnings(tables)
+    warn_html = ('<ul class="warnings">' + "".join(f"<li>{_e(w)}</li>" for w in warns) + "</ul>") if warns else \
+        '<p class="none">No warnings: no tranche lost principal or interest and no reserve was drawn.</p>'
+
+    fig_html = []
+    for name, ftitle, caption, png in figures:
+        data = base64.b64encode(png).decode("ascii")
+        fig_html.append(f'<figure id="fig-{_e(name)}"><h3>{_e(ftitle)}</h3>'
+                        f'<img src="data:image/png;base64,{data}" alt="{_e(ftitle)}">'
+                        f"<figcaption>{_e(caption)} <code>figures/{_e(name)}.png</code></figcaption></figure>")
+    missing_html = "<ul>" + "".join(f"<li><strong>{_e(n)}</strong>: {_e(why)}</li>" for n, why in missing) + "</ul>"
+
+    table_html = []
+    for key, columns, numeric_from, heading in (
+            ("tranches", _TRANCHE_COLUMNS, 4, "Tranches"), ("deals", _DEAL_COLUMNS, 2, "Deals"),
+            ("network", _NETWORK_COLUMNS, 2, "Network firms")):
+        frame = _optional_table(tables, key)
+        if frame is not None:
+            table_html.append(f"<h3>{_e(heading)}</h3><div class=\"scroll\">"
+                              f"{_frame_table(frame, columns, numeric_from)}</div>")
+    notes = ("<p class=\"lede\">EL, PD, LGD, VaR and ES are fractions of each tranche's balance; the cash-flow view is "
+             "the waterfall, the allocation view the attach/detach cut of the pool's net loss. PV is per unit of "
+             "balance.</p>")
+
+    no_figures = '<p class="none">No figure applies to this run.</p>'
+    built = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    body = (
+        f"<h1>{_e(title)}</h1><p class=\"lede\">{_e(lede)}</p>{nav}"
+        f"<h2 id=\"warnings\">Warnings</h2>{warn_html}"
+        f"<h2 id=\"figures\">Figures</h2>{''.join(fig_html) or no_figures}"
+        f"<h2 id=\"not-available\">Figures not available for this run</h2>{missing_html}"
+        f"<h2 id=\"tables\">Summary tables</h2>{notes}{''.join(table_html)}"
+        f"<h2 id=\"config\">Configuration</h2>{_config_section(config, scenarios)}"
+        f"<h2 id=\"manifest\">Manifest</h2>{_manifest_section(manifest, scenarios)}"
+        f"<p class=\"lede\">Report built {_e(built)}.</p>"
+    )
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>{body}</body></html>\n")
+
+
+def build_report(run_dir: str | Path) -> Path:
+    """Draw the figures of a finished run and write its self-contained HTML report.
+
+    Parameters
+    ----------
+    run_dir : a run directory with ``manifest.json`` and ``summary/*.parquet``.
+
+    Returns
+    -------
+    Path of ``run_dir/report.html``. Every figure that applies is also written to
+    ``run_dir/figures/<name>.png``; a PNG left by an earlier report for a figure that no longer
+    applies is removed, so the directory always matches the page.
+    """
+    run_dir = Path(run_dir)
+    tables, manifest = read_run(run_dir)
+    drawn, missing = [], []
+    for name, (figure, title, caption) in FIGURES.items():
+        target = run_dir / FIGURES_DIR / f"{name}.png"
+        try:
+            fig = figure.draw(tables)
+        except FigureNotApplicable as why:
+            target.unlink(missing_ok=True)
+            missing.append((f"{title} ({name})", str(why)))
+            continue
+        png = _png(fig)
+        _atomic_write(target, png)
+        drawn.append((name, title, caption, png))
+    missing += [(name, why) for name, why in NOT_YET.items()]
+    page = render_html(run_dir, tables, manifest, drawn, missing)
+    path = run_dir / REPORT
+    _atomic_write(path, page.encode("utf-8"))
+    return path
+
+
+# ------------------------------------------------------------------------------------- accessor
+
+
+class PlotAccessor:
+    """The report's figures for one run, one method per entry of ``FIGURES``.
+
+    ``res.plot.exceedance()`` returns a matplotlib ``Figure``; a figure the run has no data for
+    (e.g. ``firm_defaults`` without a network) raises ``ValueError`` saying why.
+
+    Parameters
+    ----------
+    tables : the run's summary tables by name, as ``Results.tables`` or ``read_run`` give them.
+    """
+
+    def __init__(self, tables: dict[str, pd.DataFrame]):
+        self._tables = dict(tables)
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(FIGURES) | {"available"} | {k for k in object.__dir__(self) if not k.startswith("_")})
+
+    def available(self) -> list[str]:
+        """Names of the figures this run can draw."""
+        return [name for name, why in available(self._tables).items() if why is None]
+
+    def __repr__(self) -> str:
+        return f"<PlotAccessor: {', '.join(f'{n}()' for n in self.available())}>"
+
+
+def _accessor_method(name: str):
+    figure, title, caption = FIGURES[name]
+
+    def method(self) -> Figure:
+        return figure.draw(self._tables)
+
+    method.__name__ = name
+    method.__qualname__ = f"PlotAccessor.{name}"
+    method.__doc__ = f"{title}.\n\n{caption}\n\nRaises\n------\nValueError\n    When this run has no data for the figure."
+    return method
+
+
+for _name in FIGURES:
+    setattr(PlotAccessor, _name, _accessor_method(_name))
+del _name
