@@ -58,7 +58,11 @@ def write_run(out_dir: str | Path, tables: dict[str, pd.DataFrame], manifest: di
     check_writable(out_dir, overwrite)
     for name, frame in tables.items():
         write_table(frame, out_dir / "summary" / f"{name}.parquet")
-    text = json.dumps(manifest, indent=2, sort_keys=True, default=str)
+    # An overwritten run must not keep tables the new run did not produce (read_run reads them all).
+    for stale in (out_dir / "summary").glob("*.parquet"):
+        if stale.stem not in tables:
+            stale.unlink()
+    text = json.dumps(manifest, indent=2, sort_keys=True, default=str, allow_nan=False)
     _atomic_write(out_dir / MANIFEST, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
     return out_dir
 

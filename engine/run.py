@@ -168,13 +168,14 @@ def _run_scenario(cfg: Config, bar) -> _ScenarioRun:
     tables["deals"] = deal_table(stats, plan.deal_names, plan.pool.deal_pool_balance)
     tables["distributions"] = distribution_table(stats, plan.tranche_deal, plan.tranche_names, has_points)
     tables["fans"] = fan_table(stats)
-    if plan.firm_names:
+    if plan.firm_names and plan.network.enabled:
         tables["network"] = network_table(stats, plan.firm_names)
         tables["cascades"] = cascade_table(stats)
     info = {
         "config_sha256": cfg.digest(),
         "paths": n,
-        "tenant_thresholds": dict(zip(plan.tenant_names, map(float, plan.tenant_threshold))),
+        # null for a tenant with PD 0 (threshold −∞, which strict JSON cannot hold)
+        "tenant_thresholds": {t: float(c) if np.isfinite(c) else None for t, c in zip(plan.tenant_names, plan.tenant_threshold)},
         "timings": {
             "compile_s": round(t_compile, 4),
             "simulate_s": round(t_sim, 4),

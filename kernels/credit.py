@@ -154,3 +154,9 @@ def network_defaults(X, tau, net, p, out):
                 for i in range(F):
                     if out.firm_own[p, i] == 1:
                         out.firm_caused[p, i] += share
+    # Hazard defaults after the last year end still count as the firm's own default.
+    for i in range(F):
+        t = net.firm_tenant[i]
+        if dead[i] == 0 and t >= 0 and tau[t] <= T:
+            out.firm_default_month[p, i] = tau[t]
+            out.firm_own[p, i] = 1

@@ -414,6 +414,10 @@ def network_year_ends(cfg, X, tau):
         if contagion and owners:
             for i in owners:
                 out["caused"][i] += contagion / len(owners)
+    for i, f in enumerate(firms):  # a tenant's hazard default after the last year end is its own default
+        if not dead[i] and f.tenant is not None and tau[tindex[f.tenant]] <= T:
+            out["month"][i] = tau[tindex[f.tenant]]
+            out["own"][i] = 1
     return out
 
 

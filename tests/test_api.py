@@ -35,3 +35,19 @@ def test_with_overrides_changes_only_what_it_names():
         cfg.with_overrides({"deals.d1.tranches.Z.detach": 0.9})
     with pytest.raises(ConfigError, match="detach"):
         cfg.with_overrides({"deals.d1.tranches.A.detach": 0.1})
+
+
+def test_overwrite_drops_tables_the_new_run_does_not_produce_and_manifest_is_strict_json(tmp_path):
+    import json
+
+    from test_network_sim import with_network
+
+    net = with_network()
+    net["tenants"][1]["pd"] = 0.0  # threshold −∞: the manifest must still be strict JSON
+    run(make_config(net), paths=1000).write(tmp_path / "r")
+    assert (tmp_path / "r" / "summary" / "network.parquet").exists()
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text(), parse_constant=lambda c: pytest.fail(c))
+    assert manifest["tenant_thresholds"]["hyper"] is None
+    run(make_config(), paths=1000).write(tmp_path / "r", overwrite=True)
+    assert not (tmp_path / "r" / "summary" / "network.parquet").exists()
+    assert open_run(tmp_path / "r").network is None
