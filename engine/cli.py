@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     r.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     r.add_argument("--no-report", action="store_true", help="skip report.html and figures/")
+    r.add_argument("--paths-out", action="store_true", help="also write every path's outputs as the Parquet dataset DIR/paths/")
     rep = sub.add_parser("report", help="build report.html and figures/ for a finished run directory")
     rep.add_argument("run_dir", type=Path)
     rep.add_argument("--open", action="store_true", help="open the report in a web browser")
@@ -88,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         check_writable(out, args.overwrite)
         from .run import run
 
-        res = run(cfg, scenario=args.scenario, progress=not args.no_progress, out=out, overwrite=args.overwrite, **overrides)
+        res = run(cfg, scenario=args.scenario, progress=not args.no_progress, out=out, overwrite=args.overwrite,
+                  paths_out=args.paths_out, **overrides)
     except ConfigError as exc:
         return _fail([f"{args.config}: invalid config"] + [f"  {p}: {m}" if p else f"  {m}" for p, m in exc.errors])
     except OutputExistsError as exc:

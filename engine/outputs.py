@@ -72,3 +72,43 @@ def read_run(out_dir: str | Path) -> tuple[dict[str, pd.DataFrame], dict]:
     manifest = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
     tables = {path.stem: pd.read_parquet(path) for path in sorted((out_dir / "summary").glob("*.parquet"))}
     return tables, manifest
+
+
+PATHS_DIR = "paths"
+
+
+def clear_path_tables(out_dir: str | Path) -> None:
+    """Remove the path-level dataset of an earlier run in ``out_dir`` (called only when overwriting)."""
+    import shutil
+
+    target = Path(out_dir) / PATHS_DIR
+    if target.exists():
+        shutil.rmtree(target)
+
+
+def write_path_chunk(out_dir: str | Path, scenario: str, start: int, tables: dict[str, pd.DataFrame]) -> None:
+    """Write one chunk's path-level rows as ``paths/<table>/scenario=<name>/chunk=<start>.parquet``:
+    a Hive-partitioned Parquet dataset, one file per chunk, each written atomically."""
+    for name, frame in tables.items():
+        write_table(frame, Path(out_dir) / PATHS_DIR / name / f"scenario={scenario}" / f"chunk={start:012d}.parquet")
+
+
+def read_path_table(out_dir: str | Path, table: str, scenario: str | None = None, columns: list[str] | None = None,
+                    filters=None) -> pd.DataFrame:
+    """Read a path-level table lazily from the dataset (only the files and columns asked for)."""
+    import pyarrow.dataset as ds
+
+    root = Path(out_dir) / PATHS_DIR / table
+    if not root.is_dir():
+        have = sorted(p.name for p in (Path(out_dir) / PATHS_DIR).glob("*")) if (Path(out_dir) / PATHS_DIR).is_dir() else []
+        hint = f"; it has: {', '.join(have)}" if have else "; run with --paths-out (paths_out=True) to write them"
+        raise FileNotFoundError(f"{out_dir} has no path-level table {table!r}{hint}")
+    dataset = ds.dataset(root, format="parquet", partitioning="hive")
+    expr = None
+    if scenario is not None:
+        expr = ds.field("scenario") == scenario
+    if filters is not None:
+        expr = filters if expr is None else expr & filters
+    frame = dataset.to_table(columns=columns, filter=expr).to_pandas()
+    sort = [c for c in ("scenario", "path") if c in frame.columns]
+    return frame.sort_values(sort, kind="stable").reset_index(drop=True) if sort else frame

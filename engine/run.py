@@ -20,9 +20,9 @@ from kernels.plan import LEDGER_COLUMNS, TRANCHE_LEDGER_COLUMNS
 
 from .compile import Plan, compile_plan
 from .config import Config, ConfigError
-from .outputs import read_run, write_run
+from .outputs import check_writable, clear_path_tables, read_path_table, read_run, write_path_chunk, write_run
 from .rng import BLOCK_PATHS, DrawSource
-from .stats import RunStats, cascade_table, deal_table, distribution_table, fan_table, network_table, tranche_table
+from .stats import RunStats, path_tables, cascade_table, deal_table, distribution_table, fan_table, network_table, tranche_table
 
 
 @dataclass
@@ -39,6 +39,7 @@ class Results:
     cascades: pd.DataFrame | None = None
     distributions: pd.DataFrame | None = None
     fans: pd.DataFrame | None = None
+    run_dir: Path | None = None
 
     @property
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -58,7 +59,19 @@ class Results:
 
     def write(self, out_dir: str | Path, overwrite: bool = False) -> Path:
         """Write ``manifest.json`` and ``summary/*.parquet`` under ``out_dir``."""
-        return write_run(out_dir, self.tables, self.manifest, overwrite)
+        self.run_dir = write_run(out_dir, self.tables, self.manifest, overwrite)
+        return self.run_dir
+
+    def paths(self, table: str = "tranches", *, scenario: str | None = None, columns: list[str] | None = None,
+              filters=None) -> pd.DataFrame:
+        """Path-level rows (``tranches``, ``deals``, and with a network ``firms`` and ``cascades``),
+        read lazily from the run directory's ``paths/`` dataset; a run made with ``--paths-out``.
+
+        ``filters`` is a ``pyarrow.dataset`` expression, e.g. ``pyarrow.dataset.field("deal") == "hyperion"``.
+        """
+        if self.run_dir is None:
+            raise FileNotFoundError("these results were not written to a run directory; run with out=... and paths_out=True")
+        return read_path_table(self.run_dir, table, scenario=scenario, columns=columns, filters=filters)
 
 
 def open_run(run_dir: str | Path) -> Results:
@@ -68,7 +81,7 @@ def open_run(run_dir: str | Path) -> Results:
         raise FileNotFoundError(f"{run_dir} is not a finished run: it has no manifest.json")
     tables, manifest = read_run(run_dir)
     return Results(
-        tranches=tables["tranches"], deals=tables["deals"], manifest=manifest, stats={},
+        tranches=tables["tranches"], deals=tables["deals"], manifest=manifest, stats={}, run_dir=run_dir,
         **{name: tables.get(name) for name in ("network", "cascades", "distributions", "fans")},
     )
 
@@ -92,11 +105,17 @@ def set_threads(threads: int) -> int:
     return numba.get_num_threads()
 
 
-def _simulate_all(plan: Plan, source: DrawSource, n: int, chunk: int, max_defaults: int, bar) -> RunStats:
+def _simulate_all(plan: Plan, source: DrawSource, n: int, chunk: int, max_defaults: int, bar,
+                  paths_to: tuple[Path, str] | None = None) -> RunStats:
     stats = RunStats()
+    firms = plan.firm_names if plan.network.enabled else ()
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
-        stats = stats.merge(RunStats.of_chunk(simulate(plan, source, start, stop), max_defaults, plan.months))
+        out = simulate(plan, source, start, stop)
+        stats = stats.merge(RunStats.of_chunk(out, max_defaults, plan.months))
+        if paths_to is not None:
+            rows = path_tables(out, start, plan.tranche_deal, plan.tranche_names, plan.deal_names, firms)
+            write_path_chunk(paths_to[0], paths_to[1], start, rows)
         bar.update(stop - start)
     return stats
 
@@ -143,7 +162,7 @@ class _ScenarioRun:
     info: dict
 
 
-def _run_scenario(cfg: Config, bar) -> _ScenarioRun:
+def _run_scenario(cfg: Config, bar, paths_to: tuple[Path, str] | None = None) -> _ScenarioRun:
     plan = compile_plan(cfg)
     source = DrawSource.for_config(cfg)
     max_defaults = int(np.diff(plan.pool.deal_group_ptr).max())
@@ -154,7 +173,7 @@ def _run_scenario(cfg: Config, bar) -> _ScenarioRun:
     n, chunk = cfg.run.paths, cfg.run.chunk_paths
     compare = _compares(cfg)
     t0 = time.perf_counter()
-    stats = _simulate_all(plan, source, n, chunk, max_defaults, bar)
+    stats = _simulate_all(plan, source, n, chunk, max_defaults, bar, paths_to)
     t_sim = time.perf_counter() - t0
     without = _simulate_all(plan.without_network(), source, n, chunk, max_defaults, bar) if compare else None
     t_without = time.perf_counter() - t0 - t_sim
@@ -192,18 +211,21 @@ def _compares(cfg: Config) -> bool:
 
 def run(config: Config, *, scenario: str | None = None, paths: int | None = None, seed: int | None = None,
         chunk_paths: int | None = None, threads: int | None = None, progress: bool = False,
-        out: str | Path | None = None, overwrite: bool = False) -> Results:
+        out: str | Path | None = None, overwrite: bool = False, paths_out: bool = False) -> Results:
     """Run the Monte Carlo for a validated config and return its summary tables.
 
     ``scenario`` selects what runs: None (the config as written, labelled ``base``), a scenario
     name, a comma-separated list, or ``"all"`` (base and every scenario). Every selected scenario
     is merged and validated before any path is simulated; the tables carry a ``scenario`` column.
     Keyword arguments override the ``run`` section (validated like it). With ``out``, the run
-    directory is written too.
+    directory is written too; ``paths_out`` (which needs ``out``) also writes every path's outputs
+    as the Parquet dataset ``out/paths/``, chunk by chunk, read back with ``Results.paths``.
     """
     from .scenarios import scenario_config, select
 
     t_start = time.perf_counter()
+    if paths_out and out is None:
+        raise ValueError("paths_out=True needs out=RUN_DIR: path-level tables are written as the run goes")
     names = select(config, scenario)
     overrides = dict(paths=paths, seed=seed, chunk_paths=chunk_paths, threads=threads)
     cfgs = {name: scenario_config(config, name).with_run(**overrides) for name in names}
@@ -211,11 +233,14 @@ def run(config: Config, *, scenario: str | None = None, paths: int | None = None
     n_threads = set_threads(base.run.threads)
     total = sum(c.run.paths * (2 if _compares(c) else 1) for c in cfgs.values())
     bar = tqdm(total=total, unit="path", unit_scale=True, disable=not progress, file=sys.stderr, desc="simulating")
+    if out is not None:
+        check_writable(out, overwrite)
+        clear_path_tables(out)
     with bar:
         parts = {}
         for name, cfg in cfgs.items():
             bar.set_postfix_str(name, refresh=False)
-            parts[name] = _run_scenario(cfg, bar)
+            parts[name] = _run_scenario(cfg, bar, (Path(out), name) if paths_out else None)
     tables: dict[str, pd.DataFrame] = {}
     for key in parts[names[0]].tables:
         frames = [part.tables[key].assign(scenario=name) for name, part in parts.items()]

@@ -311,3 +311,42 @@ def distribution_table(stats: RunStats, deal: tuple[str, ...], tranche: tuple[st
             frames.append(pd.DataFrame({"deal": deal[k], "tranche": tranche[k], "view": view,
                                         "loss": BIN_VALUES[nz], "probability": hist[k, nz] / stats.n_paths}))
     return pd.concat(frames, ignore_index=True)
+
+
+def path_tables(out: PathOutputs, start: int, deal: tuple[str, ...], tranche: tuple[str, ...],
+                deal_names: tuple[str, ...], firms: tuple[str, ...]) -> dict[str, pd.DataFrame]:
+    """One chunk's per-path outputs as long tables (vectorised; no loop over paths)."""
+    n, k = out.tranche_loss.shape
+    path = np.arange(start, start + n, dtype=np.int64)
+    tables = {
+        "tranches": pd.DataFrame({
+            "path": np.repeat(path, k),
+            "deal": np.tile(np.array(deal, dtype=object), n),
+            "tranche": np.tile(np.array(tranche, dtype=object), n),
+            "principal_loss": out.tranche_loss.ravel(),
+            "interest_shortfall": out.tranche_shortfall.ravel(),
+            "pv": out.tranche_pv.ravel(),
+            "wal": out.tranche_wal.ravel(),
+            "any_interest_shortfall": out.tranche_any_shortfall.ravel().astype(bool),
+            "first_loss_month": out.tranche_first_loss.ravel(),
+            "alloc_loss": out.tranche_alloc_loss.ravel(),
+        }),
+        "deals": pd.DataFrame({
+            "path": np.repeat(path, len(deal_names)),
+            "deal": np.tile(np.array(deal_names, dtype=object), n),
+            "net_loss": out.deal_net_loss.ravel(),
+            "defaults": out.deal_defaults.ravel(),
+            "reserve_used": out.deal_reserve_used.ravel(),
+        }),
+    }
+    if firms:
+        tables["firms"] = pd.DataFrame({
+            "path": np.repeat(path, len(firms)),
+            "firm": np.tile(np.array(firms, dtype=object), n),
+            "default_month": out.firm_default_month.ravel(),
+            "own": out.firm_own.ravel().astype(bool),
+            "clearing_ratio": out.firm_ratio.ravel(),
+            "defaults_caused": out.firm_caused.ravel(),
+        })
+        tables["cascades"] = pd.DataFrame({"path": path, "cascade_size": out.cascade})
+    return tables

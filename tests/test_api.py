@@ -51,3 +51,37 @@ def test_overwrite_drops_tables_the_new_run_does_not_produce_and_manifest_is_str
     run(make_config(), paths=1000).write(tmp_path / "r", overwrite=True)
     assert not (tmp_path / "r" / "summary" / "network.parquet").exists()
     assert open_run(tmp_path / "r").network is None
+
+
+def test_path_level_tables_reconcile_with_the_summary_and_ignore_chunking(tmp_path):
+    import numpy as np
+
+    from test_network_sim import with_network
+
+    cfg = make_config(with_network())
+    a = run(cfg, paths=2500, chunk_paths=1000, out=tmp_path / "a", paths_out=True)
+    b = run(cfg, paths=2500, chunk_paths=2500, out=tmp_path / "b", paths_out=True)
+    ta, tb = a.paths("tranches"), open_run(tmp_path / "b").paths("tranches")
+    pd.testing.assert_frame_equal(ta, tb, check_exact=True)
+    assert len(ta) == 2500 * 3 and ta["path"].nunique() == 2500
+    cash = a.tranches[a.tranches.view == "cashflow"]
+    el = ta.groupby("tranche", sort=False)["principal_loss"].mean().to_numpy()
+    np.testing.assert_allclose(el, cash["el"].to_numpy(), rtol=0, atol=1e-12)
+    firms = a.paths("firms")
+    p_default = (firms["default_month"] <= 60).groupby(firms["firm"], sort=False).mean().to_numpy()
+    np.testing.assert_allclose(p_default, a.network["p_default"].to_numpy(), rtol=0, atol=1e-15)
+    assert set(a.paths("deals").columns) >= {"path", "deal", "net_loss", "defaults", "reserve_used", "scenario"}
+    import pyarrow.dataset as ds
+    only = a.paths("tranches", filters=ds.field("tranche") == "B", columns=["path", "principal_loss"])
+    assert list(only.columns[:2]) == ["path", "principal_loss"] and len(only) == 2500
+
+
+def test_path_tables_need_a_run_directory_and_say_so(tmp_path):
+    with pytest.raises(ValueError, match="needs out"):
+        run(make_config(), paths=100, paths_out=True)
+    res = run(make_config(), paths=100, out=tmp_path / "r")
+    with pytest.raises(FileNotFoundError, match="--paths-out"):
+        res.paths()
+    run(make_config(), paths=100, out=tmp_path / "s", paths_out=True)
+    run(make_config(), paths=100, out=tmp_path / "s", overwrite=True)
+    assert not (tmp_path / "s" / "paths").exists()  # no stale path tables from the overwritten run
