@@ -68,7 +68,10 @@ def main(argv: list[str] | None = None) -> int:
             return _fail([f"{args.run_dir} is not a finished run directory (no manifest.json)"])
         from .report import build_report
 
-        path = build_report(args.run_dir)
+        try:
+            path = build_report(args.run_dir)
+        except (ValueError, OSError, KeyError) as exc:  # a damaged run directory is a user error
+            return _fail([f"{args.run_dir}: cannot build the report: {exc}"])
         print(f"report: {path}")
         if args.open:
             import webbrowser

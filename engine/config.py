@@ -444,6 +444,9 @@ class Deal(_Section):
                 errs.append(_ref_error(("tranches", k, "coupon"), f"tranche {t.name!r} has a coupon but no interest step", t.coupon))
             if t.amortization == "level" and (t.amort_end_month or self.legal_final_month) > self.legal_final_month:
                 errs.append(_ref_error(("tranches", k, "amort_end_month"), "must not exceed legal_final_month", t.amort_end_month))
+            if t.amortization == "level" and t.amort_start_month >= (t.amort_end_month or self.legal_final_month):
+                errs.append(_ref_error(("tranches", k, "amort_start_month"),
+                                       "must come before amort_end_month (default: legal_final_month)", t.amort_start_month))
         if self.reserve.target_months > 0 and "reserve" not in seen:
             errs.append(_ref_error(("reserve", "target_months"), "a reserve target needs a `reserve` waterfall step", self.reserve.target_months))
         ctx = info.context or {}
@@ -457,6 +460,13 @@ class Deal(_Section):
                 errs.extend(_line_errors(exc))
         # Tenant names are known here only when validate_config passed them in; otherwise the
         # root check covers leases. Checking here lets one report hold every missing name.
+        leases = self.all_leases
+        if leases and all(
+            lease.gpu_cost + lease.shell_value == 0 and (lease.monthly_rent == 0 or (isinstance(T, int) and lease.start_month >= T))
+            for lease in leases
+        ):
+            where = ("leases",) if self.leases is not None else ("lease_tape",)
+            errs.append(_ref_error(where, "the pool is worth nothing: no rent within the horizon and no collateral", None))
         tenants = ctx.get("tenant_names")
         if tenants is not None and self.all_leases:
             where = ("leases",) if self.leases is not None else ("lease_tape",)

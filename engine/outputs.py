@@ -44,6 +44,8 @@ def _atomic_write(path: Path, write) -> None:
 
 def check_writable(out_dir: Path, overwrite: bool) -> None:
     """Refuse to replace a finished run unless asked to: a rerun must never silently lose results."""
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise OutputExistsError(f"{out_dir} is a file, not a run directory; choose another --out")
     if (Path(out_dir) / MANIFEST).exists() and not overwrite:
         raise OutputExistsError(f"{out_dir} already holds a finished run; pass --overwrite or choose another --out")
 
@@ -78,7 +80,8 @@ PATHS_DIR = "paths"
 
 
 def clear_path_tables(out_dir: str | Path) -> None:
-    """Remove the path-level dataset of an earlier run in ``out_dir`` (called only when overwriting)."""
+    """Remove the path-level dataset of an earlier run in ``out_dir`` (when overwriting it, or before
+    writing a new dataset)."""
     import shutil
 
     target = Path(out_dir) / PATHS_DIR

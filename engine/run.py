@@ -235,15 +235,18 @@ def run(config: Config, *, scenario: str | None = None, paths: int | None = None
     bar = tqdm(total=total, unit="path", unit_scale=True, disable=not progress, file=sys.stderr, desc="simulating")
     if out is not None:
         check_writable(out, overwrite)
-        clear_path_tables(out)
+        if overwrite or paths_out:  # never mix chunk files of another run into this one's dataset
+            clear_path_tables(out)
     with bar:
         parts = {}
         for name, cfg in cfgs.items():
             bar.set_postfix_str(name, refresh=False)
             parts[name] = _run_scenario(cfg, bar, (Path(out), name) if paths_out else None)
     tables: dict[str, pd.DataFrame] = {}
-    for key in parts[names[0]].tables:
-        frames = [part.tables[key].assign(scenario=name) for name, part in parts.items()]
+    # Scenarios may differ in which tables they produce (a scenario can switch the network off).
+    keys = list(dict.fromkeys(key for part in parts.values() for key in part.tables))
+    for key in keys:
+        frames = [part.tables[key].assign(scenario=name) for name, part in parts.items() if key in part.tables]
         frame = pd.concat(frames, ignore_index=True)
         tables[key] = frame[["scenario", *[c for c in frame.columns if c != "scenario"]]]
     sim = sum(p.info["timings"]["simulate_s"] for p in parts.values())

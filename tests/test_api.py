@@ -85,3 +85,50 @@ def test_path_tables_need_a_run_directory_and_say_so(tmp_path):
     run(make_config(), paths=100, out=tmp_path / "s", paths_out=True)
     run(make_config(), paths=100, out=tmp_path / "s", overwrite=True)
     assert not (tmp_path / "s" / "paths").exists()  # no stale path tables from the overwritten run
+
+
+def test_scenarios_that_switch_the_network_off_keep_every_table_whatever_the_order():
+    from test_network_sim import with_network
+
+    d = with_network()
+    d["scenarios"] = {"no_network": {"set": {"network.enabled": False}}}
+    cfg = make_config(d)
+    for order in ("base,no_network", "no_network,base"):
+        res = run(cfg, scenario=order, paths=300)
+        assert list(res.network["scenario"].unique()) == ["base"]
+        assert set(res.tranches["scenario"]) == {"base", "no_network"}
+
+
+def test_long_compounding_shortfalls_stay_exact():
+    # (1 + c/12)^months compounding of an unpaid coupon reaches thousands of times the balance.
+    d = base_dict()
+    d["run"]["months"] = 360
+    d["deals"][0]["legal_final_month"] = 360
+    d["deals"][0]["tranches"][1]["coupon"] = 0.30
+    import numpy as np
+
+    from engine.compile import compile_plan
+    from engine.rng import DrawSource
+    from engine.run import simulate
+
+    cfg = make_config(d)
+    res = run(cfg, paths=300)
+    per_path = simulate(compile_plan(cfg), DrawSource.for_config(cfg), 0, 300).tranche_shortfall[:, 1]
+    assert per_path.max() ** 2 > 2.0**21  # the squares overflowed the earlier fixed-point range
+    b = res.tranches[(res.tranches.tranche == "B") & (res.tranches.view == "cashflow")]
+    np.testing.assert_allclose(b["interest_shortfall_mean"].item(), per_path.mean(), rtol=1e-12)
+    np.testing.assert_allclose(res.stats["base"].shortfall.variance()[1], per_path.var(ddof=1), rtol=1e-9)
+
+
+@pytest.mark.parametrize("edit,needle", [
+    (lambda d: d["deals"][0]["tranches"][0].update(amortization="level", amort_start_month=60),
+     "deals[0].tranches[0].amort_start_month: must come before amort_end_month"),
+    (lambda d: [lease.update(monthly_rent=0.0, gpu_cost=0.0, shell_value=0.0) for lease in d["deals"][0]["leases"]],
+     "deals[0].leases: the pool is worth nothing"),
+])
+def test_configs_the_kernels_cannot_honour_are_refused(edit, needle):
+    d = base_dict()
+    edit(d)
+    with pytest.raises(ConfigError) as exc:
+        make_config(d)
+    assert needle in str(exc.value)

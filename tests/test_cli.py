@@ -216,3 +216,15 @@ def test_direct_model_validation_still_checks_references():
     d["deals"][0]["leases"][0]["tenant"] = "ghost"
     with pytest.raises(ValidationError, match="unknown tenant 'ghost'"):
         Config.model_validate(d)
+
+
+def test_out_that_is_a_file_and_a_damaged_run_are_user_errors(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main(["run", str(small(tmp_path)), "--out", str(afile), "--no-progress"]) == 2
+    assert "is a file" in capsys.readouterr().err
+    broken = tmp_path / "broken"
+    (broken / "summary").mkdir(parents=True)
+    (broken / "manifest.json").write_text("{not json")
+    assert main(["report", str(broken)]) == 2
+    assert "cannot build the report" in capsys.readouterr().err

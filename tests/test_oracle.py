@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+
+from engine.config import ConfigError
 
 import naive
 from conftest import base_dict, make_config
@@ -472,7 +474,11 @@ def random_configs(draw):
 @given(random_configs())
 def test_engine_matches_the_naive_oracle_on_random_configs(d):
     # t0 has PD ≥ 5%; if the seed still gives no default in 20 paths, force one so the test bites.
-    cfg = make_config(d)
+    try:
+        cfg = make_config(d)
+    except ConfigError as exc:  # a drawn pool with neither rent in the horizon nor collateral is refused
+        assume("the pool is worth nothing" not in str(exc))
+        raise
     plan, source = compile_plan(cfg), DrawSource.for_config(cfg)
     if not (simulate(plan, source, 0, 20).deal_defaults > 0).any():
         d["tenants"][0]["default_month"] = max(1, d["run"]["months"] // 2)
