@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 EXIT_USER_ERROR = 2
+MAX_WARNINGS_PRINTED = 8
 SUMMARY_COLUMNS = ["scenario", "deal", "tranche", "view", "el", "el_se", "pd", "lgd", "var99", "es99", "pv_mean", "wal_mean", "p_interest_shortfall"]
 
 
@@ -113,9 +114,16 @@ def main(argv: list[str] | None = None) -> int:
         f"{res.manifest['threads']} threads; compile/cache load {t['compile_s']:.2f} s)"
     )
     print(f"wrote {out}/manifest.json and {out}/summary/{{{','.join(res.tables)}}}.parquet")
-    if not args.no_report:
-        from .report import build_report
+    from .report import build_report, warnings
 
+    found = warnings(res.tables)
+    if found:
+        print("\nwarnings:")
+        for line in found[:MAX_WARNINGS_PRINTED]:
+            print(f"  - {line}")
+        if len(found) > MAX_WARNINGS_PRINTED:
+            print(f"  ... and {len(found) - MAX_WARNINGS_PRINTED} more in the report")
+    if not args.no_report:
         print(f"report: {build_report(out)}")
     return 0
 

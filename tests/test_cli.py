@@ -170,6 +170,7 @@ def test_run_writes_outputs_and_refuses_to_overwrite(tmp_path, capsys):
     assert main(["run", str(cfg), "--out", str(out), "--no-progress", "--no-report", "--seed", "5"]) == 0
     printed = capsys.readouterr().out
     assert "paths/s" in printed and "cashflow" in printed
+    assert "warnings:" in printed and "loses principal at legal final" in printed
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["seed"] == 5 and manifest["paths"] == 3000 and len(manifest["config_sha256"]) == 64
     assert set(manifest["versions"]) >= {"numpy", "numba", "pandas", "pyarrow", "pydantic", "python"}
