@@ -215,6 +215,15 @@ def run_deal(cfg, deal, collections: list[float]) -> dict:
             row[COL["reserve_release"]] = reserve
             cash += reserve
             reserve = 0.0
+        def draw_reserve(unpaid: float) -> float:
+            """Cover what cash left unpaid from the reserve; return what is still unpaid."""
+            nonlocal reserve, reserve_draws
+            draw = min(reserve, unpaid)
+            reserve -= draw
+            reserve_draws += draw
+            row[COL["reserve_draw"]] += draw
+            return unpaid - draw
+
         for s, step in enumerate(deal.waterfall):
             draws_reserve = step.type in ("fees", "interest") and s < reserve_at
             if step.type == "fees":
@@ -223,11 +232,7 @@ def run_deal(cfg, deal, collections: list[float]) -> dict:
                 cash -= from_cash
                 unpaid = due - from_cash
                 if draws_reserve and unpaid > 0.0:
-                    draw = min(reserve, unpaid)
-                    reserve -= draw
-                    reserve_draws += draw
-                    row[COL["reserve_draw"]] += draw
-                    unpaid -= draw
+                    unpaid = draw_reserve(unpaid)
                 fee_carry = unpaid
                 row[COL["fees"]] += due - unpaid
             elif step.type == "interest":
@@ -244,11 +249,7 @@ def run_deal(cfg, deal, collections: list[float]) -> dict:
                 cash -= from_cash
                 unpaid = total - from_cash
                 if draws_reserve and unpaid > 0.0:
-                    draw = min(reserve, unpaid)
-                    reserve -= draw
-                    reserve_draws += draw
-                    row[COL["reserve_draw"]] += draw
-                    unpaid -= draw
+                    unpaid = draw_reserve(unpaid)
                     if unpaid == 0.0:  # the reserve made up the whole shortfall: paid in full
                         for k in ks:
                             if due[k] > 0.0:
