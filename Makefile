@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export NUMBA_CACHE_DIR := $(CURDIR)/.numba_cache
 
-.PHONY: run test test-browser validate docs clean
+.PHONY: run test test-browser bench validate docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ test: $(STAMP)
 test-browser: $(STAMP)
 	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
 	$(PY) -m pytest -q -m browser tests
+
+bench: $(STAMP)
+	$(VENV)/bin/dcabs bench --json benchmarks/results.json
 
 validate: $(STAMP)
 	for f in configs/*.toml; do $(VENV)/bin/dcabs validate $$f || exit 1; done

@@ -36,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     r.add_argument("--no-report", action="store_true", help="skip report.html and figures/")
     r.add_argument("--paths-out", action="store_true", help="also write every path's outputs as the Parquet dataset DIR/paths/")
+    b = sub.add_parser("bench", help="run the hot-loop benchmark suite in benchmarks/")
+    b.add_argument("--quick", action="store_true", help="fewer paths; peak RSS at 10^5 vs 10^6 paths")
+    b.add_argument("--json", type=Path, help="also write the measurements as JSON")
     rep = sub.add_parser("report", help="build report.html and figures/ for a finished run directory")
     rep.add_argument("run_dir", type=Path)
     rep.add_argument("--open", action="store_true", help="open the report in a web browser")
@@ -64,6 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "schema":
         print(json.dumps(json_schema(), indent=2))
         return 0
+    if args.command == "bench":
+        script = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+        if not script.is_file():
+            return _fail(["dcabs bench needs the source checkout: benchmarks/run.py was not found next to the engine"])
+        argv = [str(script)] + (["--quick"] if args.quick else []) + (["--json", str(args.json)] if args.json else [])
+        import subprocess
+
+        return subprocess.call([sys.executable, *argv])
     if args.command == "report":
         if not (args.run_dir / "manifest.json").is_file():
             return _fail([f"{args.run_dir} is not a finished run directory (no manifest.json)"])

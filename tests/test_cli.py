@@ -64,7 +64,8 @@ def test_validate_ok(tmp_path, capsys):
     assert capsys.readouterr().out.strip() == "ok"
 
 
-@pytest.mark.parametrize("config", sorted((ROOT / "configs").glob("*.toml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("config", sorted((ROOT / "configs").glob("*.toml")) + sorted((ROOT / "benchmarks" / "workloads").glob("*.toml")),
+                         ids=lambda p: p.name)
 def test_example_configs_validate(config, capsys):
     assert main(["validate", str(config)]) == 0
 

@@ -1,0 +1,190 @@
+"""The hot-loop benchmark suite: `make bench`, `dcabs bench [--quick] [--json PATH]`.
+
+Every speed is reported next to a baseline measured in the same process (the vectorised-numpy
+reference of the same model, the engine on one thread, numpy's own RNG throughput), because
+absolute times on a shared 2-core machine mean little. Compilation is measured separately, in
+fresh processes, cold (empty cache) and cached. Peak memory is measured in fresh processes too.
+pytest does not collect this directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path[:0] = [str(ROOT), str(HERE)]
+
+from engine import load_config, run  # noqa: E402
+from engine.rng import BLOCK_PATHS  # noqa: E402
+
+WORKLOADS = ("small", "medium", "large", "qlpool")
+REFERENCE = {"medium", "qlpool"}  # workloads the numpy reference implements
+
+
+def _engine_rate(cfg, paths: int, threads: int = 0, repeat: int = 2) -> tuple[float, object]:
+    best, res = 0.0, None
+    for _ in range(repeat):
+        res = run(cfg, paths=paths, threads=threads)
+        best = max(best, res.manifest["timings"]["paths_per_s"])
+    return best, res
+
+
+def _child(code: str, env: dict | None = None) -> dict:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, **(env or {})}, cwd=ROOT)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def compile_times(config: Path) -> dict:
+    """Seconds to the first simulated path in a fresh process: cold (empty numba cache), then cached."""
+    code = (
+        "import json, sys, time; t = time.perf_counter();"
+        f"sys.path.insert(0, {str(ROOT)!r});"
+        "from engine import load_config; from engine.compile import compile_plan; from engine.rng import DrawSource;"
+        "from engine.run import simulate;"
+        f"cfg = load_config({str(config)!r}); plan = compile_plan(cfg); t1 = time.perf_counter();"
+        "simulate(plan, DrawSource.for_config(cfg), 0, 1);"
+        "print(json.dumps({'first_path_s': time.perf_counter() - t1, 'startup_s': time.perf_counter() - t}))"
+    )
+    with tempfile.TemporaryDirectory() as cache:
+        cold = _child(code, {"NUMBA_CACHE_DIR": cache})
+        cached = _child(code, {"NUMBA_CACHE_DIR": cache})
+    return {"compile_cold_s": cold["first_path_s"], "compile_cached_s": cached["first_path_s"],
+            "startup_cached_s": cached["startup_s"]}
+
+
+def peak_rss_mb(config: Path, paths: int) -> float:
+    """Peak resident memory (MB) of a fresh process that runs ``paths`` paths of ``config``."""
+    code = (
+        "import json, resource, sys;"
+        f"sys.path.insert(0, {str(ROOT)!r});"
+        "from engine import load_config, run;"
+        f"run(load_config({str(config)!r}), paths={paths});"
+        "print(json.dumps({'rss': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))"
+    )
+    return _child(code)["rss"]
+
+
+def rng_throughput() -> dict:
+    """Draws per second of the generator the engine uses (numpy PCG64, one thread)."""
+    g = np.random.Generator(np.random.PCG64(1))
+    n = 4_000_000
+    g.standard_normal(1000)
+    t = time.perf_counter()
+    g.standard_normal(n)
+    normal = n / (time.perf_counter() - t)
+    t = time.perf_counter()
+    g.standard_exponential(n)
+    expo = n / (time.perf_counter() - t)
+    return {"normal_per_s": normal, "exponential_per_s": expo}
+
+
+def rng_limit(cfg, rng: dict) -> float:
+    """Paths/s if drawing the random numbers were the only work: (T+1) normals and one
+    exponential per tenant a path (the uniform for the burst month is negligible)."""
+    seconds = (cfg.run.months + 1) / rng["normal_per_s"] + len(cfg.tenants) / rng["exponential_per_s"]
+    return 1.0 / seconds
+
+
+def _reference_check(cfg, res, module, paths: int, seed: int) -> tuple[float, float]:
+    """Paths/s of a numpy implementation, and the largest |z| of its tranche ELs against the engine's."""
+    t = time.perf_counter()
+    ref = module.simulate(cfg, paths, seed)
+    rate = paths / (time.perf_counter() - t)
+    cash = res.tranches[res.tranches["view"] == "cashflow"]
+    loss = np.asarray(ref["principal_loss"])
+    el, se = loss.mean(axis=0), loss.std(axis=0, ddof=1) / np.sqrt(paths)
+    z = (cash["el"].to_numpy() - el) / np.sqrt(cash["el_se"].to_numpy() ** 2 + se**2 + 1e-300)
+    return rate, float(np.max(np.abs(z)))
+
+
+def bench(quick: bool = False) -> dict:
+    paths = {"small": 100_000, "medium": 50_000, "large": 10_000, "qlpool": 200_000}
+    if quick:
+        paths = {k: max(v // 5, 2 * BLOCK_PATHS) for k, v in paths.items()}
+    rng = rng_throughput()
+    results: dict = {"quick": quick, "rng": rng, "workloads": {}}
+    for name in WORKLOADS:
+        path = HERE / "workloads" / f"{name}.toml"
+        cfg = load_config(path)
+        n = paths[name]
+        run(cfg, paths=BLOCK_PATHS)  # warm: compile or load the cache, calibrate
+        rate2, res = _engine_rate(cfg, n, threads=2)
+        rate1, _ = _engine_rate(cfg, n, threads=1, repeat=1)
+        entry = {
+            "paths": n,
+            "months": cfg.run.months,
+            "paths_per_s": rate2,
+            "path_months_per_s": rate2 * cfg.run.months,
+            "thread_speedup": rate2 / rate1,
+            "rng_limit_paths_per_s": rng_limit(cfg, rng),
+        }
+        entry["rng_limit_share"] = rate2 / entry["rng_limit_paths_per_s"]
+        entry["numpy_paths_per_s"] = entry["ratio_vs_numpy"] = entry["max_abs_z_vs_numpy"] = None
+        if name in REFERENCE:
+            try:
+                import numpy_reference
+                ref_rate, z = _reference_check(cfg, res, numpy_reference, min(n, 50_000), seed=99)
+                entry.update(numpy_paths_per_s=ref_rate, ratio_vs_numpy=rate2 / ref_rate, max_abs_z_vs_numpy=z)
+                if name == "medium":
+                    import numpy_naive
+                    naive_rate, zn = _reference_check(cfg, res, numpy_naive, min(n, 5_000), seed=98)
+                    entry.update(numpy_naive_paths_per_s=naive_rate, ratio_vs_numpy_naive=rate2 / naive_rate,
+                                 max_abs_z_vs_numpy_naive=zn)
+            except (ImportError, NotImplementedError) as exc:
+                entry["numpy_error"] = str(exc)
+        entry.update(compile_times(path))
+        small_n, big_n = (10**5, 10**6) if quick or name != "small" else (10**6, 10**7)
+        if name in ("small", "qlpool"):
+            entry["peak_rss_mb"] = peak_rss_mb(path, small_n)
+            entry["peak_rss_mb_10x_paths"] = peak_rss_mb(path, big_n)
+            entry["rss_paths"] = [small_n, big_n]
+        else:
+            entry["peak_rss_mb"] = peak_rss_mb(path, min(n, 20_000))
+        results["workloads"][name] = entry
+    return results
+
+
+def table(results: dict) -> str:
+    cols = [("paths_per_s", "paths/s", "{:,.0f}"), ("path_months_per_s", "path-months/s", "{:,.0f}"),
+            ("ratio_vs_numpy", "× numpy", "{:.2f}"), ("thread_speedup", "2 vs 1 thread", "{:.2f}"),
+            ("rng_limit_share", "RNG-limit share", "{:.1%}"), ("compile_cold_s", "cold compile s", "{:.1f}"),
+            ("compile_cached_s", "cached s", "{:.2f}"), ("peak_rss_mb", "peak RSS MB", "{:.0f}")]
+    lines = ["| workload | " + " | ".join(c[1] for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for name, e in results["workloads"].items():
+        cells = [fmt.format(e[k]) if e.get(k) is not None else "–" for k, _, fmt in cols]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="dcabs bench", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="fewer paths; peak RSS at 10^5 vs 10^6 paths")
+    p.add_argument("--json", type=Path, help="also write the measurements as JSON")
+    args = p.parse_args(argv)
+    results = bench(args.quick)
+    print(table(results))
+    for name, e in results["workloads"].items():
+        if "peak_rss_mb_10x_paths" in e:
+            print(f"{name}: peak RSS {e['peak_rss_mb']:.0f} MB at {e['rss_paths'][0]:,} paths, "
+                  f"{e['peak_rss_mb_10x_paths']:.0f} MB at {e['rss_paths'][1]:,}")
+        if e.get("ratio_vs_numpy_naive"):
+            print(f"{name}: {e['ratio_vs_numpy_naive']:.0f}× the naive per-month-Bernoulli numpy version")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
