@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # Imported here so `dcabs --help` answers without loading numba.
     from .config import ConfigError, json_schema, load_config
-    from .outputs import OutputExistsError, check_writable
+    from .outputs import OutputExistsError
 
     if args.command == "schema":
         print(json.dumps(json_schema(), indent=2))
@@ -95,17 +95,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "validate":
             print("ok")
             return 0
-        from .scenarios import scenario_config, select
-
-        overrides = dict(paths=args.paths, seed=args.seed, chunk_paths=args.chunk_paths, threads=args.threads)
-        for name in select(cfg, args.scenario):  # every scenario validated before anything is created
-            scenario_config(cfg, name).with_run(**overrides)
         out = args.out or Path("runs") / args.config.stem
-        check_writable(out, args.overwrite)
         from .run import run
 
+        # run() merges and validates every scenario and checks `out` before it simulates or writes anything.
         res = run(cfg, scenario=args.scenario, progress=not args.no_progress, out=out, overwrite=args.overwrite,
-                  paths_out=args.paths_out, **overrides)
+                  paths_out=args.paths_out, paths=args.paths, seed=args.seed, chunk_paths=args.chunk_paths,
+                  threads=args.threads)
     except ConfigError as exc:
         return _fail([f"{args.config}: invalid config"] + [f"  {p}: {m}" if p else f"  {m}" for p, m in exc.errors])
     except OutputExistsError as exc:

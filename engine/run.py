@@ -25,6 +25,10 @@ from .rng import BLOCK_PATHS, DrawSource
 from .stats import RunStats, path_tables, cascade_table, deal_table, distribution_table, fan_table, network_table, tranche_table
 
 
+# Summary tables a run writes only when it has the data for them, besides tranches and deals.
+OPTIONAL_TABLES = ("network", "cascades", "distributions", "fans")
+
+
 @dataclass
 class Results:
     """The outcome of a run. ``tranches``, ``deals`` and (with a network) ``network`` and
@@ -45,7 +49,7 @@ class Results:
     def tables(self) -> dict[str, pd.DataFrame]:
         """Every summary table of the run, by file name."""
         out = {"tranches": self.tranches, "deals": self.deals}
-        for name in ("network", "cascades", "distributions", "fans"):
+        for name in OPTIONAL_TABLES:
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
         return out
@@ -82,7 +86,7 @@ def open_run(run_dir: str | Path) -> Results:
     tables, manifest = read_run(run_dir)
     return Results(
         tranches=tables["tranches"], deals=tables["deals"], manifest=manifest, stats={}, run_dir=run_dir,
-        **{name: tables.get(name) for name in ("network", "cascades", "distributions", "fans")},
+        **{name: tables.get(name) for name in OPTIONAL_TABLES},
     )
 
 
@@ -231,12 +235,12 @@ def run(config: Config, *, scenario: str | None = None, paths: int | None = None
     cfgs = {name: scenario_config(config, name).with_run(**overrides) for name in names}
     base = config.with_run(**overrides)
     n_threads = set_threads(base.run.threads)
-    total = sum(c.run.paths * (2 if _compares(c) else 1) for c in cfgs.values())
-    bar = tqdm(total=total, unit="path", unit_scale=True, disable=not progress, file=sys.stderr, desc="simulating")
     if out is not None:
         check_writable(out, overwrite)
         if overwrite or paths_out:  # never mix chunk files of another run into this one's dataset
             clear_path_tables(out)
+    total = sum(c.run.paths * (2 if _compares(c) else 1) for c in cfgs.values())
+    bar = tqdm(total=total, unit="path", unit_scale=True, disable=not progress, file=sys.stderr, desc="simulating")
     with bar:
         parts = {}
         for name, cfg in cfgs.items():
@@ -276,8 +280,7 @@ def run(config: Config, *, scenario: str | None = None, paths: int | None = None
     results = Results(
         tranches=tables["tranches"], deals=tables["deals"], manifest=manifest,
         stats={name: part.stats for name, part in parts.items()},
-        network=tables.get("network"), cascades=tables.get("cascades"),
-        distributions=tables.get("distributions"), fans=tables.get("fans"),
+        **{name: tables.get(name) for name in OPTIONAL_TABLES},
     )
     if out is not None:
         results.write(out, overwrite=overwrite)
