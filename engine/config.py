@@ -468,15 +468,21 @@ class Deal(_Section):
             where = ("leases",) if self.leases is not None else ("lease_tape",)
             errs.append(_ref_error(where, "the pool is worth nothing: no rent within the horizon and no collateral", None))
         tenants = ctx.get("tenant_names")
-        if tenants is not None and self.all_leases:
-            where = ("leases",) if self.leases is not None else ("lease_tape",)
-            for j, lease in enumerate(self.all_leases):
-                if lease.tenant not in tenants:
-                    row = (j,) if self.leases is not None else (f"row {j}",)
-                    errs.append(_ref_error((*where, *row, "tenant"), f"unknown tenant {lease.tenant!r}", lease.tenant))
+        if tenants is not None:
+            errs.extend(self.tenant_errors(tenants))
         if errs:
             raise ValidationError.from_exception_data("Deal", errs)
         return self
+
+    def tenant_errors(self, tenants: set[str], prefix: tuple = ()) -> list[InitErrorDetails]:
+        """An error for every lease whose tenant is not in ``tenants``, located under ``prefix``."""
+        where = ("leases",) if self.leases is not None else ("lease_tape",)
+        return [
+            _ref_error((*prefix, *where, j if self.leases is not None else f"row {j}", "tenant"),
+                       f"unknown tenant {lease.tenant!r}", lease.tenant)
+            for j, lease in enumerate(self.all_leases)
+            if lease.tenant not in tenants
+        ]
 
     @property
     def all_leases(self) -> list[Lease]:
@@ -684,11 +690,7 @@ class Config(_Section):
         for d, deal in enumerate(self.deals):
             if deal.legal_final_month > T:
                 errs.append(_ref_error(("deals", d, "legal_final_month"), f"beyond run.months ({T})", deal.legal_final_month))
-            where = ("leases",) if deal.leases is not None else ("lease_tape",)
-            for j, lease in enumerate(deal.all_leases):
-                row = (j,) if deal.leases is not None else (f"row {j}",)
-                if lease.tenant not in known:
-                    errs.append(_ref_error(("deals", d, *where, *row, "tenant"), f"unknown tenant {lease.tenant!r}", lease.tenant))
+            errs.extend(deal.tenant_errors(known, prefix=("deals", d)))
         if self.factor.burst.month is not None and self.factor.burst.month > T:
             errs.append(_ref_error(("factor", "burst", "month"), f"beyond run.months ({T})", self.factor.burst.month))
         for k, firm in enumerate(self.network.firms if self.network else []):
