@@ -22,6 +22,7 @@ from kernels.plan import (
     OP_PRINCIPAL,
     OP_RESERVE,
     OP_RESIDUAL,
+    OP_TRAP,
     CollateralPlan,
     CreditPlan,
     DealPlan,
@@ -33,7 +34,10 @@ from kernels.plan import (
 from .calibrate import calibrate_thresholds
 from .config import Config
 
-_OPCODES = {"fees": OP_FEES, "interest": OP_INTEREST, "reserve": OP_RESERVE, "principal": OP_PRINCIPAL, "residual": OP_RESIDUAL}
+_OPCODES = {"fees": OP_FEES, "interest": OP_INTEREST, "reserve": OP_RESERVE, "principal": OP_PRINCIPAL,
+            "trap": OP_TRAP, "residual": OP_RESIDUAL}
+# The renewal draw of a deterministic run: renew exactly when Φ(a + b·X_t) > ½.
+DETERMINISTIC_UNIFORM = 0.5
 I4 = np.int32
 I1 = np.int8
 
@@ -72,11 +76,18 @@ def compile_plan(cfg: Config) -> Plan:
         phi=float(cfg.factor.persistence),
         innovation_scale=float(np.sqrt(max(0.0, 1.0 - cfg.factor.persistence**2))),
         burst_shift=float(cfg.factor.burst.shift),
+        fixed_path=_fixed_factor(cfg),
     )
-    credit, thresholds = _credit(cfg)
+    credit, thresholds, relet_class = _credit(cfg)
     col = _collateral(cfg)
-    pool = _pool(cfg, col)
+    pool = _pool(cfg, col, relet_class)
     deals, tr_deal, tr_name = _deals(cfg)
+    # An ABS-of-ABS pool's balance P0 is the held share of its collateral tranches' balances.
+    held = np.zeros(len(cfg.deals))
+    for d in range(len(cfg.deals)):
+        c0, c1 = deals.deal_coll_ptr[d], deals.deal_coll_ptr[d + 1]
+        held[d] = (deals.coll_fraction[c0:c1] * deals.tranche_balance[deals.coll_tranche[c0:c1]]).sum()
+    pool = pool._replace(deal_pool_balance=pool.deal_pool_balance + held)
     return Plan(
         factor=fp,
         credit=credit,
@@ -92,6 +103,24 @@ def compile_plan(cfg: Config) -> Plan:
         tranche_names=tr_name,
         firm_names=tuple(f.name for f in cfg.network.firms) if cfg.network else (),
     )
+
+
+def _fixed_factor(cfg: Config) -> np.ndarray:
+    """X_t of a deterministic run, interpolated from its points; empty for a simulated factor."""
+    if cfg.deterministic is None:
+        return np.zeros(0)
+    months, values = zip(*cfg.deterministic.factor)
+    return np.interp(np.arange(cfg.run.months + 1, dtype=float), np.array(months, dtype=float), np.array(values, dtype=float))
+
+
+def _relet_pairs(cfg: Config) -> list[tuple[float, float]]:
+    """(PD, ρ) of every replacement tenant of a `relet` lease, in first-seen order."""
+    pairs = {}
+    for deal in cfg.deals:
+        for lease in deal.all_leases:
+            if lease.recovery == "relet":
+                pairs.setdefault((lease.relet_pd, lease.relet_rho), None)
+    return list(pairs)
 
 
 def _network(cfg: Config) -> NetworkPlan:
@@ -119,16 +148,23 @@ def _network(cfg: Config) -> NetworkPlan:
     )
 
 
-def _credit(cfg: Config) -> tuple[CreditPlan, np.ndarray]:
+def _credit(cfg: Config) -> tuple[CreditPlan, np.ndarray, dict[tuple[float, float], int]]:
     T = cfg.run.months
-    pds = np.array([t.pd for t in cfg.tenants])
-    rhos = np.array([t.rho for t in cfg.tenants])
-    c = calibrate_thresholds(
+    N = len(cfg.tenants)
+    relet = _relet_pairs(cfg)
+    pds = np.array([t.pd for t in cfg.tenants] + [p for p, _ in relet])
+    rhos = np.array([t.rho for t in cfg.tenants] + [r for _, r in relet])
+    c_all = calibrate_thresholds(
         pds, rhos, persistence=cfg.factor.persistence, student_t_dof=cfg.factor.student_t_dof, method=cfg.run.pd_calibration
     )
-    # Tenants with the same (c, ρ) share one hazard path per path-month (ARCHITECTURE: hazard classes).
-    pairs = np.stack([c, rhos], axis=1)
-    classes, tenant_class = np.unique(pairs, axis=0, return_inverse=True)
+    c = c_all[:N]
+    # Tenants with the same (c, ρ) share one hazard path per path-month (ARCHITECTURE: hazard classes);
+    # replacement tenants of re-let leases are classes of their own kind.
+    pairs = np.stack([c_all, rhos], axis=1)
+    classes, all_class = np.unique(pairs, axis=0, return_inverse=True)
+    all_class = all_class.reshape(-1)
+    tenant_class = all_class[:N]
+    relet_class = {pair: int(all_class[N + i]) for i, pair in enumerate(relet)}
     forced = np.array([t.default_month if t.default_month is not None else T + 1 for t in cfg.tenants], dtype=I4)
     plan = CreditPlan(
         class_c=np.ascontiguousarray(classes[:, 0]),
@@ -137,7 +173,7 @@ def _credit(cfg: Config) -> tuple[CreditPlan, np.ndarray]:
         tenant_class=tenant_class.reshape(-1).astype(I4),
         tenant_forced=np.minimum(forced, T + 1).astype(I4),
     )
-    return plan, c
+    return plan, c, relet_class
 
 
 def _collateral(cfg: Config) -> CollateralPlan:
@@ -146,7 +182,8 @@ def _collateral(cfg: Config) -> CollateralPlan:
     t = np.arange(T + 1, dtype=float)
     n_released = np.where(t >= g.first_release_month, np.floor((t - g.first_release_month) / g.generation_interval_months) + 1, 0)
     scheduled = (1.0 - g.obsolescence_haircut) ** n_released
-    poisson = g.releases == "poisson"
+    # A deterministic what-if has no random releases: the schedule stands in for the Poisson process.
+    poisson = g.releases == "poisson" and cfg.deterministic is None
     return CollateralPlan(
         curve=CURVE_STRAIGHT if g.curve == "straight_line" else CURVE_EXPONENTIAL,
         gpu_life=float(g.economic_life_months),
@@ -156,17 +193,40 @@ def _collateral(cfg: Config) -> CollateralPlan:
         poisson_releases=poisson,
         beta_gpu=float(g.factor_beta),
         beta_shell=float(cfg.facility.factor_beta),
+        beta_rent=float(cfg.market_rent.factor_beta),
         shell_life=float(cfg.facility.life_months),
         scheduled_obsolescence=np.ones(T + 1) if poisson else scheduled,
     )
 
 
-def _pool(cfg: Config, col: CollateralPlan) -> PoolPlan:
+_DYN_FIELDS = ("renewals", "renewal_term", "renewal_intercept", "renewal_beta", "rvg_threshold", "rvg_end", "rvg_cap",
+               "rvg_months", "guarantor", "relet_class", "downtime", "term_frac", "term_fee", "term_from")
+
+
+def _pool(cfg: Config, col: CollateralPlan, relet_class: dict[tuple[float, float], int]) -> PoolPlan:
     T = cfg.run.months
     tenant_index = {t.name: i for i, t in enumerate(cfg.tenants)}
-    cols: dict[str, list] = {k: [] for k in ("deal", "tenant", "start", "term", "rent", "esc", "gpu", "shell", "a0", "fixed", "rr", "rec_lag", "sale_lag", "liq")}
+    cols: dict[str, list] = {k: [] for k in ("deal", "tenant", "start", "term", "rent", "esc", "gpu", "shell", "a0", "fixed", "rr",
+                                             "rec_lag", "sale_lag", "liq", "dyn")}
+    opt: dict[str, list] = {k: [] for k in _DYN_FIELDS}
     for d, deal in enumerate(cfg.deals):
         for lease in deal.all_leases:
+            cols["dyn"].append(lease.has_options)
+            if lease.has_options:
+                opt["renewals"].append(lease.renewals)
+                opt["renewal_term"].append(lease.renewal_term)
+                opt["renewal_intercept"].append(lease.renewal_intercept)
+                opt["renewal_beta"].append(lease.renewal_beta)
+                opt["rvg_threshold"].append(lease.rvg_threshold)
+                opt["rvg_end"].append(lease.rvg_threshold if lease.rvg_threshold_end is None else lease.rvg_threshold_end)
+                opt["rvg_cap"].append(np.inf if lease.rvg_cap is None else lease.rvg_cap)
+                opt["rvg_months"].append(lease.rvg_months if lease.rvg_threshold > 0 else 0)
+                opt["guarantor"].append(tenant_index[lease.rvg_guarantor or lease.tenant])
+                opt["relet_class"].append(relet_class[(lease.relet_pd, lease.relet_rho)] if lease.recovery == "relet" else -1)
+                opt["downtime"].append(lease.downtime)
+                opt["term_frac"].append(lease.termination_threshold)
+                opt["term_fee"].append(lease.termination_fee_months)
+                opt["term_from"].append(lease.termination_earliest_month)
             cols["deal"].append(d)
             cols["tenant"].append(tenant_index[lease.tenant])
             cols["start"].append(lease.start_month)
@@ -182,6 +242,8 @@ def _pool(cfg: Config, col: CollateralPlan) -> PoolPlan:
             cols["sale_lag"].append(lease.sale_lag)
             cols["liq"].append(lease.liquidation_cost)
     a = {k: np.asarray(v) for k, v in cols.items()}
+    o = {k: np.asarray(v) for k, v in opt.items()}
+    dyn = a["dyn"].astype(bool)
     deal_of, tenant_of = a["deal"].astype(I4), a["tenant"].astype(I4)
     start, end = a["start"].astype(I4), (a["start"] + a["term"]).astype(I4)
     n_deals, n_tenants = len(cfg.deals), len(cfg.tenants)
@@ -190,7 +252,9 @@ def _pool(cfg: Config, col: CollateralPlan) -> PoolPlan:
     months = np.arange(T + 1)[None, :]
     live = (months > start[:, None]) & (months <= end[:, None])
     years = np.floor_divide(np.maximum(months - start[:, None] - 1, 0), 12)
-    rent = np.where(live, a["rent"][:, None] * (1.0 + a["esc"][:, None]) ** years, 0.0)
+    scheduled_rent = np.where(live, a["rent"][:, None] * (1.0 + a["esc"][:, None]) ** years, 0.0)
+    # Option leases are simulated lease by lease; only the others are aggregated.
+    rent = np.where(dyn[:, None], 0.0, scheduled_rent)
 
     # Groups: a deal's leases of one tenant, sorted by deal then tenant.
     key = deal_of.astype(np.int64) * n_tenants + tenant_of
@@ -206,7 +270,7 @@ def _pool(cfg: Config, col: CollateralPlan) -> PoolPlan:
 
     # Terminal sale at end + sale_lag of every lease whose tenant survives its term.
     term_month = end + a["sale_lag"].astype(I4)
-    in_horizon = term_month <= T
+    in_horizon = (term_month <= T) & ~dyn
     depreciation = np.empty(len(start))
     gpu_depreciation_many(
         (term_month - a["a0"]).astype(float), col.curve, col.gpu_life, col.gpu_half_life, col.gpu_salvage, depreciation
@@ -222,7 +286,8 @@ def _pool(cfg: Config, col: CollateralPlan) -> PoolPlan:
     deal_rent = np.zeros((n_deals, T + 1))
     np.add.at(deal_rent, deal_of, rent)
     pool_balance = np.zeros(n_deals)
-    np.add.at(pool_balance, deal_of, rent.sum(axis=1) + a["gpu"] + a["shell"])
+    np.add.at(pool_balance, deal_of, scheduled_rent.sum(axis=1) + a["gpu"] + a["shell"])
+    dyn_idx = np.flatnonzero(dyn).astype(I4)  # leases are in deal order, so these are sorted by deal
 
     order = np.argsort(tenant_of, kind="stable")
     tenant_ptr = np.searchsorted(tenant_of[order], np.arange(n_tenants + 1)).astype(I4)
@@ -249,12 +314,40 @@ def _pool(cfg: Config, col: CollateralPlan) -> PoolPlan:
         deal_term_gpu=deal_term_gpu,
         deal_term_shell=deal_term_shell,
         deal_pool_balance=pool_balance,
+        lease_dynamic=dyn.astype(I1),
+        lease_tenant=tenant_of,
+        lease_sale_lag=a["sale_lag"].astype(I4),
+        deal_dyn_ptr=np.searchsorted(deal_of[dyn_idx], np.arange(n_deals + 1)).astype(I4),
+        dyn_lease=dyn_idx,
+        dyn_rent=a["rent"][dyn_idx].astype(float),
+        dyn_esc=a["esc"][dyn_idx].astype(float),
+        dyn_sched=scheduled_rent[dyn_idx].sum(axis=1),
+        dyn_renewals=o["renewals"].astype(I4),
+        dyn_renewal_term=o["renewal_term"].astype(I4),
+        dyn_ren_a=o["renewal_intercept"].astype(float),
+        dyn_ren_b=o["renewal_beta"].astype(float),
+        dyn_rvg_start=o["rvg_threshold"].astype(float),
+        dyn_rvg_end=o["rvg_end"].astype(float),
+        dyn_rvg_cap=o["rvg_cap"].astype(float),
+        dyn_rvg_months=o["rvg_months"].astype(I4),
+        dyn_guarantor=o["guarantor"].astype(I4),
+        dyn_relet_class=o["relet_class"].astype(I4),
+        dyn_downtime=o["downtime"].astype(I4),
+        dyn_term_frac=o["term_frac"].astype(float),
+        dyn_term_fee=o["term_fee"].astype(float),
+        dyn_term_from=o["term_from"].astype(I4),
+        fixed_uniform=DETERMINISTIC_UNIFORM if cfg.deterministic is not None else -1.0,
     )
 
 
 def _deals(cfg: Config) -> tuple[DealPlan, tuple[str, ...], tuple[str, ...]]:
     T = cfg.run.months
-    tr_deal, tr_name, balance, coupon, ios, senior, scheduled, attach, detach = ([] for _ in range(9))
+    tr_deal, tr_name, balance, coupon, ios, senior, scheduled, deferrable, attach, detach = ([] for _ in range(10))
+    tranche_index = {}
+    for deal in cfg.deals:
+        for tr in deal.tranches:
+            tranche_index[(deal.name, tr.name)] = len(tranche_index)
+    coll_ptr, coll_tranche, coll_fraction = [0], [], []
     targets = []
     tranche_ptr, step_ptr = [0], [0]
     ops, modes, draws, tgt_ptr, tgt = [], [], [], [0], []
@@ -278,9 +371,15 @@ def _deals(cfg: Config) -> tuple[DealPlan, tuple[str, ...], tuple[str, ...]]:
             if tr.amortization == "level":
                 s, e = tr.amort_start_month, tr.amort_end_month or deal.legal_final_month
                 target = tr.balance * np.clip((e - months) / (e - s), 0.0, 1.0)
-            elif tr.amortization == "bullet":
+            elif tr.amortization in ("bullet", "io"):
+                # `io` owes nothing before legal final: the ARD's refinancing or sweep repays it.
                 target = np.where(months < deal.legal_final_month, tr.balance, 0.0)
+            elif tr.amortization == "schedule":
+                target = np.full(T + 1, tr.balance)
+                for month, bal in tr.target_schedule:
+                    target[month:] = bal
             scheduled.append(tr.amortization != "sweep")
+            deferrable.append(tr.deferrable)
             targets.append(target)
             attach.append(np.nan if tr.attach is None else tr.attach)
             detach.append(np.nan if tr.detach is None else tr.detach)
@@ -292,6 +391,10 @@ def _deals(cfg: Config) -> tuple[DealPlan, tuple[str, ...], tuple[str, ...]]:
             tgt.extend(index[c] for c in getattr(step, "classes", ()))
             tgt_ptr.append(len(tgt))
         step_ptr.append(len(ops))
+        for ct in deal.collateral_tranches:
+            coll_tranche.append(tranche_index[(ct.deal, ct.tranche)])
+            coll_fraction.append(ct.fraction)
+        coll_ptr.append(len(coll_tranche))
     plan = DealPlan(
         deal_legal_final=np.array([d.legal_final_month for d in cfg.deals], dtype=I4),
         deal_reserve0=np.array([d.reserve.initial_balance for d in cfg.deals], dtype=float),
@@ -305,6 +408,7 @@ def _deals(cfg: Config) -> tuple[DealPlan, tuple[str, ...], tuple[str, ...]]:
         tranche_interest_on_shortfall=np.array(ios, dtype=I1),
         tranche_senior=np.array(senior, dtype=I1),
         tranche_scheduled=np.array(scheduled, dtype=I1),
+        tranche_deferrable=np.array(deferrable, dtype=I1),
         tranche_target=np.ascontiguousarray(np.array(targets, dtype=float).reshape(len(balance), T + 1)),
         tranche_attach=np.array(attach, dtype=float),
         tranche_detach=np.array(detach, dtype=float),
@@ -315,5 +419,14 @@ def _deals(cfg: Config) -> tuple[DealPlan, tuple[str, ...], tuple[str, ...]]:
         step_target_ptr=np.array(tgt_ptr, dtype=I4),
         step_target=np.array(tgt, dtype=I4),
         discount_m=float((1.0 + cfg.run.discount_rate) ** (-1.0 / 12.0)),
+        deal_order=np.array(cfg.deal_order(), dtype=I4),
+        deal_trap_dscr=np.array([d.triggers.cash_trap_dscr for d in cfg.deals], dtype=float),
+        deal_rapid_dscr=np.array([d.triggers.rapid_amortization_dscr for d in cfg.deals], dtype=float),
+        deal_ard=np.array([d.ard.month if d.ard else T + 1 for d in cfg.deals], dtype=I4),
+        deal_refi_threshold=np.array([d.ard.refinance_threshold if d.ard else 0.0 for d in cfg.deals], dtype=float),
+        deal_step_up_m=np.array([d.ard.step_up_bps / 1e4 / 12.0 if d.ard else 0.0 for d in cfg.deals], dtype=float),
+        deal_coll_ptr=np.array(coll_ptr, dtype=I4),
+        coll_tranche=np.array(coll_tranche, dtype=I4),
+        coll_fraction=np.array(coll_fraction, dtype=float),
     )
     return plan, tuple(tr_deal), tuple(tr_name)

@@ -199,6 +199,33 @@ class FacilityConfig(_Section):
     )
 
 
+class MarketRentConfig(_Section):
+    """The market-rent index m_t = O_t·exp(β_r X_t − β_r²/2), used for renewals, re-letting and early termination (§3)."""
+
+    factor_beta: float = Field(0.2, ge=0.0, le=5.0, description="Loading β_r of market rent on the factor.")
+
+
+class DeterministicConfig(_Section):
+    """A what-if with no randomness: the factor path is given, tenants default only in their
+    `default_month`, every renewal is decided by Φ(a + b·X_t) ≥ ½, replacement tenants never
+    default, and chip releases follow the schedule. The run has one path."""
+
+    factor: list[tuple[int, float]] = Field(
+        ..., min_length=1,
+        description="[[month, X], ...]: X_t interpolated linearly between the points, flat outside them.",
+    )
+
+    @field_validator("factor")
+    @classmethod
+    def _increasing(cls, pts: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        months = [m for m, _ in pts]
+        if months[0] < 0 or any(b <= a for a, b in zip(months, months[1:])):
+            raise ValueError("months must be ≥ 0 and increasing")
+        if any(abs(x) > 20 for _, x in pts):
+            raise ValueError("factor values must lie in [-20, 20]")
+        return pts
+
+
 # --------------------------------------------------------------------------- tenants and leases
 
 
@@ -233,11 +260,13 @@ class Lease(_Section):
     shell_value: float = Field(
         0.0, ge=0.0, le=1e13, description="Original facility value C_s (USD)."
     )
-    recovery: Literal["sale", "fixed"] = Field(
+    recovery: Literal["sale", "fixed", "relet"] = Field(
         "sale",
         description=(
             "On tenant default: `sale` sells the collateral at market value; `fixed` recovers "
-            "`recovery_rate` × (gpu_cost + shell_value), the rating-agency convention."
+            "`recovery_rate` × (gpu_cost + shell_value), the rating-agency convention; `relet` "
+            "re-lets the space after `downtime` months at R·m_t to a replacement tenant with PD "
+            "`relet_pd` (a sale as in `sale` when the term ends first)."
         ),
     )
     recovery_rate: float = Field(
@@ -252,6 +281,53 @@ class Lease(_Section):
     liquidation_cost: float = Field(
         0.10, ge=0.0, le=1.0, description="Fraction of market value lost when selling collateral."
     )
+    renewals: int = Field(0, ge=0, le=20, description="Number of renewal options at term end.")
+    renewal_term: int = Field(60, ge=1, le=600, description="Months of each renewal.")
+    renewal_intercept: float = Field(
+        0.0, ge=-10.0, le=10.0, description="a_j: the tenant renews with probability Φ(a_j + b_j·X_t)."
+    )
+    renewal_beta: float = Field(0.0, ge=-10.0, le=10.0, description="b_j: the renewal probability's loading on X_t.")
+    rvg_threshold: float = Field(
+        0.0, ge=0.0, le=1e13, description="Residual value guarantee: threshold K (USD) at lease start; 0 means no RVG."
+    )
+    rvg_threshold_end: float | None = Field(
+        None, ge=0.0, le=1e13, description="K after `rvg_months` (linear in between; default: `rvg_threshold`)."
+    )
+    rvg_months: int = Field(0, ge=0, le=600, description="Months from lease start over which the RVG applies; 0 after.")
+    rvg_cap: float | None = Field(None, ge=0.0, le=1e13, description="Most the RVG pays (USD); default no cap.")
+    rvg_guarantor: Name | None = Field(
+        None, description="Tenant giving the RVG (default: the lease's tenant); it pays only while alive."
+    )
+    downtime: int = Field(6, ge=0, le=120, description="`relet`: months from default until the space is re-let.")
+    relet_pd: float = Field(0.05, ge=0.0, lt=1.0, description="`relet`: annual PD of the replacement tenant.")
+    relet_rho: float = Field(0.2, ge=0.0, lt=1.0, description="`relet`: asset correlation of the replacement tenant.")
+    termination_threshold: float = Field(
+        0.0, ge=0.0, le=1.0,
+        description=(
+            "Early termination: the tenant leaves in the first month the market rent falls below this "
+            "fraction of its contract rent (m_t < f × the term's rent multiplier); 0 means no option."
+        ),
+    )
+    termination_fee_months: float = Field(
+        0.0, ge=0.0, le=120.0, description="Termination fee in months of current contract rent."
+    )
+    termination_earliest_month: int = Field(
+        12, ge=1, le=600, description="Months after lease start before the termination option can be used."
+    )
+
+    @model_validator(mode="after")
+    def _options(self) -> Lease:
+        if self.rvg_threshold > 0 and self.rvg_months == 0:
+            raise ValidationError.from_exception_data(
+                "Lease", [_ref_error(("rvg_months",), "an RVG (rvg_threshold > 0) needs rvg_months > 0", self.rvg_months)]
+            )
+        return self
+
+    @property
+    def has_options(self) -> bool:
+        """Whether the lease branches on the path (simulated lease by lease)."""
+        return (self.renewals > 0 or self.rvg_threshold > 0 or self.recovery == "relet"
+                or self.termination_threshold > 0)
 
 
 LEASE_COLUMNS = tuple(Lease.model_fields)
@@ -268,12 +344,30 @@ class Tranche(_Section):
     name: Name = Field(..., description="Class name, unique within the deal.")
     balance: float = Field(..., gt=0.0, le=1e13, description="Original balance (USD).")
     coupon: float = Field(0.0, ge=0.0, le=1.0, description="Annual coupon; interest = coupon/12 × balance.")
-    amortization: Literal["sweep", "level", "bullet"] = Field(
+    amortization: Literal["sweep", "level", "bullet", "io", "schedule"] = Field(
         "sweep",
         description=(
             "Principal target: `sweep` pays all cash the principal step reaches; `level` pays the "
             "balance down linearly between amort_start_month and amort_end_month; `bullet` is due "
-            "at legal final."
+            "at legal final; `io` is interest-only until the deal's ARD (refinanced there, or swept "
+            "after); `schedule` follows `target_schedule`."
+        ),
+    )
+    target_schedule: list[tuple[int, float]] | None = Field(
+        None,
+        description=(
+            "`schedule`: [[month, balance], ...] — the target balance (USD) from that month on, "
+            "months increasing, balances not increasing."
+        ),
+    )
+    deferrable: bool = Field(
+        False, description="PIK: unpaid interest is added to the balance instead of being a shortfall."
+    )
+    rank: int | None = Field(
+        None, ge=1, le=100,
+        description=(
+            "Seniority rank (1 = most senior). Optional; when given, the classes of an `interest` step "
+            "or of a `pro_rata` principal step must share one rank."
         ),
     )
     amort_start_month: int = Field(
@@ -305,6 +399,27 @@ class Tranche(_Section):
                 "Tranche",
                 [_ref_error(("detach",), f"detach ({self.detach}) must exceed attach ({self.attach})", self.detach)],
             )
+        if (self.amortization == "schedule") != (self.target_schedule is not None):
+            raise ValidationError.from_exception_data(
+                "Tranche",
+                [_ref_error(("target_schedule",), "give target_schedule exactly when amortization = \"schedule\"", None)],
+            )
+        if self.target_schedule is not None:
+            months = [m for m, _ in self.target_schedule]
+            bals = [b for _, b in self.target_schedule]
+            problem = None
+            if not months:
+                problem = "needs at least one [month, balance] point"
+            elif any(b < 0 or b > self.balance for b in bals):
+                problem = f"balances must lie in [0, balance = {self.balance}]"
+            elif any(m2 <= m1 for m1, m2 in zip(months, months[1:])) or months[0] < 1:
+                problem = "months must be ≥ 1 and increasing"
+            elif any(b2 > b1 for b1, b2 in zip(bals, bals[1:])):
+                problem = "balances must not increase"
+            if problem:
+                raise ValidationError.from_exception_data(
+                    "Tranche", [_ref_error(("target_schedule",), problem, None)]
+                )
         if (
             self.amortization == "level"
             and self.amort_end_month is not None
@@ -365,17 +480,57 @@ class PrincipalStep(_Section):
     )
 
 
+class TrapStep(_Section):
+    """While the cash-trap trigger is on, move the remaining cash to the reserve account; once it is
+    off, release the trapped cash back into the waterfall here."""
+
+    type: Literal["trap"] = Field(..., description="Step kind: `trap`.")
+
+
 class ResidualStep(_Section):
-    """Everything left goes to the residual holder."""
+    """Carried ARD step-up interest, then everything left, goes to the residual holder."""
 
     type: Literal["residual"] = Field(..., description="Step kind: `residual`.")
 
 
 Step = Annotated[
-    Union[FeesStep, InterestStep, ReserveStep, PrincipalStep, ResidualStep],
+    Union[FeesStep, InterestStep, ReserveStep, PrincipalStep, TrapStep, ResidualStep],
     Field(discriminator="type"),
 ]
-_STEP_TAGS = {"fees", "interest", "reserve", "principal", "residual"}
+_STEP_TAGS = {"fees", "interest", "reserve", "principal", "trap", "residual"}
+
+
+class Triggers(_Section):
+    """Performance triggers on the trailing 3-month DSCR = (collections − fees) / (senior interest +
+    scheduled principal), tested at the start of each month from month 4 on."""
+
+    cash_trap_dscr: float = Field(
+        0.0, ge=0.0, le=20.0, description="Below this DSCR the `trap` step traps cash (curable); 0 = no trigger."
+    )
+    rapid_amortization_dscr: float = Field(
+        0.0, ge=0.0, le=20.0,
+        description="Below this DSCR every principal step sweeps sequentially for the rest of the deal; 0 = no trigger.",
+    )
+
+
+class Ard(_Section):
+    """Anticipated repayment date: refinance if the market is open, else sweep and step up."""
+
+    month: int = Field(..., ge=1, le=600, description="ARD month.")
+    refinance_threshold: float = Field(
+        0.0, ge=-10.0, le=10.0, description="The notes are refinanced in full at the ARD if X_t ≥ this."
+    )
+    step_up_bps: float = Field(
+        0.0, ge=0.0, le=2000.0, description="Extra subordinated interest (bps a year) after a failed refinancing."
+    )
+
+
+class CollateralTranche(_Section):
+    """A holding of another deal's tranche, as collateral of an ABS-of-ABS deal."""
+
+    deal: Name = Field(..., description="The deal that issued the tranche.")
+    tranche: Name = Field(..., description="The tranche held.")
+    fraction: float = Field(..., gt=0.0, le=1.0, description="Share of that tranche held (of its original balance).")
 
 
 class Deal(_Section):
@@ -385,7 +540,7 @@ class Deal(_Section):
     legal_final_month: int = Field(
         ..., ge=1, le=600, description="Month at which unpaid principal becomes a loss."
     )
-    leases: list[Lease] | None = Field(None, description="Inline leases (or give `lease_tape`).")
+    leases: list[Lease] | None = Field(None, description="Inline leases (or give `lease_tape`, or only `collateral_tranches`).")
     lease_tape: str | None = Field(
         None,
         description=(
@@ -393,7 +548,12 @@ class Deal(_Section):
             "relative to the config file."
         ),
     )
+    collateral_tranches: list[CollateralTranche] = Field(
+        default_factory=list, description="Tranches of other deals held as collateral (ABS-of-ABS)."
+    )
     tranches: list[Tranche] = Field(..., min_length=1, description="Note classes.")
+    triggers: Triggers = Field(default_factory=Triggers, description="DSCR cash-trap and rapid-amortisation triggers.")
+    ard: Ard | None = Field(None, description="Anticipated repayment date and refinancing test.")
     reserve: Reserve = Field(default_factory=Reserve, description="Reserve account.")
     fees: Fees = Field(default_factory=Fees, description="Senior fees.")
     waterfall: list[Step] = Field(..., min_length=1, description="Priority of payments, in order.")
@@ -404,8 +564,10 @@ class Deal(_Section):
     @model_validator(mode="after")
     def _structure(self, info: ValidationInfo) -> Deal:
         errs: list[InitErrorDetails] = []
-        if (self.leases is None) == (self.lease_tape is None):
-            errs.append(_ref_error(("leases",), "give exactly one of `leases` and `lease_tape`", None))
+        if self.leases is not None and self.lease_tape is not None:
+            errs.append(_ref_error(("leases",), "give at most one of `leases` and `lease_tape`", None))
+        elif self.leases is None and self.lease_tape is None and not self.collateral_tranches:
+            errs.append(_ref_error(("leases",), "give `leases`, `lease_tape` or `collateral_tranches`", None))
         elif self.leases is not None and not self.leases:
             errs.append(_ref_error(("leases",), "a deal needs at least one lease", None))
         names = [t.name for t in self.tranches]
@@ -416,8 +578,14 @@ class Deal(_Section):
         interest_of: dict[str, int] = {}
         principal_of: dict[str, int] = {}
         seen: dict[str, int] = {}
+        rank = {t.name: t.rank for t in self.tranches if t.rank is not None}
         for s, step in enumerate(self.waterfall):
-            if step.type in ("fees", "reserve", "residual") and step.type in seen:
+            pooled = step.type == "interest" or (step.type == "principal" and step.mode == "pro_rata")
+            ranks = {rank[c] for c in getattr(step, "classes", ()) if c in rank}
+            if pooled and len(ranks) > 1:
+                mixed = ", ".join(f"{c} (rank {rank[c]})" for c in step.classes if c in rank)
+                errs.append(_ref_error(("waterfall", s, "classes"), f"a pro-rata group must share one seniority rank: {mixed}", None))
+            if step.type in ("fees", "reserve", "residual", "trap") and step.type in seen:
                 errs.append(_ref_error(("waterfall", s, "type"), f"only one `{step.type}` step is allowed", step.type))
             seen.setdefault(step.type, s)
             if step.type == "residual" and s != len(self.waterfall) - 1:
@@ -447,6 +615,15 @@ class Deal(_Section):
             if t.amortization == "level" and t.amort_start_month >= (t.amort_end_month or self.legal_final_month):
                 errs.append(_ref_error(("tranches", k, "amort_start_month"),
                                        "must come before amort_end_month (default: legal_final_month)", t.amort_start_month))
+            if t.amortization == "io" and self.ard is None:
+                errs.append(_ref_error(("tranches", k, "amortization"), "`io` (interest-only until the ARD) needs an `ard`", t.amortization))
+            if t.target_schedule and t.target_schedule[-1][0] > self.legal_final_month:
+                errs.append(_ref_error(("tranches", k, "target_schedule"), "a month is beyond legal_final_month", None))
+        if self.ard is not None and self.ard.month > self.legal_final_month:
+            errs.append(_ref_error(("ard", "month"), f"after legal_final_month ({self.legal_final_month})", self.ard.month))
+        if (self.triggers.cash_trap_dscr > 0) != ("trap" in seen):
+            where = ("triggers", "cash_trap_dscr") if "trap" not in seen else ("waterfall", seen["trap"], "type")
+            errs.append(_ref_error(where, "a cash-trap trigger and a `trap` step go together: give both or neither", None))
         if self.reserve.target_months > 0 and "reserve" not in seen:
             errs.append(_ref_error(("reserve", "target_months"), "a reserve target needs a `reserve` waterfall step", self.reserve.target_months))
         ctx = info.context or {}
@@ -461,7 +638,7 @@ class Deal(_Section):
         # Tenant names are known here only when validate_config passed them in; otherwise the
         # root check covers leases. Checking here lets one report hold every missing name.
         leases = self.all_leases
-        if leases and all(
+        if leases and not self.collateral_tranches and all(
             lease.gpu_cost + lease.shell_value == 0 and (lease.monthly_rent == 0 or (isinstance(T, int) and lease.start_month >= T))
             for lease in leases
         ):
@@ -475,13 +652,14 @@ class Deal(_Section):
         return self
 
     def tenant_errors(self, tenants: set[str], prefix: tuple = ()) -> list[InitErrorDetails]:
-        """An error for every lease whose tenant is not in ``tenants``, located under ``prefix``."""
+        """An error for every lease whose tenant or RVG guarantor is not in ``tenants``, located under ``prefix``."""
         where = ("leases",) if self.leases is not None else ("lease_tape",)
         return [
-            _ref_error((*prefix, *where, j if self.leases is not None else f"row {j}", "tenant"),
-                       f"unknown tenant {lease.tenant!r}", lease.tenant)
+            _ref_error((*prefix, *where, j if self.leases is not None else f"row {j}", field),
+                       f"unknown tenant {name!r}", name)
             for j, lease in enumerate(self.all_leases)
-            if lease.tenant not in tenants
+            for field, name in (("tenant", lease.tenant), ("rvg_guarantor", lease.rvg_guarantor))
+            if name is not None and name not in tenants
         ]
 
     @property
@@ -657,9 +835,13 @@ class Config(_Section):
     factor: FactorConfig = Field(default_factory=FactorConfig, description="AI-demand factor (§1).")
     gpu: GpuConfig = Field(default_factory=GpuConfig, description="GPU collateral (§3).")
     facility: FacilityConfig = Field(default_factory=FacilityConfig, description="Facility collateral (§3).")
+    market_rent: MarketRentConfig = Field(default_factory=MarketRentConfig, description="Market-rent index (§3).")
     tenants: list[Tenant] = Field(..., min_length=1, description="Lessees (§2).")
     deals: list[Deal] = Field(..., min_length=1, description="Deals (§5).")
     network: NetworkConfig | None = Field(None, description="Circular-financing network between firms (§7).")
+    deterministic: DeterministicConfig | None = Field(
+        None, description="Run one deterministic what-if path instead of the Monte Carlo (`dcabs trace`, `dcabs breakeven`)."
+    )
     scenarios: dict[Name, Scenario] = Field(
         default_factory=dict, description="Named stress scenarios: overrides of this config, run with `--scenario`."
     )
@@ -676,6 +858,53 @@ class Config(_Section):
         if errs:
             raise ValidationError.from_exception_data("Config", errs)
         return items
+
+    @model_validator(mode="after")
+    def _collateral_graph(self) -> Config:
+        errs: list[InitErrorDetails] = []
+        tranches = {d.name: {t.name for t in d.tranches} for d in self.deals}
+        held: dict[tuple[str, str], float] = {}
+        for d, deal in enumerate(self.deals):
+            for c, ct in enumerate(deal.collateral_tranches):
+                loc = ("deals", d, "collateral_tranches", c)
+                if ct.deal == deal.name:
+                    errs.append(_ref_error((*loc, "deal"), "a deal cannot hold its own tranches", ct.deal))
+                elif ct.deal not in tranches:
+                    errs.append(_ref_error((*loc, "deal"), f"unknown deal {ct.deal!r}", ct.deal))
+                elif ct.tranche not in tranches[ct.deal]:
+                    errs.append(_ref_error((*loc, "tranche"), f"deal {ct.deal!r} has no tranche {ct.tranche!r}", ct.tranche))
+                else:
+                    held[(ct.deal, ct.tranche)] = held.get((ct.deal, ct.tranche), 0.0) + ct.fraction
+        for (deal, tranche), total in held.items():
+            if total > 1.0 + 1e-12:
+                d = next(i for i, x in enumerate(self.deals) if x.name == deal)
+                errs.append(_ref_error(("deals", d, "name"), f"tranche {tranche!r} is held {total:.4g} times over by ABS-of-ABS deals (at most 1)", deal))
+        if not errs:
+            cycle = _find_cycle({d.name: [ct.deal for ct in d.collateral_tranches] for d in self.deals})
+            if cycle:
+                d = next(i for i, x in enumerate(self.deals) if x.name == cycle[0])
+                errs.append(_ref_error(("deals", d, "collateral_tranches"), "deals hold each other's tranches in a cycle: " + " → ".join(cycle), None))
+        if errs:
+            raise ValidationError.from_exception_data("Config", errs)
+        return self
+
+    def deal_order(self) -> list[int]:
+        """Deal indices in dependency order: every deal after the deals whose tranches it holds."""
+        index = {d.name: i for i, d in enumerate(self.deals)}
+        order: list[int] = []
+        done: set[int] = set()
+
+        def visit(i: int) -> None:
+            if i in done:
+                return
+            done.add(i)
+            for ct in self.deals[i].collateral_tranches:
+                visit(index[ct.deal])
+            order.append(i)
+
+        for i in range(len(self.deals)):
+            visit(i)
+        return order
 
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> Config:
@@ -737,6 +966,33 @@ class Config(_Section):
         return validate_config(data, base_dir=self._base_dir)
 
     _base_dir: Path = PrivateAttr(Path("."))
+
+
+def _find_cycle(edges: dict[str, list[str]]) -> list[str] | None:
+    """A cycle of the directed graph ``edges`` as [a, b, ..., a], or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def dfs(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in edges.get(node, []):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state:
+                found = dfs(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in edges:
+        if node not in state:
+            found = dfs(node)
+            if found:
+                return found
+    return None
 
 
 def validate_config(data: dict[str, Any], base_dir: Path | str = ".") -> Config:

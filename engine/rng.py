@@ -14,7 +14,7 @@ import numpy as np
 from kernels.plan import Draws
 
 BLOCK_PATHS = 4096
-STREAM_FACTOR, STREAM_DEFAULT, STREAM_BURST, STREAM_TCOPULA, STREAM_RELEASES = range(5)
+STREAM_FACTOR, STREAM_DEFAULT, STREAM_BURST, STREAM_TCOPULA, STREAM_RELEASES, STREAM_LEASE_KEY = range(6)
 
 
 def _generator(seed: int, block: int, stream: int) -> np.random.Generator:
@@ -67,7 +67,9 @@ class DrawSource:
             counts = _generator(self.seed, b, STREAM_RELEASES).poisson(self.poisson_rate, (n, T + 1)).astype(np.int32)
         else:
             counts = np.zeros((n, 0), dtype=np.int32)
-        draws = Draws(eps=eps, expo=expo, burst_month=burst, winv=winv, release_counts=counts)
+        # One 64-bit key per path for the counter-based option uniforms (kernels/uniforms.py).
+        key = _generator(self.seed, b, STREAM_LEASE_KEY).integers(0, 2**64, n, dtype=np.uint64, endpoint=False)
+        draws = Draws(eps=eps, expo=expo, burst_month=burst, winv=winv, release_counts=counts, key=key)
         self._cached = (b, draws)
         return draws
 
@@ -96,3 +98,28 @@ class DrawSource:
         if len(parts) == 1:
             return Draws(*(np.ascontiguousarray(a) for a in parts[0]))
         return Draws(*(np.concatenate(arrs) for arrs in zip(*parts)))
+
+
+class FixedDraws:
+    """The inputs of a deterministic what-if (config ``deterministic``): no hazard defaults (every
+    Exp(1) draw is +∞), no burst, the Gaussian copula, no random releases. The factor path and the
+    renewal rule live in the plan; every path is the same path."""
+
+    def __init__(self, months: int, n_tenants: int):
+        self.T = months
+        self.n_tenants = n_tenants
+
+    def draws(self, start: int, stop: int) -> Draws:
+        n = stop - start
+        return Draws(
+            eps=np.zeros((n, self.T + 1)), expo=np.full((n, self.n_tenants), np.inf),
+            burst_month=np.full(n, self.T + 1, dtype=np.int32), winv=np.ones(n),
+            release_counts=np.zeros((n, 0), dtype=np.int32), key=np.zeros(n, dtype=np.uint64),
+        )
+
+
+def draw_source(cfg) -> DrawSource | FixedDraws:
+    """The draws a config runs on: random blocks, or the fixed inputs of a deterministic what-if."""
+    if cfg.deterministic is not None:
+        return FixedDraws(cfg.run.months, len(cfg.tenants))
+    return DrawSource.for_config(cfg)

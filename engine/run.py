@@ -21,7 +21,7 @@ from kernels.plan import LEDGER_COLUMNS, TRANCHE_LEDGER_COLUMNS
 from .compile import Plan, compile_plan
 from .config import Config, ConfigError
 from .outputs import check_writable, clear_path_tables, read_path_table, read_run, write_path_chunk, write_run
-from .rng import BLOCK_PATHS, DrawSource
+from .rng import BLOCK_PATHS, DrawSource, draw_source
 from .stats import RunStats, path_tables, cascade_table, deal_table, distribution_table, fan_table, network_table, tranche_table
 
 
@@ -136,11 +136,13 @@ def simulate(plan: Plan, source: DrawSource, start: int, stop: int):
 class Trace:
     """The monthly statement of one path.
 
-    ledger : f8[D, T+1, len(LEDGER_COLUMNS)]; tranche_ledger : f8[K, T+1, 3]; tau : default month per
-    tenant (T+1 = none); outputs : that path's PathOutputs row (length-1 arrays).
+    ledger : f8[D, T+1, len(LEDGER_COLUMNS)]; step_ledger : f8[S, T+1] (what each waterfall step
+    paid; a `trap` step's release is negative); tranche_ledger : f8[K, T+1, 3]; tau : default month
+    per tenant (T+1 = none); outputs : that path's PathOutputs row (length-1 arrays).
     """
 
     ledger: np.ndarray
+    step_ledger: np.ndarray
     tranche_ledger: np.ndarray
     tau: np.ndarray
     outputs: object
@@ -154,9 +156,10 @@ def trace(plan: Plan, source: DrawSource, path: int) -> Trace:
     out = empty_outputs(1, plan.deals.tranche_balance.size, len(plan.deal_names), len(plan.firm_names), plan.months)
     T = plan.months
     ledger = np.zeros((len(plan.deal_names), T + 1, len(LEDGER_COLUMNS)))
+    sledger = np.zeros((plan.deals.step_op.size, T + 1))
     tledger = np.zeros((plan.deals.tranche_balance.size, T + 1, len(TRANCHE_LEDGER_COLUMNS)))
-    tau = trace_path(*plan.kernel_args, draws, out, ledger, tledger)
-    return Trace(ledger=ledger, tranche_ledger=tledger, tau=tau, outputs=out)
+    tau = trace_path(*plan.kernel_args, draws, out, ledger, sledger, tledger)
+    return Trace(ledger=ledger, step_ledger=sledger, tranche_ledger=tledger, tau=tau, outputs=out)
 
 
 @dataclass
@@ -168,7 +171,7 @@ class _ScenarioRun:
 
 def _run_scenario(cfg: Config, bar, paths_to: tuple[Path, str] | None = None) -> _ScenarioRun:
     plan = compile_plan(cfg)
-    source = DrawSource.for_config(cfg)
+    source = draw_source(cfg)
     max_defaults = int(np.diff(plan.pool.deal_group_ptr).max())
     t0 = time.perf_counter()
     simulate(plan, source, 0, 1)  # compiles on first use, or loads numba's cache
@@ -209,6 +212,11 @@ def _run_scenario(cfg: Config, bar, paths_to: tuple[Path, str] | None = None) ->
     return _ScenarioRun(tables, stats, info)
 
 
+def _one_path_if_deterministic(cfg: Config) -> Config:
+    """A deterministic what-if has one path: every other path would repeat it."""
+    return cfg.with_run(paths=1, chunk_paths=1) if cfg.deterministic is not None else cfg
+
+
 def _compares(cfg: Config) -> bool:
     return bool(cfg.network and cfg.network.enabled and cfg.network.compare_without)
 
@@ -232,7 +240,7 @@ def run(config: Config, *, scenario: str | None = None, paths: int | None = None
         raise ValueError("paths_out=True needs out=RUN_DIR: path-level tables are written as the run goes")
     names = select(config, scenario)
     overrides = dict(paths=paths, seed=seed, chunk_paths=chunk_paths, threads=threads)
-    cfgs = {name: scenario_config(config, name).with_run(**overrides) for name in names}
+    cfgs = {name: _one_path_if_deterministic(scenario_config(config, name).with_run(**overrides)) for name in names}
     base = config.with_run(**overrides)
     n_threads = set_threads(base.run.threads)
     if out is not None:

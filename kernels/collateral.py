@@ -23,19 +23,21 @@ def facility_depreciation(t, life):
 
 
 @jit
-def value_indices(X, release_counts, col, gpu_index, shell_index):
-    """Path-level multipliers: ``gpu_index[t] = O_t·exp(β_g X_t − β_g²/2)``, ``shell_index[t] = exp(β_s X_t − β_s²/2)``.
+def value_indices(X, release_counts, col, gpu_index, shell_index, rent_index):
+    """Path-level multipliers: ``gpu_index[t] = O_t·exp(β_g X_t − β_g²/2)``, ``shell_index[t] =
+    exp(β_s X_t − β_s²/2)`` and the market-rent index ``rent_index[t] = m_t = O_t·exp(β_r X_t − β_r²/2)``.
 
     Parameters
     ----------
     X : f8[T+1]
     release_counts : i4[T+1] (Poisson releases) or i4[0]
     col : CollateralPlan
-    gpu_index, shell_index : f8[T+1] (out)
+    gpu_index, shell_index, rent_index : f8[T+1] (out)
     """
     keep = 1.0 - col.kappa
     bg = col.beta_gpu
     bs = col.beta_shell
+    br = col.beta_rent
     o = 1.0
     for t in range(X.shape[0]):
         if col.poisson_releases:
@@ -46,6 +48,16 @@ def value_indices(X, release_counts, col, gpu_index, shell_index):
             o = col.scheduled_obsolescence[t]
         gpu_index[t] = o * math.exp(bg * X[t] - 0.5 * bg * bg)
         shell_index[t] = math.exp(bs * X[t] - 0.5 * bs * bs)
+        rent_index[t] = o * math.exp(br * X[t] - 0.5 * br * br)
+
+
+@jit
+def collateral_value(j, m, pool, col, gpu_index, shell_index):
+    """Market value V + S of lease ``j``'s GPU fleet and facility share in month ``m`` (≤ T)."""
+    v = pool.lease_gpu[j] * gpu_depreciation(
+        m - pool.lease_a0[j], col.curve, col.gpu_life, col.gpu_half_life, col.gpu_salvage
+    ) * gpu_index[m]
+    return v + pool.lease_shell[j] * facility_depreciation(m, col.shell_life) * shell_index[m]
 
 
 @jit

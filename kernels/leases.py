@@ -1,7 +1,18 @@
-"""Lease cash flows of one deal on one path: rent, recoveries and terminal sales (MODEL §4)."""
+"""Lease cash flows of one deal on one path: rent, RVG, fees, recoveries and sales (MODEL §4).
+
+Leases without options are pre-aggregated by (deal, tenant) when the plan is compiled, so a path
+costs one pass over the deal's defaulted tenants. Leases with options (renewals, an RVG, re-letting,
+early termination) branch on the path, and are walked one by one: their rent goes into a
+difference array in yearly segments, so a lease costs O(years), not O(months).
+"""
+
+import math
 
 from ._jit import jit
-from .collateral import facility_depreciation, gpu_depreciation
+from .collateral import collateral_value
+from .credit import norm_cdf
+from .plan import SRC_FEE, SRC_RECOVERY, SRC_RENT, SRC_RVG, SRC_SALE
+from .uniforms import uniform
 
 
 @jit
@@ -14,34 +25,50 @@ def net_of(gross, lost):
 
 
 @jit
-def deal_collections(d, pool, col, tau, gpu_index, shell_index, rent, recovery, sale, lost, adj_gpu, adj_shell):
+def _recovery(j, r, pool, col, gidx, sidx):
+    """Proceeds of repossessing lease ``j``'s collateral, arriving in month ``r`` (0 beyond T)."""
+    if r >= gidx.shape[0]:
+        return 0.0
+    rr = pool.lease_fixed_rr[j]
+    if rr >= 0.0:
+        return rr * (pool.lease_gpu[j] + pool.lease_shell[j])
+    return collateral_value(j, r, pool, col, gidx, sidx) * (1.0 - pool.lease_liq[j])
+
+
+@jit
+def deal_collections(d, pool, col, tau, X, gidx, sidx, midx, H, key, flows, lost, adj_gpu, adj_shell, drent):
     """Collections of deal ``d`` by month and source, given the tenants' default months.
 
     Rent of a group stops from its tenant's default month τ. A lease whose tenant defaults by the
     end of its term (τ ≤ end) loses its terminal sale and instead recovers, at τ + recovery_lag,
     either ``recovery_rate × (gpu_cost + shell_value)`` (`fixed`) or the market value of its
-    collateral net of liquidation cost (`sale`).
+    collateral net of liquidation cost (`sale`). Option leases follow :func:`option_lease`.
 
     Parameters
     ----------
-    d : int
-    pool : PoolPlan; col : CollateralPlan
-    tau : i4[N]                      default month per tenant (T+1 = none)
-    gpu_index, shell_index : f8[T+1]
-    rent, recovery, sale : f8[T+1] (out)
-    lost, adj_gpu, adj_shell : f8[T+1] (scratch)
+    d : int; pool : PoolPlan; col : CollateralPlan
+    tau : i4[N]                       default month per tenant (T+1 = none)
+    X, gidx, sidx, midx : f8[T+1]     factor, GPU, facility and market-rent indices
+    H : f8[classes, T+1]              cumulative hazards (replacement tenants of re-let leases)
+    key : u8                          the path's key for option uniforms
+    flows : f8[N_SRC, T+1] (out)      collections by source; rows SRC_*
+    lost, adj_gpu, adj_shell : f8[T+1]; drent : f8[T+2] (scratch)
 
     Returns
     -------
-    (net_loss_amount, defaults) : the numerator of NL_T (lost scheduled rent plus unrecovered
-    collateral, USD) and the number of the deal's tenants that defaulted within the horizon.
+    (net_loss_amount, defaults, renewals) : the numerator of NL_T (lost scheduled rent plus
+    unrecovered collateral, USD), the number of the deal's tenants that defaulted within the
+    horizon, and the renewals exercised.
     """
-    T = rent.shape[0] - 1
+    T = lost.shape[0] - 1
     for t in range(T + 1):
-        recovery[t] = 0.0
+        for r in range(flows.shape[0]):
+            flows[r, t] = 0.0
         lost[t] = 0.0
         adj_gpu[t] = 0.0
         adj_shell[t] = 0.0
+        drent[t] = 0.0
+    drent[T + 1] = 0.0
     loss = 0.0
     defaults = 0
     for g in range(pool.deal_group_ptr[d], pool.deal_group_ptr[d + 1]):
@@ -55,30 +82,178 @@ def deal_collections(d, pool, col, tau, gpu_index, shell_index, rent, recovery, 
         loss += pool.group_rent_suffix[g, ti]
         for idx in range(pool.tenant_lease_ptr[i], pool.tenant_lease_ptr[i + 1]):
             j = pool.tenant_lease_idx[idx]
-            if pool.lease_deal[j] != d or ti > pool.lease_end[j]:
+            if pool.lease_deal[j] != d or ti > pool.lease_end[j] or pool.lease_dynamic[j]:
                 continue
             m = pool.lease_term_month[j]
             if m <= T:
                 adj_gpu[m] += pool.lease_term_gpu[j]
                 adj_shell[m] += pool.lease_term_shell[j]
+            proceeds = _recovery(j, ti + pool.lease_rec_lag[j], pool, col, gidx, sidx)
+            if proceeds > 0.0:
+                flows[SRC_RECOVERY, ti + pool.lease_rec_lag[j]] += proceeds
             collateral = pool.lease_gpu[j] + pool.lease_shell[j]
-            proceeds = 0.0
-            r = ti + pool.lease_rec_lag[j]
-            if r <= T:
-                if pool.lease_fixed_rr[j] >= 0.0:
-                    proceeds = pool.lease_fixed_rr[j] * collateral
-                else:
-                    v = pool.lease_gpu[j] * gpu_depreciation(
-                        r - pool.lease_a0[j], col.curve, col.gpu_life, col.gpu_half_life, col.gpu_salvage
-                    ) * gpu_index[r]
-                    s = pool.lease_shell[j] * facility_depreciation(r, col.shell_life) * shell_index[r]
-                    proceeds = (v + s) * (1.0 - pool.lease_liq[j])
-                recovery[r] += proceeds
             if collateral > proceeds:
                 loss += collateral - proceeds
+    renewals = 0
+    scale = 0.0
+    for m in range(pool.deal_dyn_ptr[d], pool.deal_dyn_ptr[d + 1]):
+        lm, nr, top = option_lease(m, pool, col, tau, X, gidx, sidx, midx, H, key, flows, drent)
+        loss += lm
+        renewals += nr
+        scale = max(scale, top)
+    acc = 0.0
     for t in range(T + 1):
-        rent[t] = net_of(pool.deal_rent[d, t], lost[t])
-        sale[t] = gpu_index[t] * net_of(pool.deal_term_gpu[d, t], adj_gpu[t]) + shell_index[t] * net_of(
+        acc += drent[t]
+        # Segments added and removed leave rounding dust where no lease pays.
+        dyn = acc if acc > 1e-9 * scale else 0.0
+        flows[SRC_RENT, t] = net_of(pool.deal_rent[d, t], lost[t]) + dyn
+        flows[SRC_SALE, t] += gidx[t] * net_of(pool.deal_term_gpu[d, t], adj_gpu[t]) + sidx[t] * net_of(
             pool.deal_term_shell[d, t], adj_shell[t]
         )
-    return loss, defaults
+    return loss, defaults, renewals
+
+
+@jit
+def add_rent(drent, base, e, s, a, b, cap):
+    """Add ``base·(1+e)^⌊(u−s−1)/12⌋`` for months u in [a, b] ∩ [1, T] to the difference array.
+
+    Returns (the amount added in months ≤ ``cap``, the largest monthly amount added).
+    """
+    T = drent.shape[0] - 2
+    if a < 1:
+        a = 1
+    if b > T:
+        b = T
+    within = 0.0
+    top = 0.0
+    u = a
+    while u <= b:
+        y = (u - s - 1) // 12
+        seg_end = min(b, s + 12 * (y + 1))
+        v = base * (1.0 + e) ** y
+        drent[u] += v
+        drent[seg_end + 1] -= v
+        hi = min(seg_end, cap)
+        if hi >= u:
+            within += v * (hi - u + 1)
+        top = max(top, abs(v))
+        u = seg_end + 1
+    return within, top
+
+
+@jit
+def _sell(j, m, pool, col, gidx, sidx, flows, src):
+    """Sell lease ``j``'s collateral with proceeds in month ``m`` (nothing beyond T); returns them."""
+    if m >= gidx.shape[0]:
+        return 0.0
+    proceeds = collateral_value(j, m, pool, col, gidx, sidx) * (1.0 - pool.lease_liq[j])
+    flows[src, m] += proceeds
+    return proceeds
+
+
+@jit
+def option_lease(m, pool, col, tau, X, gidx, sidx, midx, H, key, flows, drent):
+    """Walk option lease ``m`` term by term on one path (MODEL §4), adding its cash to ``flows``/``drent``.
+
+    In each term, the first of these ends it: the tenant's default (rent stops from τ; repossess and
+    recover, or re-let after ``downtime`` to a replacement tenant who may default in turn), an early
+    termination (the first month the market-rent index m_t falls below ``termination_threshold`` ×
+    the term's rent multiplier; the fee is paid and the collateral sold after ``sale_lag``), or the
+    term end. At a term end with renewals left, the tenant renews with probability Φ(a + b·X_t) and
+    the rent multiplier resets to m_t. Otherwise the RVG pays, if its guarantor is alive, and the
+    collateral is sold after ``sale_lag``.
+
+    Returns (net-loss amount, renewals exercised, largest monthly rent added).
+    """
+    T = X.shape[0] - 1
+    j = pool.dyn_lease[m]
+    ti = tau[pool.lease_tenant[j]]
+    s = pool.lease_start[j]
+    E0 = pool.lease_end[j]
+    R = pool.dyn_rent[m]
+    e = pool.dyn_esc[m]
+    mult = 1.0
+    cur = s
+    end = E0
+    left = pool.dyn_renewals[m]
+    renewed = 0
+    received = 0.0
+    lost_collateral = 0.0
+    top = 0.0
+    while True:
+        tm = T + 1
+        if pool.dyn_term_frac[m] > 0.0:
+            thr = pool.dyn_term_frac[m] * mult
+            for u in range(max(cur + 1, s + pool.dyn_term_from[m]), min(end, T, ti - 1) + 1):
+                if midx[u] < thr:
+                    tm = u
+                    break
+        if ti <= end and ti <= tm:
+            w, v = add_rent(drent, R * mult, e, s, cur + 1, ti - 1, E0)
+            received += w
+            top = max(top, v)
+            c = pool.dyn_relet_class[m]
+            r = ti + pool.dyn_downtime[m]
+            collateral = pool.lease_gpu[j] + pool.lease_shell[j]
+            if c >= 0 and r < end and r <= T:
+                tr = T + 1
+                if pool.fixed_uniform < 0.0:
+                    need = -math.log(uniform(key, m, 1))
+                    for u in range(r + 1, T + 1):
+                        if H[c, u] - H[c, r] >= need:
+                            tr = u
+                            break
+                w, v = add_rent(drent, R * midx[r], e, s, r + 1, min(end, tr - 1), E0)
+                received += w
+                top = max(top, v)
+                if tr <= end:
+                    proceeds = _recovery(j, tr + pool.lease_rec_lag[j], pool, col, gidx, sidx)
+                    if proceeds > 0.0:
+                        flows[SRC_RECOVERY, tr + pool.lease_rec_lag[j]] += proceeds
+                    lost_collateral += max(0.0, collateral - proceeds)
+                else:
+                    _sell(j, end + pool.lease_sale_lag[j], pool, col, gidx, sidx, flows, SRC_SALE)
+            else:
+                proceeds = _recovery(j, ti + pool.lease_rec_lag[j], pool, col, gidx, sidx)
+                if proceeds > 0.0:
+                    flows[SRC_RECOVERY, ti + pool.lease_rec_lag[j]] += proceeds
+                lost_collateral += max(0.0, collateral - proceeds)
+            break
+        if tm <= end:
+            w, v = add_rent(drent, R * mult, e, s, cur + 1, tm, E0)
+            top = max(top, v)
+            fee = pool.dyn_term_fee[m] * R * mult * (1.0 + e) ** ((tm - s - 1) // 12)
+            flows[SRC_FEE, tm] += fee
+            received += w + (fee if tm <= E0 else 0.0)
+            _sell(j, tm + pool.lease_sale_lag[j], pool, col, gidx, sidx, flows, SRC_SALE)
+            break
+        w, v = add_rent(drent, R * mult, e, s, cur + 1, end, E0)
+        received += w
+        top = max(top, v)
+        if end >= T:
+            break
+        if left > 0:
+            if pool.fixed_uniform >= 0.0:
+                u01 = pool.fixed_uniform
+            else:
+                u01 = uniform(key, m, 2 * renewed + 2)
+            if u01 < norm_cdf(pool.dyn_ren_a[m] + pool.dyn_ren_b[m] * X[end]):
+                mult = midx[end]
+                cur = end
+                end += pool.dyn_renewal_term[m]
+                left -= 1
+                renewed += 1
+                continue
+        g = pool.dyn_guarantor[m]
+        months = pool.dyn_rvg_months[m]
+        if g >= 0 and months > 0 and tau[g] > end and end - s <= months:
+            k = pool.dyn_rvg_start[m] + (pool.dyn_rvg_end[m] - pool.dyn_rvg_start[m]) * (end - s) / months
+            gap = k - collateral_value(j, end, pool, col, gidx, sidx)
+            if gap > 0.0:
+                flows[SRC_RVG, end] += min(pool.dyn_rvg_cap[m], gap)
+        _sell(j, end + pool.lease_sale_lag[j], pool, col, gidx, sidx, flows, SRC_SALE)
+        break
+    lost_rent = pool.dyn_sched[m] - received
+    if lost_rent <= 1e-9 * pool.dyn_sched[m]:
+        lost_rent = 0.0
+    return lost_rent + lost_collateral, renewed, top

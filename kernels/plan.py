@@ -21,6 +21,22 @@ OP_INTEREST = 2
 OP_RESERVE = 3
 OP_PRINCIPAL = 4
 OP_RESIDUAL = 5
+OP_TRAP = 6
+
+# Sources of a deal's collections (rows of the kernel's ``flows`` scratch).
+SRC_RENT = 0
+SRC_RVG = 1
+SRC_FEE = 2
+SRC_RECOVERY = 3
+SRC_SALE = 4
+SRC_ABS = 5
+N_SRC = 6
+SOURCE_NAMES = ("rent", "rvg", "termination_fee", "recovery", "sale", "abs_collateral")
+
+# ARD outcome of a deal on a path.
+ARD_NONE = 0
+ARD_REFINANCED = 1
+ARD_SWEPT = 2
 
 MODE_SEQUENTIAL = 0
 MODE_PRO_RATA = 1
@@ -34,24 +50,27 @@ FAN_BINS = 1600
 FACTOR_LO, FACTOR_WIDTH = -8.0, 0.01
 GPU_LO, GPU_WIDTH = 0.0, 0.0025
 
-# Columns of the per-deal monthly ledger written in trace mode.
-L_RENT = 0
-L_RECOVERY = 1
-L_SALE = 2
-L_RESERVE_INTEREST = 3
-L_RESERVE_DRAW = 4
-L_RESERVE_RELEASE = 5
-L_FEES = 6
-L_INTEREST = 7
-L_PRINCIPAL = 8
-L_RESERVE_DEPOSIT = 9
-L_RESIDUAL = 10
-L_RESERVE_BALANCE = 11
-L_FACTOR = 12
-L_GPU_INDEX = 13
-LEDGER_COLUMNS = (
-    "rent", "recovery", "sale", "reserve_interest", "reserve_draw", "reserve_release",
-    "fees", "interest", "principal", "reserve_deposit", "residual", "reserve_balance",
+# Columns of the per-deal monthly ledger written in trace mode: the sources (SOURCE_NAMES), then these.
+L_RESERVE_INTEREST = N_SRC
+L_RESERVE_DRAW = N_SRC + 1
+L_RESERVE_RELEASE = N_SRC + 2
+L_FEES = N_SRC + 3
+L_INTEREST = N_SRC + 4
+L_PRINCIPAL = N_SRC + 5
+L_STEP_UP = N_SRC + 6
+L_RESERVE_DEPOSIT = N_SRC + 7
+L_TRAPPED = N_SRC + 8
+L_REFINANCED = N_SRC + 9
+L_RESIDUAL = N_SRC + 10
+L_RESERVE_BALANCE = N_SRC + 11
+L_DSCR = N_SRC + 12
+L_TRAP_ON = N_SRC + 13
+L_SWEEP_ON = N_SRC + 14
+L_FACTOR = N_SRC + 15
+L_GPU_INDEX = N_SRC + 16
+LEDGER_COLUMNS = SOURCE_NAMES + (
+    "reserve_interest", "reserve_draw", "reserve_release", "fees", "interest", "principal", "step_up_interest",
+    "reserve_deposit", "trapped", "refinanced", "residual", "reserve_balance", "dscr", "trap_on", "sweep_on",
     "factor", "gpu_index",
 )
 # Columns of the per-tranche monthly ledger written in trace mode.
@@ -67,6 +86,7 @@ class FactorPlan(NamedTuple):
     phi: float  # persistence φ
     innovation_scale: float  # sqrt(1 - φ²)
     burst_shift: float  # s ≤ 0
+    fixed_path: np.ndarray  # f8[T+1] X_t of a deterministic run, or f8[0] for a simulated factor
 
 
 class CreditPlan(NamedTuple):
@@ -100,6 +120,7 @@ class CollateralPlan(NamedTuple):
     poisson_releases: bool
     beta_gpu: float
     beta_shell: float
+    beta_rent: float
     shell_life: float
     scheduled_obsolescence: np.ndarray
 
@@ -121,6 +142,23 @@ class PoolPlan(NamedTuple):
     deal_group_ptr : i4[D+1]           CSR deal -> groups (groups are sorted by deal)
     deal_rent, deal_term_gpu, deal_term_shell : f8[D, T+1]
     deal_pool_balance : f8[D]          P0: scheduled rent within T plus original collateral
+    lease_dynamic : i1[L]              1 for a lease with options (renewals, RVG, re-letting, early
+                                       termination): left out of the aggregates above and simulated
+                                       lease by lease (kernels/leases.py:option_lease)
+    lease_tenant, lease_sale_lag : i4[L]
+    Per option lease (M of them, sorted by deal; CSR deal_dyn_ptr : i4[D+1]):
+      dyn_lease : i4[M]                index into the lease arrays
+      dyn_rent, dyn_esc : f8[M]        R_j, e_j
+      dyn_sched : f8[M]                scheduled rent of the original term within T (part of P0)
+      dyn_renewals, dyn_renewal_term : i4[M]; dyn_ren_a, dyn_ren_b : f8[M]   renewal option
+      dyn_rvg_start, dyn_rvg_end, dyn_rvg_cap : f8[M]; dyn_rvg_months, dyn_guarantor : i4[M]
+                                       RVG threshold path, cap, and guarantor tenant (−1: none)
+      dyn_relet_class : i4[M]          hazard class of the replacement tenant, −1 unless `relet`
+      dyn_downtime : i4[M]
+      dyn_term_frac, dyn_term_fee : f8[M]; dyn_term_from : i4[M]   early termination option
+    fixed_uniform : float              −1 draws renewals and replacement defaults at random; a value
+                                       in (0, 1) is used for every renewal draw and replacement
+                                       tenants never default (deterministic mode)
     """
 
     lease_deal: np.ndarray
@@ -145,6 +183,29 @@ class PoolPlan(NamedTuple):
     deal_term_gpu: np.ndarray
     deal_term_shell: np.ndarray
     deal_pool_balance: np.ndarray
+    lease_dynamic: np.ndarray
+    lease_tenant: np.ndarray
+    lease_sale_lag: np.ndarray
+    deal_dyn_ptr: np.ndarray
+    dyn_lease: np.ndarray
+    dyn_rent: np.ndarray
+    dyn_esc: np.ndarray
+    dyn_sched: np.ndarray
+    dyn_renewals: np.ndarray
+    dyn_renewal_term: np.ndarray
+    dyn_ren_a: np.ndarray
+    dyn_ren_b: np.ndarray
+    dyn_rvg_start: np.ndarray
+    dyn_rvg_end: np.ndarray
+    dyn_rvg_cap: np.ndarray
+    dyn_rvg_months: np.ndarray
+    dyn_guarantor: np.ndarray
+    dyn_relet_class: np.ndarray
+    dyn_downtime: np.ndarray
+    dyn_term_frac: np.ndarray
+    dyn_term_fee: np.ndarray
+    dyn_term_from: np.ndarray
+    fixed_uniform: float
 
 
 class DealPlan(NamedTuple):
@@ -154,12 +215,18 @@ class DealPlan(NamedTuple):
     deal_reserve0, deal_reserve_months, deal_reserve_rate_m, deal_fee_rate_m, deal_fee_fixed : f8[D]
     deal_tranche_ptr : i4[D+1]      tranches of deal d are deal_tranche_ptr[d]..[d+1]
     tranche_balance, tranche_coupon_m : f8[K]
-    tranche_interest_on_shortfall, tranche_senior, tranche_scheduled : i1[K]
+    tranche_interest_on_shortfall, tranche_senior, tranche_scheduled, tranche_deferrable : i1[K]
     tranche_target : f8[K, T+1]     scheduled balance after month t's principal step
     tranche_attach, tranche_detach : f8[K]   NaN when the tranche has no loss-allocation points
     deal_step_ptr : i4[D+1]; step_op, step_mode, step_draws_reserve : i1[S]
     step_target_ptr : i4[S+1]; step_target : i4[...]   global tranche indices
     discount_m : f8    monthly discount factor (1+r)^(−1/12)
+    deal_order : i4[D]              deals in dependency order (collateral deals before ABS-of-ABS)
+    deal_trap_dscr, deal_rapid_dscr : f8[D]   trailing-3-month DSCR trigger levels (0: no trigger)
+    deal_ard : i4[D]                ARD month, or T+1 for none
+    deal_refi_threshold, deal_step_up_m : f8[D]
+    deal_coll_ptr : i4[D+1]; coll_tranche : i4[C]; coll_fraction : f8[C]
+                                    tranches of other deals held as collateral, and the share held
     """
 
     deal_legal_final: np.ndarray
@@ -174,6 +241,7 @@ class DealPlan(NamedTuple):
     tranche_interest_on_shortfall: np.ndarray
     tranche_senior: np.ndarray
     tranche_scheduled: np.ndarray
+    tranche_deferrable: np.ndarray
     tranche_target: np.ndarray
     tranche_attach: np.ndarray
     tranche_detach: np.ndarray
@@ -184,6 +252,15 @@ class DealPlan(NamedTuple):
     step_target_ptr: np.ndarray
     step_target: np.ndarray
     discount_m: float
+    deal_order: np.ndarray
+    deal_trap_dscr: np.ndarray
+    deal_rapid_dscr: np.ndarray
+    deal_ard: np.ndarray
+    deal_refi_threshold: np.ndarray
+    deal_step_up_m: np.ndarray
+    deal_coll_ptr: np.ndarray
+    coll_tranche: np.ndarray
+    coll_fraction: np.ndarray
 
 
 class NetworkPlan(NamedTuple):
@@ -216,6 +293,8 @@ class Draws(NamedTuple):
     burst_month : i4[n]       B, or T+1 when no burst within the horizon
     winv : f8[n]              1/sqrt(W) of the t-copula (1 for the Gaussian copula)
     release_counts : i4[n, T+1] or i4[n, 0]   chip releases per month (Poisson mode only)
+    key : u8[n]               per-path key of the counter-based uniforms of lease options
+                              (kernels/rng.py): renewals and replacement-tenant defaults
     """
 
     eps: np.ndarray
@@ -223,6 +302,7 @@ class Draws(NamedTuple):
     burst_month: np.ndarray
     winv: np.ndarray
     release_counts: np.ndarray
+    key: np.ndarray
 
 
 class PathOutputs(NamedTuple):
@@ -238,6 +318,13 @@ class PathOutputs(NamedTuple):
     deal_net_loss : f8[n, D]       NL_T, the pool's net loss fraction
     deal_defaults : i4[n, D]       tenants of the deal that defaulted within the horizon
     deal_reserve_used : f8[n, D]   reserve draws / original note balance
+    deal_reserve_out : i1[n, D]    1 if a draw ever emptied the reserve with a shortfall left
+    deal_trap_month, deal_rapid_month : i4[n, D]   first month the cash trap / rapid amortisation
+                                   trigger was on; 0 if never
+    deal_ard : i1[n, D]            ARD_NONE, ARD_REFINANCED or ARD_SWEPT
+    deal_rvg, deal_recovery : f8[n, D]   RVG paid, and default recoveries plus collateral sales,
+                                   over the pool balance P0
+    deal_renewals : i4[n, D]       lease renewals exercised
     firm_default_month : i4[n, F]  month a firm defaulted (hazard or clearing), T+1 if none
     firm_own : i1[n, F]            1 if that default was the firm's own failure, 0 if contagion or none
     firm_ratio : f8[n, F]          clearing ratio p/p̄ in the year of a clearing default; NaN otherwise
@@ -256,6 +343,13 @@ class PathOutputs(NamedTuple):
     deal_net_loss: np.ndarray
     deal_defaults: np.ndarray
     deal_reserve_used: np.ndarray
+    deal_reserve_out: np.ndarray
+    deal_trap_month: np.ndarray
+    deal_rapid_month: np.ndarray
+    deal_ard: np.ndarray
+    deal_rvg: np.ndarray
+    deal_recovery: np.ndarray
+    deal_renewals: np.ndarray
     firm_default_month: np.ndarray
     firm_own: np.ndarray
     firm_ratio: np.ndarray
@@ -279,6 +373,13 @@ def empty_outputs(n: int, n_tranches: int, n_deals: int, n_firms: int = 0, month
         deal_net_loss=f(n_deals),
         deal_defaults=np.zeros((n, n_deals), dtype=np.int32),
         deal_reserve_used=f(n_deals),
+        deal_reserve_out=np.zeros((n, n_deals), dtype=np.int8),
+        deal_trap_month=np.zeros((n, n_deals), dtype=np.int32),
+        deal_rapid_month=np.zeros((n, n_deals), dtype=np.int32),
+        deal_ard=np.zeros((n, n_deals), dtype=np.int8),
+        deal_rvg=f(n_deals),
+        deal_recovery=f(n_deals),
+        deal_renewals=np.zeros((n, n_deals), dtype=np.int32),
         firm_default_month=np.zeros((n, n_firms), dtype=np.int32),
         firm_own=np.zeros((n, n_firms), dtype=np.int8),
         firm_ratio=f(n_firms),

@@ -9,8 +9,8 @@ from .collateral import value_indices
 from .credit import class_cumulative_hazard, default_month, network_defaults
 from .factor import factor_path
 from .leases import deal_collections
-from .plan import FACTOR_LO, FACTOR_WIDTH, FAN_BINS, GPU_LO, GPU_WIDTH, L_FACTOR, L_GPU_INDEX, L_RECOVERY, L_RENT, L_SALE
-from .waterfall import run_waterfall
+from .plan import FACTOR_LO, FACTOR_WIDTH, FAN_BINS, GPU_LO, GPU_WIDTH, L_FACTOR, L_GPU_INDEX, N_SRC, SRC_ABS, SRC_RECOVERY, SRC_RVG, SRC_SALE
+from .waterfall import STATE_ROWS, run_waterfall
 
 # Paths per scratch allocation inside the parallel loop: large enough that allocation is noise,
 # small enough that prange has many tasks to balance across threads.
@@ -18,14 +18,19 @@ SUB_BLOCK = 64
 
 
 @jit
-def simulate_path(p, fp, cp, col, pool, dp, net, draws, out, X, H, tau, gidx, sidx, rent, rec, sale, lost, adj_g, adj_s, cash, st, ledger, tledger, record):
-    """Simulate path ``p`` of ``draws`` and write its row of ``out``. Scratch arrays are overwritten.
+def simulate_path(p, fp, cp, col, pool, dp, net, draws, out, sc, ledger, sledger, tledger, record):
+    """Simulate path ``p`` of ``draws`` and write its row of ``out``. ``sc`` is the scratch tuple.
 
-    When ``record`` is true, ``ledger`` (f8[D, T+1, n_cols]) and ``tledger`` (f8[K, T+1, 3])
-    receive the monthly statement of every deal; otherwise they may be empty.
+    When ``record`` is true, ``ledger`` (f8[D, T+1, n_cols]), ``sledger`` (f8[S, T+1]) and
+    ``tledger`` (f8[K, T+1, 3]) receive the monthly statement of every deal; otherwise they may be empty.
     """
+    X, H, tau, gidx, sidx, midx, flows, lost, adj_g, adj_s, drent, cash, st, tcash = sc
     T = X.shape[0] - 1
-    factor_path(draws.eps[p], fp.phi, fp.innovation_scale, draws.burst_month[p], fp.burst_shift, X)
+    if fp.fixed_path.shape[0] > 0:
+        for t in range(T + 1):
+            X[t] = fp.fixed_path[t]
+    else:
+        factor_path(draws.eps[p], fp.phi, fp.innovation_scale, draws.burst_month[p], fp.burst_shift, X)
     class_cumulative_hazard(X, cp.class_c, cp.class_sqrt_rho, cp.class_inv_sqrt_1mrho, draws.winv[p], H)
     for i in range(tau.shape[0]):
         m = default_month(H[cp.tenant_class[i]], draws.expo[p, i])
@@ -33,32 +38,51 @@ def simulate_path(p, fp, cp, col, pool, dp, net, draws, out, X, H, tau, gidx, si
         tau[i] = forced if forced < m else m
     network_defaults(X, tau, net, p, out)
     if col.poisson_releases:
-        value_indices(X, draws.release_counts[p], col, gidx, sidx)
+        value_indices(X, draws.release_counts[p], col, gidx, sidx, midx)
     else:
-        value_indices(X, draws.release_counts[0, :0], col, gidx, sidx)
+        value_indices(X, draws.release_counts[0, :0], col, gidx, sidx, midx)
     if out.factor_bin.shape[1] > 0:
         for t in range(T + 1):
             out.factor_bin[p, t] = _bin(X[t], FACTOR_LO, FACTOR_WIDTH)
             out.gpu_bin[p, t] = _bin(gidx[t], GPU_LO, GPU_WIDTH)
-    n_deals = pool.deal_pool_balance.shape[0]
-    for d in range(n_deals):
-        loss_amt, ndef = deal_collections(d, pool, col, tau, gidx, sidx, rent, rec, sale, lost, adj_g, adj_s)
+    key = draws.key[p]
+    for d in dp.deal_order:
+        loss_amt, ndef, nren = deal_collections(d, pool, col, tau, X, gidx, sidx, midx, H, key, flows, lost, adj_g, adj_s, drent)
+        p0 = pool.deal_pool_balance[d]
+        # ABS-of-ABS: the held share of each collateral tranche's cash, and of its written-off balance.
+        for c in range(dp.deal_coll_ptr[d], dp.deal_coll_ptr[d + 1]):
+            k = dp.coll_tranche[c]
+            f = dp.coll_fraction[c]
+            for t in range(T + 1):
+                flows[SRC_ABS, t] += f * tcash[k, t]
+            written = out.tranche_loss[p, k] * dp.tranche_balance[k]
+            if written > 0.0:
+                loss_amt += f * written
+                ndef += 1
+        recovered = 0.0
+        rvg = 0.0
         for t in range(T + 1):
-            cash[t] = rent[t] + rec[t] + sale[t]
+            total = 0.0
+            for r in range(N_SRC):
+                total += flows[r, t]
+            cash[t] = total
+            recovered += flows[SRC_RECOVERY, t] + flows[SRC_SALE, t]
+            rvg += flows[SRC_RVG, t]
         if record:
             for t in range(T + 1):
-                ledger[d, t, L_RENT] = rent[t]
-                ledger[d, t, L_RECOVERY] = rec[t]
-                ledger[d, t, L_SALE] = sale[t]
+                for r in range(N_SRC):
+                    ledger[d, t, r] = flows[r, t]
                 ledger[d, t, L_FACTOR] = X[t]
                 ledger[d, t, L_GPU_INDEX] = gidx[t]
-        used = run_waterfall(d, dp, cash, st, p, out, ledger[d], tledger, record)
-        p0 = pool.deal_pool_balance[d]
+        used = run_waterfall(d, dp, X, cash, st, tcash, p, out, ledger[d], sledger, tledger, record)
         nl = loss_amt / p0 if p0 > 0.0 else 0.0
         if nl > 1.0:
             nl = 1.0
         out.deal_net_loss[p, d] = nl
         out.deal_defaults[p, d] = ndef
+        out.deal_renewals[p, d] = nren
+        out.deal_rvg[p, d] = rvg / p0 if p0 > 0.0 else 0.0
+        out.deal_recovery[p, d] = recovered / p0 if p0 > 0.0 else 0.0
         note_total = 0.0
         for k in range(dp.deal_tranche_ptr[d], dp.deal_tranche_ptr[d + 1]):
             note_total += dp.tranche_balance[k]
@@ -78,11 +102,12 @@ def _bin(x, lo, width):
 
 
 @jit
-def _scratch(T, n_classes, n_tenants, n_tranches, n_deals):
+def _scratch(T, n_classes, n_tenants, n_tranches):
     return (
         np.empty(T + 1), np.empty((n_classes, T + 1)), np.empty(n_tenants, dtype=np.int32),
-        np.empty(T + 1), np.empty(T + 1), np.empty(T + 1), np.empty(T + 1), np.empty(T + 1),
-        np.empty(T + 1), np.empty(T + 1), np.empty(T + 1), np.empty(T + 1), np.empty((8, n_tranches)),
+        np.empty(T + 1), np.empty(T + 1), np.empty(T + 1), np.empty((N_SRC, T + 1)), np.empty(T + 1),
+        np.empty(T + 1), np.empty(T + 1), np.empty(T + 2), np.empty(T + 1), np.empty((STATE_ROWS, n_tranches)),
+        np.zeros((n_tranches, T + 1)),
     )
 
 
@@ -100,21 +125,18 @@ def simulate_chunk(fp, cp, col, pool, dp, net, draws, out):
     n_deals = pool.deal_pool_balance.shape[0]
     n_sub = (n + SUB_BLOCK - 1) // SUB_BLOCK
     ledger = np.empty((n_deals, 0, 0))
+    sledger = np.empty((0, 0))
     tledger = np.empty((n_tranches, 0, 0))
     for b in prange(n_sub):
-        X, H, tau, gidx, sidx, rent, rec, sale, lost, adj_g, adj_s, cash, st = _scratch(
-            T, n_classes, n_tenants, n_tranches, n_deals
-        )
+        sc = _scratch(T, n_classes, n_tenants, n_tranches)
         for p in range(b * SUB_BLOCK, min(n, (b + 1) * SUB_BLOCK)):
-            simulate_path(p, fp, cp, col, pool, dp, net, draws, out, X, H, tau, gidx, sidx, rent, rec, sale, lost, adj_g, adj_s, cash, st, ledger, tledger, False)
+            simulate_path(p, fp, cp, col, pool, dp, net, draws, out, sc, ledger, sledger, tledger, False)
 
 
 @jit
-def trace_path(fp, cp, col, pool, dp, net, draws, out, ledger, tledger):
+def trace_path(fp, cp, col, pool, dp, net, draws, out, ledger, sledger, tledger):
     """Simulate path 0 of ``draws`` serially, recording the monthly statement into the ledgers."""
     T = draws.eps.shape[1] - 1
-    X, H, tau, gidx, sidx, rent, rec, sale, lost, adj_g, adj_s, cash, st = _scratch(
-        T, cp.class_c.shape[0], cp.tenant_class.shape[0], dp.tranche_balance.shape[0], pool.deal_pool_balance.shape[0]
-    )
-    simulate_path(0, fp, cp, col, pool, dp, net, draws, out, X, H, tau, gidx, sidx, rent, rec, sale, lost, adj_g, adj_s, cash, st, ledger, tledger, True)
-    return tau.copy()
+    sc = _scratch(T, cp.class_c.shape[0], cp.tenant_class.shape[0], dp.tranche_balance.shape[0])
+    simulate_path(0, fp, cp, col, pool, dp, net, draws, out, sc, ledger, sledger, tledger, True)
+    return sc[2].copy()

@@ -1,32 +1,49 @@
 """The priority of payments as an opcode interpreter (MODEL §5).
 
 A deal's waterfall is a program: ``step_op[s]`` for s in the deal's step range, with CSR targets.
-Nothing here knows about any particular deal; a new structure is new data, not new code.
+Triggers, the ARD and the legal final change how the steps behave (the sweep, the trap), never
+which code runs. Nothing here knows about any particular deal; a new structure is new data.
 """
+
+import math
 
 import numpy as np
 
 from ._jit import jit
 from .plan import (
+    ARD_REFINANCED,
+    ARD_SWEPT,
+    L_DSCR,
     L_FEES,
     L_INTEREST,
     L_PRINCIPAL,
+    L_REFINANCED,
     L_RESERVE_BALANCE,
     L_RESERVE_DEPOSIT,
     L_RESERVE_DRAW,
     L_RESERVE_INTEREST,
     L_RESERVE_RELEASE,
     L_RESIDUAL,
+    L_STEP_UP,
+    L_SWEEP_ON,
+    L_TRAP_ON,
+    L_TRAPPED,
     MODE_SEQUENTIAL,
     OP_FEES,
     OP_INTEREST,
     OP_PRINCIPAL,
     OP_RESERVE,
     OP_RESIDUAL,
+    OP_TRAP,
     TL_BALANCE,
     TL_INTEREST,
     TL_PRINCIPAL,
 )
+
+# Rows of the tranche state scratch ``st``.
+BAL, BAL0, SHORT, PV, WALN, PRIN, DUE, FIRST, SUP = 0, 1, 2, 3, 4, 5, 6, 7, 8
+STATE_ROWS = 9
+DSCR_WINDOW = 3
 
 
 @jit
@@ -43,70 +60,133 @@ def _draw(due, paid, reserve):
 
 
 @jit
-def run_waterfall(d, dp, cash, st, out_p, out, ledger, tledger, record):
+def _pay(k, amount, principal, t, disc, st, tcash):
+    """Book ``amount`` of cash to tranche ``k`` in month ``t`` (principal also reduces the balance)."""
+    st[PV, k] += amount * disc
+    tcash[k, t] += amount
+    if principal:
+        if amount >= st[BAL, k]:
+            st[BAL, k] = 0.0
+        else:
+            st[BAL, k] -= amount
+        st[WALN, k] += amount * (t / 12.0)
+        st[PRIN, k] += amount
+
+
+@jit
+def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledger, record):
     """Run deal ``d``'s waterfall over months 1..legal final and write path ``out_p``'s results.
 
     Parameters
     ----------
-    d : int
-    dp : DealPlan
+    d : int; dp : DealPlan
+    X : f8[T+1]                    the factor (the ARD's market test)
     cash : f8[T+1]                 collections of the deal by month
-    st : f8[8, K] (scratch)        tranche state rows: balance, start-of-month balance, carried
-                                   interest shortfall, pv, WAL numerator, principal received,
-                                   amount due this step, first shortfall month
+    st : f8[STATE_ROWS, K] (scratch)   tranche state; rows BAL .. SUP above
+    tcash : f8[K, T+1] (out)       cash paid to each of the deal's tranches by month (ABS-of-ABS)
     out_p : int; out : PathOutputs
-    ledger : f8[T+1, n_cols]; tledger : f8[K, T+1, 3]   written only when ``record``
+    ledger : f8[T+1, n_cols]; sledger : f8[S, T+1]; tledger : f8[K, T+1, 3]   written only when ``record``
 
     Returns
     -------
     float : total reserve draws (USD).
     """
-    BAL, BAL0, SHORT, PV, WALN, PRIN, DUE, FIRST = 0, 1, 2, 3, 4, 5, 6, 7
     k0 = dp.deal_tranche_ptr[d]
     k1 = dp.deal_tranche_ptr[d + 1]
+    T = cash.shape[0] - 1
     for k in range(k0, k1):
         st[BAL, k] = dp.tranche_balance[k]
-        for r in range(1, 8):
+        for r in range(1, STATE_ROWS):
             st[r, k] = 0.0
+        for t in range(T + 1):
+            tcash[k, t] = 0.0
         out.tranche_any_shortfall[out_p, k] = 0
     res = dp.deal_reserve0[d]
+    trapped = 0.0
     fee_short = 0.0
     used = 0.0
     LF = dp.deal_legal_final[d]
+    ard = dp.deal_ard[d]
     s0 = dp.deal_step_ptr[d]
     s1 = dp.deal_step_ptr[d + 1]
+    trap_level = dp.deal_trap_dscr[d]
+    rapid_level = dp.deal_rapid_dscr[d]
+    triggers = trap_level > 0.0 or rapid_level > 0.0
+    hist_cf = np.zeros(DSCR_WINDOW)
+    hist_ds = np.zeros(DSCR_WINDOW)
+    sweep = False
+    trap_on = False
+    refinance = False
+    out.deal_reserve_out[out_p, d] = 0
+    out.deal_trap_month[out_p, d] = 0
+    out.deal_rapid_month[out_p, d] = 0
+    out.deal_ard[out_p, d] = 0
     disc = 1.0
     for t in range(1, LF + 1):
         disc *= dp.discount_m
         final = t == LF
         base = 0.0
+        service = 0.0
         for k in range(k0, k1):
             st[BAL0, k] = st[BAL, k]
             base += st[BAL, k]
+            if dp.tranche_senior[k]:
+                service += dp.tranche_coupon_m[k] * st[BAL, k]
+            if dp.tranche_scheduled[k]:
+                service += max(0.0, st[BAL, k] - dp.tranche_target[k, t])
+        fees_due = fee_short + dp.deal_fee_rate_m[d] * base + dp.deal_fee_fixed[d]
+        # Trailing DSCR over the three months before this one, tested before this month's payments.
+        dscr = np.nan
+        if triggers and t > DSCR_WINDOW:
+            num = hist_cf.sum()
+            den = hist_ds.sum()
+            dscr = num / den if den > 0.0 else math.inf
+            trap_on = trap_level > 0.0 and dscr < trap_level
+            if trap_on and out.deal_trap_month[out_p, d] == 0:
+                out.deal_trap_month[out_p, d] = t
+            if rapid_level > 0.0 and dscr < rapid_level and out.deal_rapid_month[out_p, d] == 0:
+                out.deal_rapid_month[out_p, d] = t
+                sweep = True
+        hist_cf[t % DSCR_WINDOW] = cash[t] - (dp.deal_fee_rate_m[d] * base + dp.deal_fee_fixed[d])
+        hist_ds[t % DSCR_WINDOW] = service
+        if t == ard:
+            if X[t] >= dp.deal_refi_threshold[d]:
+                refinance = True
+                out.deal_ard[out_p, d] = ARD_REFINANCED
+            else:
+                sweep = True
+                out.deal_ard[out_p, d] = ARD_SWEPT
         res_int = res * dp.deal_reserve_rate_m[d]
         avail = cash[t] + res_int
         release = 0.0
-        if final:
+        if final or refinance:
             release = res
             avail += res
             res = 0.0
+            trapped = 0.0
         draws = 0.0
         fees_paid = 0.0
         int_paid = 0.0
         prin_paid = 0.0
+        step_up_paid = 0.0
         deposit = 0.0
+        trapped_now = 0.0
         residual = 0.0
         for s in range(s0, s1):
             op = dp.step_op[s]
+            step_paid = 0.0
             if op == OP_FEES:
-                due = fee_short + dp.deal_fee_rate_m[d] * base + dp.deal_fee_fixed[d]
+                due = fees_due
                 pay = min(avail, due)
                 avail -= pay
                 if pay < due and dp.step_draws_reserve[s] and res > 0.0:
                     pay, res, dr = _draw(due, pay, res)
                     draws += dr
+                    if pay < due:
+                        out.deal_reserve_out[out_p, d] = 1
                 fee_short = 0.0 if pay >= due else due - pay
                 fees_paid += pay
+                step_paid = pay
             elif op == OP_INTEREST:
                 total = 0.0
                 for ix in range(dp.step_target_ptr[s], dp.step_target_ptr[s + 1]):
@@ -122,45 +202,52 @@ def run_waterfall(d, dp, cash, st, out_p, out, ledger, tledger, record):
                 if pay < total and dp.step_draws_reserve[s] and res > 0.0:
                     pay, res, dr = _draw(total, pay, res)
                     draws += dr
+                    if pay < total:
+                        out.deal_reserve_out[out_p, d] = 1
                 full = pay >= total
                 for ix in range(dp.step_target_ptr[s], dp.step_target_ptr[s + 1]):
                     k = dp.step_target[ix]
                     due = st[DUE, k]
-                    if full:
-                        paid = due
+                    paid = due if full else due * (pay / total)
+                    gap = 0.0 if full else due - paid
+                    if dp.tranche_deferrable[k]:
+                        # PIK: the unpaid coupon is added to the balance and is no shortfall.
+                        st[SHORT, k] = 0.0
+                        st[BAL, k] += gap
                     else:
-                        paid = due * (pay / total)
-                    st[SHORT, k] = 0.0 if full else due - paid
-                    if st[SHORT, k] > 0.0:
-                        out.tranche_any_shortfall[out_p, k] = 1
-                        if st[FIRST, k] == 0.0:
-                            st[FIRST, k] = t
-                    st[PV, k] += paid * disc
+                        st[SHORT, k] = gap
+                        if gap > 0.0:
+                            out.tranche_any_shortfall[out_p, k] = 1
+                            if st[FIRST, k] == 0.0:
+                                st[FIRST, k] = t
+                    _pay(k, paid, False, t, disc, st, tcash)
                     int_paid += paid
+                    step_paid += paid
                     if record:
                         tledger[k, t, TL_INTEREST] += paid
             elif op == OP_RESERVE:
                 target = 0.0
-                if not final:
+                if not (final or refinance):
                     for k in range(k0, k1):
                         if dp.tranche_senior[k]:
                             target += dp.tranche_coupon_m[k] * st[BAL0, k]
                     target *= dp.deal_reserve_months[d]
-                dep = min(avail, max(0.0, target - res))
+                dep = min(avail, max(0.0, target - (res - trapped)))
                 res += dep
                 avail -= dep
                 deposit += dep
+                step_paid = dep
             elif op == OP_PRINCIPAL:
                 total = 0.0
                 for ix in range(dp.step_target_ptr[s], dp.step_target_ptr[s + 1]):
                     k = dp.step_target[ix]
-                    if final or not dp.tranche_scheduled[k]:
+                    if final or sweep or not dp.tranche_scheduled[k]:
                         due = st[BAL, k]
                     else:
                         due = max(0.0, st[BAL, k] - dp.tranche_target[k, t])
                     st[DUE, k] = due
                     total += due
-                sequential = dp.step_mode[s] == MODE_SEQUENTIAL
+                sequential = sweep or dp.step_mode[s] == MODE_SEQUENTIAL
                 full = avail >= total
                 pot = min(avail, total)
                 for ix in range(dp.step_target_ptr[s], dp.step_target_ptr[s + 1]):
@@ -175,23 +262,56 @@ def run_waterfall(d, dp, cash, st, out_p, out, ledger, tledger, record):
                     if paid > avail:
                         paid = avail
                     avail -= paid
-                    if paid >= st[BAL, k]:
-                        st[BAL, k] = 0.0
-                    else:
-                        st[BAL, k] -= paid
-                    st[PV, k] += paid * disc
-                    st[WALN, k] += paid * (t / 12.0)
-                    st[PRIN, k] += paid
+                    _pay(k, paid, True, t, disc, st, tcash)
                     prin_paid += paid
-                    if dp.tranche_scheduled[k] and paid < due and st[FIRST, k] == 0.0:
+                    step_paid += paid
+                    if dp.tranche_scheduled[k] and not sweep and paid < due and st[FIRST, k] == 0.0:
                         st[FIRST, k] = t
                     if record:
                         tledger[k, t, TL_PRINCIPAL] += paid
+            elif op == OP_TRAP:
+                if trap_on and not (final or refinance):
+                    res += avail
+                    trapped += avail
+                    trapped_now += avail
+                    step_paid = avail
+                    avail = 0.0
+                elif trapped > 0.0:
+                    back = min(trapped, res)
+                    res -= back
+                    avail += back
+                    trapped_now -= back
+                    step_paid = -back
+                    trapped = 0.0
             elif op == OP_RESIDUAL:
+                paid = _step_up(dp, k0, k1, avail, t, disc, st, tcash)
+                avail -= paid
+                step_up_paid += paid
                 residual += avail
+                step_paid = avail
                 avail = 0.0
-        # Cash no step claimed goes to the residual holder: the waterfall ends with an implicit residual.
+            if record:
+                sledger[s, t] = step_paid
+        # Cash no step claimed pays the step-up interest and then the residual holder.
+        paid = _step_up(dp, k0, k1, avail, t, disc, st, tcash)
+        avail -= paid
+        step_up_paid += paid
         residual += avail
+        if out.deal_ard[out_p, d] == ARD_SWEPT and t >= ard:
+            for k in range(k0, k1):
+                st[SUP, k] += dp.deal_step_up_m[d] * st[BAL, k]
+        refi_paid = 0.0
+        if refinance:
+            for k in range(k0, k1):
+                owed = st[SHORT, k]
+                st[SHORT, k] = 0.0
+                _pay(k, owed, False, t, disc, st, tcash)
+                bal = st[BAL, k]
+                _pay(k, bal, True, t, disc, st, tcash)
+                refi_paid += bal + owed
+                if record:
+                    tledger[k, t, TL_INTEREST] += owed
+                    tledger[k, t, TL_PRINCIPAL] += bal
         used += draws
         if record:
             ledger[t, L_RESERVE_INTEREST] = res_int
@@ -200,16 +320,26 @@ def run_waterfall(d, dp, cash, st, out_p, out, ledger, tledger, record):
             ledger[t, L_FEES] = fees_paid
             ledger[t, L_INTEREST] = int_paid
             ledger[t, L_PRINCIPAL] = prin_paid
+            ledger[t, L_STEP_UP] = step_up_paid
             ledger[t, L_RESERVE_DEPOSIT] = deposit
+            ledger[t, L_TRAPPED] = trapped_now
+            ledger[t, L_REFINANCED] = refi_paid
             ledger[t, L_RESIDUAL] = residual
             ledger[t, L_RESERVE_BALANCE] = res
+            ledger[t, L_DSCR] = dscr
+            ledger[t, L_TRAP_ON] = 1.0 if trap_on else 0.0
+            ledger[t, L_SWEEP_ON] = 1.0 if sweep else 0.0
             for k in range(k0, k1):
                 tledger[k, t, TL_BALANCE] = st[BAL, k]
+        if refinance:
+            break
     for k in range(k0, k1):
         orig = dp.tranche_balance[k]
-        loss = st[BAL, k] / orig
+        # A PIK balance can exceed the original: the excess written off is unpaid interest.
+        written_off = st[BAL, k]
+        loss = min(written_off, orig) / orig
         out.tranche_loss[out_p, k] = loss
-        out.tranche_shortfall[out_p, k] = st[SHORT, k] / orig
+        out.tranche_shortfall[out_p, k] = (st[SHORT, k] + max(0.0, written_off - orig)) / orig
         out.tranche_pv[out_p, k] = st[PV, k] / orig
         out.tranche_wal[out_p, k] = st[WALN, k] / st[PRIN, k] if st[PRIN, k] > 0.0 else np.nan
         if loss > 0.0:
@@ -219,3 +349,17 @@ def run_waterfall(d, dp, cash, st, out_p, out, ledger, tledger, record):
             out.tranche_first_loss[out_p, k] = 0
     return used
 
+
+@jit
+def _step_up(dp, k0, k1, avail, t, disc, st, tcash):
+    """Pay carried ARD step-up interest from ``avail``, in tranche order; returns the amount paid."""
+    paid = 0.0
+    for k in range(k0, k1):
+        owed = st[SUP, k]
+        if owed <= 0.0 or avail - paid <= 0.0:
+            continue
+        p = min(owed, avail - paid)
+        st[SUP, k] = owed - p
+        _pay(k, p, False, t, disc, st, tcash)
+        paid += p
+    return paid
