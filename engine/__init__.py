@@ -8,9 +8,13 @@ Public API::
     res.plot.exceedance()          # a matplotlib Figure
     res.write("runs/x"); open_run("runs/x")
     load_config(path).with_overrides({"gpu.economic_life_months": 18})
+    statement(cfg, path=7)         # one path's monthly cash-flow statement
+    breakeven(cfg, tranche="B", vary="gpu.economic_life_months")   # deterministic what-if
 """
 
 from .config import Config, ConfigError, load_config, validate_config
 from .run import Results, open_run, run
+from .whatif import Breakeven, breakeven, statement
 
-__all__ = ["Config", "ConfigError", "Results", "load_config", "open_run", "run", "validate_config"]
+__all__ = ["Breakeven", "Config", "ConfigError", "Results", "breakeven", "load_config", "open_run", "run", "statement",
+           "validate_config"]

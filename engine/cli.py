@@ -1,4 +1,4 @@
-"""The command line: ``dcabs validate | schema | run``.
+"""The command line: ``dcabs validate | schema | run | report | trace | breakeven | bench``.
 
 User errors (a bad config, an existing output directory) print every problem and exit with status
 2, never a traceback. Nothing is created on disk before the config has validated.
@@ -42,7 +42,43 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="build report.html and figures/ for a finished run directory")
     rep.add_argument("run_dir", type=Path)
     rep.add_argument("--open", action="store_true", help="open the report in a web browser")
+    tr = sub.add_parser("trace", help="write the monthly cash-flow statement of one path (CSV or Parquet)")
+    tr.add_argument("config", type=Path)
+    tr.add_argument("--scenario", help="a scenario name (default: the config as written)")
+    tr.add_argument("--path", type=int, default=0, help="path index (0 for a deterministic what-if)")
+    tr.add_argument("--out", type=Path, help="output file, .csv or .parquet (default: runs/<config>-trace-<path>.csv)")
+    be = sub.add_parser("breakeven", help="bisect a config value for the point where a tranche first loses principal (deterministic what-if)")
+    be.add_argument("config", type=Path)
+    be.add_argument("--tranche", required=True, help="tranche name, or DEAL.TRANCHE")
+    be.add_argument("--vary", required=True, help="dotted config path, e.g. gpu.economic_life_months")
+    be.add_argument("--lo", type=float, help="bracket low end (default: a quarter of the current value)")
+    be.add_argument("--hi", type=float, help="bracket high end (default: four times the current value)")
+    be.add_argument("--tol", type=float, default=1e-3, help="bracket width at which to stop (default 0.001)")
+    be.add_argument("--scenario", help="a scenario that sets the deterministic what-if")
     return p
+
+
+def _whatif(args, cfg) -> int:
+    """`dcabs trace` and `dcabs breakeven`, after the config has validated."""
+    from .whatif import breakeven, statement
+
+    if args.command == "breakeven":
+        result = breakeven(cfg, tranche=args.tranche, vary=args.vary, lo=args.lo, hi=args.hi, scenario=args.scenario, tol=args.tol)
+        print(result.describe())
+        return 0
+    out = args.out or Path("runs") / f"{args.config.stem}-trace-{args.path}.csv"
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        return _fail([f"{out}: the statement is written as .csv or .parquet"])
+    table = statement(cfg, scenario=args.scenario, path=args.path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    if out.suffix.lower() == ".csv":
+        table.to_csv(tmp, index=False)
+    else:
+        table.to_parquet(tmp, index=False)
+    tmp.replace(out)
+    print(f"wrote {out}: {len(table)} rows ({table['deal'].nunique()} deal(s) × {table['month'].max() + 1} months)")
+    return 0
 
 
 def _fail(lines: list[str]) -> int:
@@ -95,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "validate":
             print("ok")
             return 0
+        if args.command in ("trace", "breakeven"):
+            return _whatif(args, cfg)
         out = args.out or Path("runs") / args.config.stem
         from .run import run
 

@@ -30,6 +30,9 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=64)]
+Month = Annotated[int, Field(ge=0, le=600)]
+Usd = Annotated[float, Field(ge=0.0, le=1e13)]
+FactorValue = Annotated[float, Field(ge=-20.0, le=20.0)]
 
 
 class _Section(BaseModel):
@@ -210,7 +213,7 @@ class DeterministicConfig(_Section):
     `default_month`, every renewal is decided by Φ(a + b·X_t) ≥ ½, replacement tenants never
     default, and chip releases follow the schedule. The run has one path."""
 
-    factor: list[tuple[int, float]] = Field(
+    factor: list[tuple[Month, FactorValue]] = Field(
         ..., min_length=1,
         description="[[month, X], ...]: X_t interpolated linearly between the points, flat outside them.",
     )
@@ -219,10 +222,8 @@ class DeterministicConfig(_Section):
     @classmethod
     def _increasing(cls, pts: list[tuple[int, float]]) -> list[tuple[int, float]]:
         months = [m for m, _ in pts]
-        if months[0] < 0 or any(b <= a for a, b in zip(months, months[1:])):
-            raise ValueError("months must be ≥ 0 and increasing")
-        if any(abs(x) > 20 for _, x in pts):
-            raise ValueError("factor values must lie in [-20, 20]")
+        if any(b <= a for a, b in zip(months, months[1:])):
+            raise ValueError("months must be increasing")
         return pts
 
 
@@ -353,7 +354,7 @@ class Tranche(_Section):
             "after); `schedule` follows `target_schedule`."
         ),
     )
-    target_schedule: list[tuple[int, float]] | None = Field(
+    target_schedule: list[tuple[Month, Usd]] | None = Field(
         None,
         description=(
             "`schedule`: [[month, balance], ...] — the target balance (USD) from that month on, "

@@ -584,6 +584,17 @@ def warnings(tables: dict[str, pd.DataFrame]) -> list[str]:
                      if s in rows.index and rows.loc[s, "reserve_used_mean"] > 0]
             if items:
                 out.append(f"The reserve of deal {deal} pays on average {_by_scenario(items, ' of the note balance')}.")
+        for column, what in (("p_reserve_exhausted", "The reserve of deal {deal} is exhausted with a shortfall left in "),
+                             ("p_cash_trap", "The cash trap of deal {deal} fires in "),
+                             ("p_rapid_amortization", "Rapid amortisation of deal {deal} starts in "),
+                             ("p_ard_swept", "Deal {deal} cannot refinance at its ARD and sweeps in ")):
+            if column not in deals.columns:
+                continue
+            for deal in _ordered(deals["deal"].astype(str)):
+                rows = deals[deals["deal"].astype(str) == deal].set_index("scenario")
+                items = [(s, _pct(rows.loc[s, column])) for s in scenarios if s in rows.index and rows.loc[s, column] > 0]
+                if items:
+                    out.append(what.format(deal=deal) + f"{_by_scenario(items, ' of paths')}.")
 
     net = _optional_table(tables, "network")
     if net is not None:
@@ -689,7 +700,10 @@ _DEAL_COLUMNS = [
     ("nl_mean", "net loss mean", _frac), ("nl_se", "net loss s.e.", _frac), ("p_nl_positive", "P(net loss > 0)", _frac),
     ("nl_var99", "net loss VaR 99%", _frac), ("nl_es99", "net loss ES 99%", _frac),
     ("defaults_mean", "defaults mean", lambda v: _num(v, 3)), ("p_any_default", "P(any default)", _frac),
-    ("reserve_used_mean", "reserve used", _frac),
+    ("reserve_used_mean", "reserve used", _frac), ("p_reserve_exhausted", "P(reserve exhausted)", _frac),
+    ("p_cash_trap", "P(cash trap)", _frac), ("p_rapid_amortization", "P(rapid amortisation)", _frac),
+    ("p_ard_refinanced", "P(ARD refinanced)", _frac), ("p_ard_swept", "P(ARD swept)", _frac),
+    ("rvg_paid_mean", "RVG paid", _frac), ("recoveries_mean", "recoveries", _frac),
 ]
 _NETWORK_COLUMNS = [
     ("scenario", "scenario", str), ("firm", "firm", str), ("p_default", "P(default)", _frac), ("p_own", "P(own)", _frac),

@@ -13,13 +13,17 @@ Exactness is the design goal: every accumulated quantity is an integer.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
 import pandas as pd
 
-from kernels.plan import FACTOR_LO, FACTOR_WIDTH, FAN_BINS, GPU_LO, GPU_WIDTH, PathOutputs
+from kernels.plan import ARD_REFINANCED, ARD_SWEPT, FACTOR_LO, FACTOR_WIDTH, FAN_BINS, GPU_LO, GPU_WIDTH, PathOutputs
+
+# Labels of the kernel's ARD outcome codes (ARD_NONE, ARD_REFINANCED, ARD_SWEPT).
+ARD_OUTCOMES = ("none", "refinanced", "swept")
 
 FIX_BITS = 40
 _SPLIT = 31
@@ -142,6 +146,14 @@ class RunStats:
     shortfall: Moments | None = None
     net_loss: Moments | None = None
     reserve_used: Moments | None = None
+    rvg: Moments | None = None
+    recovery: Moments | None = None
+    renewals: Moments | None = None
+    reserve_out: np.ndarray | None = None
+    trap_fired: np.ndarray | None = None
+    rapid_fired: np.ndarray | None = None
+    ard_refinanced: np.ndarray | None = None
+    ard_swept: np.ndarray | None = None
     loss_pos: np.ndarray | None = None
     alloc_pos: np.ndarray | None = None
     any_shortfall: np.ndarray | None = None
@@ -170,6 +182,14 @@ class RunStats:
             shortfall=Moments.of(out.tranche_shortfall),
             net_loss=Moments.of(out.deal_net_loss),
             reserve_used=Moments.of(out.deal_reserve_used),
+            rvg=Moments.of(out.deal_rvg),
+            recovery=Moments.of(out.deal_recovery),
+            renewals=Moments.of(out.deal_renewals.astype(np.float64)),
+            reserve_out=_count(out.deal_reserve_out == 1),
+            trap_fired=_count(out.deal_trap_month > 0),
+            rapid_fired=_count(out.deal_rapid_month > 0),
+            ard_refinanced=_count(out.deal_ard == ARD_REFINANCED),
+            ard_swept=_count(out.deal_ard == ARD_SWEPT),
             loss_pos=(out.tranche_loss > 0).sum(axis=0).astype(np.int64),
             alloc_pos=(np.nan_to_num(alloc) > 0).sum(axis=0).astype(np.int64),
             any_shortfall=out.tranche_any_shortfall.sum(axis=0, dtype=np.int64),
@@ -192,12 +212,17 @@ class RunStats:
         if other.n_paths == 0:
             return self
         merged = {"n_paths": self.n_paths + other.n_paths}
-        for name in ("loss", "alloc", "pv", "wal", "shortfall", "net_loss", "reserve_used", "firm_ratio", "firm_caused"):
-            merged[name] = getattr(self, name).merge(getattr(other, name))
-        for name in ("loss_pos", "alloc_pos", "any_shortfall", "loss_hist", "alloc_hist", "net_loss_hist", "defaults_hist",
-                     "firm_default", "firm_own", "cascade_hist", "fan_factor", "fan_gpu"):
-            merged[name] = getattr(self, name) + getattr(other, name)
+        for f in dataclasses.fields(self):
+            if f.name == "n_paths":
+                continue
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            merged[f.name] = a.merge(b) if isinstance(a, Moments) else a + b
         return RunStats(**merged)
+
+
+def _count(flags: np.ndarray) -> np.ndarray:
+    """Paths per column where ``flags`` holds (int64)."""
+    return flags.sum(axis=0).astype(np.int64)
 
 
 def _loss_columns(moments: Moments, positive: np.ndarray, hist: np.ndarray, n: int) -> dict[str, np.ndarray]:
@@ -257,6 +282,14 @@ def deal_table(stats: RunStats, deals: tuple[str, ...], pool_balance: np.ndarray
         "p_any_default": 1.0 - dh[:, 0] / n,
         **dq,
         "reserve_used_mean": stats.reserve_used.mean(),
+        "p_reserve_exhausted": stats.reserve_out / n,
+        "p_cash_trap": stats.trap_fired / n,
+        "p_rapid_amortization": stats.rapid_fired / n,
+        "p_ard_refinanced": stats.ard_refinanced / n,
+        "p_ard_swept": stats.ard_swept / n,
+        "rvg_paid_mean": stats.rvg.mean(),
+        "recoveries_mean": stats.recovery.mean(),
+        "renewals_mean": stats.renewals.mean(),
         "paths": n,
     })
 
@@ -343,6 +376,13 @@ def path_tables(out: PathOutputs, start: int, deal: tuple[str, ...], tranche: tu
             "net_loss": out.deal_net_loss.ravel(),
             "defaults": out.deal_defaults.ravel(),
             "reserve_used": out.deal_reserve_used.ravel(),
+            "reserve_exhausted": out.deal_reserve_out.ravel().astype(bool),
+            "cash_trap_month": out.deal_trap_month.ravel(),
+            "rapid_amortization_month": out.deal_rapid_month.ravel(),
+            "ard_outcome": pd.Categorical.from_codes(out.deal_ard.ravel().astype(np.int64), ARD_OUTCOMES),
+            "rvg_paid": out.deal_rvg.ravel(),
+            "recoveries": out.deal_recovery.ravel(),
+            "renewals": out.deal_renewals.ravel(),
         }),
     }
     if firms:

@@ -83,7 +83,7 @@ def _bounds(f: FieldInfo) -> list[str]:
         if get_origin(tp) is Annotated:
             stack.append(get_args(tp)[0])
             metas += list(get_args(tp)[1:])
-        elif get_origin(tp) in (Union, types.UnionType):
+        elif get_origin(tp) in (Union, types.UnionType, list, tuple):
             stack += list(get_args(tp))
     found = []
     for m in metas:

@@ -1,0 +1,162 @@
+"""One path at a time: the monthly cash-flow statement (`dcabs trace`) and the deterministic
+break-even search (`dcabs breakeven`), the Intex/AbsBox way of reading a deal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from kernels.plan import LEDGER_COLUMNS
+
+from .compile import compile_plan
+from .config import Config, ConfigError
+from .rng import draw_source
+from .run import simulate, trace
+from .scenarios import BASE, scenario_config
+
+
+def statement(config: Config, *, scenario: str | None = None, path: int = 0) -> pd.DataFrame:
+    """The monthly statement of one path, a row per deal and month 0..T.
+
+    Columns: collections by source, the reserve and waterfall totals, trigger states (``dscr``,
+    ``trap_on``, ``sweep_on``), the factor and the GPU value index, then for each waterfall step
+    ``step<i>_<type>[_<classes>]`` (what it paid; a `trap` release is negative) and for each tranche
+    ``<tranche>_interest``, ``<tranche>_principal``, ``<tranche>_balance``. A deterministic config
+    (``deterministic``) has one path; ``path`` must then be 0.
+    """
+    cfg = scenario_config(config, scenario or BASE)
+    if path < 0 or path >= cfg.run.paths:
+        raise ConfigError([("path", f"path {path} is outside 0..{cfg.run.paths - 1} (run.paths = {cfg.run.paths})")])
+    if cfg.deterministic is not None and path != 0:
+        raise ConfigError([("path", "a deterministic what-if has one path: use --path 0")])
+    plan = compile_plan(cfg)
+    tr = trace(plan, draw_source(cfg), path)
+    months = np.arange(plan.months + 1)
+    frames = []
+    k = 0
+    s = 0
+    for d, deal in enumerate(cfg.deals):
+        frame = {"scenario": scenario or BASE, "path": path, "deal": deal.name, "month": months}
+        for c, name in enumerate(LEDGER_COLUMNS):
+            frame[name] = tr.ledger[d, :, c]
+        for i, step in enumerate(deal.waterfall):
+            label = f"step{i + 1}_{step.type}" + ("_" + "_".join(step.classes) if getattr(step, "classes", None) else "")
+            frame[label] = tr.step_ledger[s + i]
+        s += len(deal.waterfall)
+        for tranche in deal.tranches:
+            for c, what in enumerate(("interest", "principal", "balance")):
+                frame[f"{tranche.name}_{what}"] = tr.tranche_ledger[k, :, c]
+            k += 1
+        frames.append(pd.DataFrame(frame))
+    out = pd.concat(frames, ignore_index=True)
+    for col in ("trap_on", "sweep_on"):
+        out[col] = out[col].astype(bool)
+    return out
+
+
+@dataclass(frozen=True)
+class Breakeven:
+    """The result of :func:`breakeven`: the tranche loses principal at ``losing`` and not at
+    ``safe``, two values at most ``tol`` apart (adjacent integers for an integer field)."""
+
+    path: str
+    deal: str
+    tranche: str
+    losing: float
+    safe: float
+    loss_at_losing: float
+    evaluations: int
+
+    def describe(self) -> str:
+        side = "below" if self.losing < self.safe else "above"
+        return (f"tranche {self.tranche} of {self.deal} first loses principal at {self.path} = {self.losing:g} "
+                f"(loss {self.loss_at_losing:.4%}); it is repaid in full at {self.safe:g}, and loses {side} the break-even "
+                f"({self.evaluations} deterministic runs)")
+
+
+def breakeven(config: Config, *, tranche: str, vary: str, lo: float | None = None, hi: float | None = None,
+              scenario: str | None = None, tol: float = 1e-3, max_evaluations: int = 200) -> Breakeven:
+    """Bisect ``vary`` (a dotted config path) over [lo, hi] for the value at which ``tranche``
+    (``B`` or ``deal.B``) first loses principal in the config's deterministic what-if.
+
+    The bracket defaults to [¼, 4] × the current value. The tranche must lose at exactly one end.
+    """
+    cfg = scenario_config(config, scenario or BASE)
+    if cfg.deterministic is None:
+        raise ConfigError([("deterministic", "breakeven needs a deterministic what-if: add a [deterministic] "
+                                              "section, or pick a scenario that sets one")])
+    deal_index, k = _find_tranche(cfg, tranche)
+    current = _current(cfg, vary)
+    if not isinstance(current, (int, float)) or isinstance(current, bool):
+        raise ConfigError([(vary, f"is {current!r}, not a number to vary")])
+    integer = isinstance(current, int)
+    lo = current / 4 if lo is None else lo
+    hi = current * 4 if hi is None else hi
+    if integer:
+        lo, hi = int(np.floor(lo)), int(np.ceil(hi))
+    if not lo < hi:
+        raise ConfigError([("lo", f"the bracket [{lo}, {hi}] is empty")])
+    evaluations = 0
+
+    def loss(v: float) -> float:
+        nonlocal evaluations
+        evaluations += 1
+        trial = cfg.with_overrides({vary: int(v) if integer else float(v)})
+        plan = compile_plan(trial)
+        return float(simulate(plan, draw_source(trial), 0, 1).tranche_loss[0, k])
+
+    loss_lo, loss_hi = loss(lo), loss(hi)
+    if (loss_lo > 0) == (loss_hi > 0):
+        state = "loses principal" if loss_lo > 0 else "is repaid in full"
+        raise ConfigError([(vary, f"tranche {cfg.deals[deal_index].name}.{cfg.deals[deal_index].tranches[k - _first(cfg, deal_index)].name} "
+                                  f"{state} at both ends of [{lo:g}, {hi:g}]: widen the bracket with --lo/--hi")])
+    losing, safe, loss_losing = (lo, hi, loss_lo) if loss_lo > 0 else (hi, lo, loss_hi)
+    while abs(losing - safe) > (1 if integer else tol) and evaluations < max_evaluations:
+        mid = (losing + safe) // 2 if integer else 0.5 * (losing + safe)
+        value = loss(mid)
+        if value > 0:
+            losing, loss_losing = mid, value
+        else:
+            safe = mid
+    deal = cfg.deals[deal_index]
+    return Breakeven(path=vary, deal=deal.name, tranche=deal.tranches[k - _first(cfg, deal_index)].name,
+                     losing=losing, safe=safe, loss_at_losing=loss_losing, evaluations=evaluations)
+
+
+def _first(cfg: Config, deal_index: int) -> int:
+    return sum(len(d.tranches) for d in cfg.deals[:deal_index])
+
+
+def _find_tranche(cfg: Config, name: str) -> tuple[int, int]:
+    """(deal index, global tranche index) of ``B`` or ``deal.B``."""
+    deal_name, _, tranche = name.rpartition(".")
+    hits = [(d, _first(cfg, d) + j) for d, deal in enumerate(cfg.deals) for j, t in enumerate(deal.tranches)
+            if t.name == tranche and deal_name in ("", deal.name)]
+    if not hits:
+        raise ConfigError([("tranche", f"no tranche {name!r} in this config")])
+    if len(hits) > 1:
+        raise ConfigError([("tranche", f"{name!r} is ambiguous: name it as DEAL.{tranche}")])
+    return hits[0]
+
+
+def _current(cfg: Config, path: str):
+    node = cfg.resolved()
+    for key in path.split("."):
+        if isinstance(node, dict) and key in node:
+            node = node[key]
+        elif isinstance(node, list):
+            match = [item for item in node if isinstance(item, dict) and item.get("name") == key]
+            if match:
+                node = match[0]
+            elif key.isdigit() and int(key) < len(node):
+                node = node[int(key)]
+            else:
+                raise ConfigError([(path, f"has no item {key!r}")])
+        else:
+            raise ConfigError([(path, f"names nothing in the config (at {key!r})")])
+    return node
+
+
+__all__ = ["Breakeven", "breakeven", "statement"]
