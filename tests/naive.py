@@ -27,10 +27,12 @@ import numpy as np
 
 # Same names and order as kernels.plan.LEDGER_COLUMNS / TRANCHE_LEDGER_COLUMNS (checked by the tests).
 LEDGER_COLUMNS = (
-    "rent", "recovery", "sale", "reserve_interest", "reserve_draw", "reserve_release",
-    "fees", "interest", "principal", "reserve_deposit", "residual", "reserve_balance",
+    "rent", "rvg", "termination_fee", "recovery", "sale", "abs_collateral",
+    "reserve_interest", "reserve_draw", "reserve_release", "fees", "interest", "principal", "step_up_interest",
+    "reserve_deposit", "trapped", "refinanced", "residual", "reserve_balance", "dscr", "trap_on", "sweep_on",
     "factor", "gpu_index",
 )
+SOURCES = ("rent", "rvg", "termination_fee", "recovery", "sale", "abs_collateral")
 TRANCHE_LEDGER_COLUMNS = ("interest", "principal", "balance")
 COL = {name: i for i, name in enumerate(LEDGER_COLUMNS)}
 
@@ -44,8 +46,24 @@ def phi(x: float) -> float:
 
 
 def factor_path(cfg, eps, burst_month) -> list[float]:
-    """X_0..X_T: Y_0 = ε_0, Y_t = φ Y_{t−1} + sqrt(1−φ²) ε_t, X_t = Y_t + s·1{t ≥ B}."""
+    """X_0..X_T: Y_0 = ε_0, Y_t = φ Y_{t−1} + sqrt(1−φ²) ε_t, X_t = Y_t + s·1{t ≥ B}.
+
+    With `deterministic`, X_t is given: linear between the [month, X] points, flat outside them."""
     T = cfg.run.months
+    if cfg.deterministic is not None:
+        pts = [(int(m), float(x)) for m, x in cfg.deterministic.factor]
+        out = []
+        for t in range(T + 1):
+            if t <= pts[0][0]:
+                out.append(pts[0][1])
+            elif t >= pts[-1][0]:
+                out.append(pts[-1][1])
+            else:
+                for (m0, x0), (m1, x1) in zip(pts, pts[1:]):
+                    if m0 <= t <= m1:
+                        out.append(x0 + (x1 - x0) * (t - m0) / (m1 - m0))
+                        break
+        return out
     p = cfg.factor.persistence
     s = cfg.factor.burst.shift
     y = [0.0] * (T + 1)
@@ -159,11 +177,154 @@ def lease_cash(cfg, lease, tau: int, X, counts) -> tuple[list[float], list[float
     return rent, recovery, sale, received
 
 
+def market_rent(cfg, t, X, counts) -> float:
+    """m_t = O_t · exp(β_r X_t − β_r²/2) (docs/model.md §3, market-rent index)."""
+    b = cfg.market_rent.factor_beta
+    return obsolescence(cfg, t, counts) * math.exp(b * X[t] - b * b / 2.0)
+
+
+_MASK = (1 << 64) - 1
+
+
+def splitmix_uniform(key: int, lease: int, slot: int) -> float:
+    """The counter-based uniform of docs/model.md §4: the SplitMix64 finaliser of
+    ``key + (lease·2^20 + slot + 1)·γ`` (mod 2^64), in plain Python integers.
+
+    **Reading**: the finaliser's 64 bits become a uniform in (0, 1) as (z >> 11 + ½)/2^53 (the top 53
+    bits, centred, so never 0 or 1); "lease" is the lease's position among the option leases of
+    the config (deals in order, leases in order)."""
+    gamma = 0x9E3779B97F4A7C15
+    z = (int(key) + (lease * (1 << 20) + slot + 1) * gamma) & _MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    z = z ^ (z >> 31)
+    return ((z >> 11) + 0.5) / 2.0**53
+
+
+def has_options(lease) -> bool:
+    return lease.renewals > 0 or lease.rvg_threshold > 0 or lease.recovery == "relet" or lease.termination_threshold > 0
+
+
+def cumulative_hazard(c: float, rho: float, X, winv: float) -> list[float]:
+    """H(0..T) of a tenant with threshold c and correlation ρ (§2): H(t) = Σ_{u≤t} −ln(1 − q(u))."""
+    H = [0.0]
+    for t in range(1, len(X)):
+        q = phi((c * winv - math.sqrt(rho) * X[t]) / math.sqrt(1.0 - rho))
+        H.append(H[-1] + (-math.log1p(-q) if q < 1.0 else math.inf))
+    return H
+
+
+def option_lease_cash(cfg, lease, number, tau, tau_guarantor, X, counts, key, relet_H, deterministic):
+    """One option lease walked term by term (docs/model.md §4 "Lease options").
+
+    Returns the cash by source (dict of lists over months 0..T), the renewals exercised, and the
+    lease's NL_T numerator: max(0, scheduled rent of the original term within T − rent, re-let rent and
+    termination fee received for months ≤ end_j) + Σ max(0, C − recovery) over default recoveries.
+    """
+    T = cfg.run.months
+    cash = {k: [0.0] * (T + 1) for k in ("rent", "rvg", "termination_fee", "recovery", "sale")}
+    s = lease.start_month
+    end0 = s + lease.term_months
+    R, esc = lease.monthly_rent, lease.escalator
+    collateral = lease.gpu_cost + lease.shell_value
+    got = [0.0]  # rent, re-let rent and termination fee received for months ≤ end_j (and ≤ T)
+    lost_collateral = 0.0
+
+    def value(t):
+        return gpu_value(cfg, lease, t, X, counts) + shell_value(cfg, lease, t, X)
+
+    def rent_in(u, base):
+        return base * (1.0 + esc) ** ((u - s - 1) // 12)
+
+    def pay(kind, u, amount):
+        if 1 <= u <= T:
+            cash[kind][u] += amount
+            if kind in ("rent", "termination_fee") and u <= end0:
+                got[0] += amount
+
+    def sell(u):
+        if u <= T:
+            cash["sale"][u] += value(u) * (1.0 - lease.liquidation_cost)
+
+    def recover(u, rule):
+        """Default recovery arriving in month u; returns the amount received by T."""
+        if u > T:
+            return 0.0
+        amount = lease.recovery_rate * collateral if rule == "fixed" else value(u) * (1.0 - lease.liquidation_cost)
+        cash["recovery"][u] += amount
+        return amount
+
+    a, e, mu, renewed = s, end0, 1.0, 0
+    while True:
+        term = None  # early termination month
+        if lease.termination_threshold > 0:
+            for u in range(a + 1, min(e, T) + 1):
+                if u >= s + lease.termination_earliest_month and u < tau and \
+                        market_rent(cfg, u, X, counts) < lease.termination_threshold * mu:
+                    term = u
+                    break
+        # **Reading**: τ = T+1 encodes "no default within the horizon", so only τ ≤ T is a default.
+        if tau <= T and tau <= e and (term is None or tau <= term):
+            for u in range(a + 1, tau):
+                pay("rent", u, rent_in(u, R * mu))
+            r = tau + lease.downtime
+            if lease.recovery == "relet" and r < e and r <= T:
+                tau2 = T + 1  # replacement tenant's default month
+                if not deterministic:  # a deterministic what-if's replacement tenants never default
+                    need = -math.log(splitmix_uniform(key, number, 1))
+                    for u in range(r + 1, T + 1):
+                        if relet_H[u] - relet_H[r] >= need:
+                            tau2 = u
+                            break
+                base = R * market_rent(cfg, r, X, counts)
+                for u in range(r + 1, min(e, tau2 - 1) + 1):
+                    pay("rent", u, rent_in(u, base))
+                if tau2 <= e:
+                    lost_collateral += max(0.0, collateral - recover(tau2 + lease.recovery_lag, "sale"))
+                else:
+                    sell(e + lease.sale_lag)
+            else:
+                rule = "fixed" if lease.recovery == "fixed" else "sale"
+                lost_collateral += max(0.0, collateral - recover(tau + lease.recovery_lag, rule))
+            break
+        if term is not None:
+            for u in range(a + 1, term + 1):
+                pay("rent", u, rent_in(u, R * mu))
+            pay("termination_fee", term, lease.termination_fee_months * rent_in(term, R * mu))
+            sell(term + lease.sale_lag)
+            break
+        for u in range(a + 1, e + 1):
+            pay("rent", u, rent_in(u, R * mu))
+        if e >= T:
+            break
+        if renewed < lease.renewals:
+            p = phi(lease.renewal_intercept + lease.renewal_beta * X[e])
+            # deterministic what-if (engine/config.py DeterministicConfig): renew iff Φ(a + b·X_t) ≥ ½
+            renew = p >= 0.5 if deterministic else splitmix_uniform(key, number, 2 * renewed + 2) < p
+            if renew:
+                mu = market_rent(cfg, e, X, counts)
+                a, e = e, e + lease.renewal_term
+                renewed += 1
+                continue
+        if lease.rvg_threshold > 0 and tau_guarantor > e and e - s <= lease.rvg_months:
+            k_end = lease.rvg_threshold if lease.rvg_threshold_end is None else lease.rvg_threshold_end
+            K = lease.rvg_threshold + (k_end - lease.rvg_threshold) * (e - s) / lease.rvg_months
+            cap = math.inf if lease.rvg_cap is None else lease.rvg_cap
+            pay("rvg", e, min(cap, max(0.0, K - value(e))))
+        sell(e + lease.sale_lag)
+        break
+    scheduled = sum(contract_rent(lease, t) for t in range(1, T + 1))
+    lost_rent = max(0.0, scheduled - got[0])
+    if lost_rent <= 1e-9 * scheduled:  # rounding dust of an exact cancellation
+        lost_rent = 0.0
+    return cash, renewed, lost_rent + lost_collateral
+
+
 # --------------------------------------------------------------------------- §5 notes
 
 
 def scheduled_balance(tranche, legal_final: int, t: int) -> float:
-    """Balance target after month t's principal step (`level`/`bullet`); None for `sweep`."""
+    """Balance target after month t's principal step; None for `sweep` (docs/model.md §5 item 3)."""
     B0 = tranche.balance
     if tranche.amortization == "level":
         s = tranche.amort_start_month
@@ -173,17 +334,40 @@ def scheduled_balance(tranche, legal_final: int, t: int) -> float:
         if t >= e:
             return 0.0
         return B0 * (e - t) / (e - s)
-    if tranche.amortization == "bullet":
+    if tranche.amortization in ("bullet", "io"):  # io: interest-only; the ARD refinances or sweeps it
         return B0 if t < legal_final else 0.0
+    if tranche.amortization == "schedule":
+        target = B0
+        for month, bal in tranche.target_schedule:
+            if month <= t:
+                target = bal
+        return target
     return None
 
 
-def run_deal(cfg, deal, collections: list[float]) -> dict:
-    """The waterfall of one deal, month by month, step by step."""
+def run_deal(cfg, deal, collections: list[float], X) -> dict:
+    """The waterfall of one deal, month by month, step by step (docs/model.md §5).
+
+    **Readings** where §5 leaves room (each also the engine's convention):
+    - DSCR_t and the triggers are evaluated only when the deal has a trigger; the ledger's `dscr` is
+      NaN in months without a test (t ≤ 3 or no trigger), ∞ for a zero denominator;
+    - the trapped cash "still in the reserve" is min(trapped so far, reserve balance) (draws may use
+      it); the `reserve` step tops up the reserve excluding the trapped cash;
+    - at an open ARD, as at the legal final, the reserve target is 0 and the trap step is idle;
+    - ARD step-up accrues at the end of each month from the ARD on, on the end-of-month balance, and
+      is paid by the `residual` step or, without one, by the implicit residual; it counts in the
+      tranche's pv and in the cash an ABS-of-ABS holder receives, not in the tranche ledger's
+      interest column;
+    - while the deal sweeps, a principal payment short of the balance is not a "missed scheduled
+      principal payment";
+    - `reserve_exhausted`: a draw on a fees/interest step emptied the reserve with part still unpaid;
+    - `ard_outcome` is decided at the ARD month whatever the balances then are.
+    """
     T = cfg.run.months
     LF = deal.legal_final_month
     K = len(deal.tranches)
-    names = [tr.name for tr in deal.tranches]
+    trs = deal.tranches
+    names = [tr.name for tr in trs]
     k_of = {n: k for k, n in enumerate(names)}
     steps = [s.type for s in deal.waterfall]
     reserve_at = steps.index("reserve") if "reserve" in steps else len(steps)
@@ -191,43 +375,94 @@ def run_deal(cfg, deal, collections: list[float]) -> dict:
     for s, step in enumerate(deal.waterfall):
         if step.type == "interest" and s < reserve_at:
             senior.update(step.classes)
+    trap_level = deal.triggers.cash_trap_dscr
+    rapid_level = deal.triggers.rapid_amortization_dscr
+    ard = deal.ard
 
     ledger = np.zeros((T + 1, len(LEDGER_COLUMNS)))
+    sledger = np.zeros((len(deal.waterfall), T + 1))
     tledger = np.zeros((K, T + 1, 3))
-    balance = [tr.balance for tr in deal.tranches]
+    received = [[0.0] * (T + 1) for _ in range(K)]  # everything a class receives (for ABS-of-ABS and pv)
+    balance = [tr.balance for tr in trs]
     carry = [0.0] * K  # carried interest shortfall
+    step_up = [0.0] * K  # carried ARD step-up interest
     fee_carry = 0.0
     reserve = deal.reserve.initial_balance
+    trapped = 0.0
     any_short = [0] * K
-    first_miss = [0] * K  # first month with an interest shortfall or a missed scheduled principal
+    first_miss = [0] * K
     reserve_draws = 0.0
-    covered = [[] for _ in range(K)]  # months the reserve covered the whole interest shortfall
-    # **Reading** (a trace convention the doc leaves open): the balance columns hold end-of-month
-    # state for the waterfall months 1..LF only; month 0 and months after the legal final are 0.
+    reserve_out = 0
+    covered = [[] for _ in range(K)]
+    sweeping = False
+    trap_month = rapid_month = 0
+    ard_outcome = 0  # 0 none, 1 refinanced, 2 swept
+    history = []  # (collections_u − new fees_u, senior interest_u + scheduled principal_u) per month
 
     for t in range(1, LF + 1):
         row = ledger[t]
         start_balance = list(balance)
+        new_fees = deal.fees.bps / 1e4 / 12.0 * sum(start_balance) + deal.fees.fixed_monthly
+        service = sum(trs[k].coupon / 12.0 * start_balance[k] for k in range(K) if names[k] in senior)
+        for k in range(K):
+            target = scheduled_balance(trs[k], LF, t)
+            if target is not None:
+                service += max(0.0, start_balance[k] - target)
+        trap_on = False
+        row[COL["dscr"]] = math.nan
+        if (trap_level > 0 or rapid_level > 0) and t >= 4:
+            num = sum(h[0] for h in history[t - 4:t - 1])
+            den = sum(h[1] for h in history[t - 4:t - 1])
+            dscr = num / den if den > 0 else math.inf
+            row[COL["dscr"]] = dscr
+            trap_on = trap_level > 0 and dscr < trap_level
+            if trap_on and not trap_month:
+                trap_month = t
+            if rapid_level > 0 and dscr < rapid_level and not rapid_month:
+                rapid_month = t
+                sweeping = True
+        history.append((collections[t] - new_fees, service))
+        refinance = False
+        if ard is not None and t == ard.month:
+            if X[t] >= ard.refinance_threshold:
+                refinance, ard_outcome = True, 1
+            else:
+                sweeping, ard_outcome = True, 2
+        ends = t == LF or refinance
+
         r_int = reserve * deal.reserve.rate / 12.0
         cash = collections[t] + r_int
         row[COL["reserve_interest"]] = r_int
-        if t == LF:
+        if ends:
             row[COL["reserve_release"]] = reserve
             cash += reserve
             reserve = 0.0
+            trapped = 0.0
+
         def draw_reserve(unpaid: float) -> float:
-            """Cover what cash left unpaid from the reserve; return what is still unpaid."""
-            nonlocal reserve, reserve_draws
+            nonlocal reserve, reserve_draws, reserve_out
             draw = min(reserve, unpaid)
             reserve -= draw
             reserve_draws += draw
             row[COL["reserve_draw"]] += draw
+            if draw > 0 and unpaid - draw > 0:
+                reserve_out = 1
             return unpaid - draw
+
+        def pay_step_up(cash: float) -> float:
+            for k in range(K):
+                p = min(step_up[k], cash)
+                if p > 0:
+                    step_up[k] -= p
+                    cash -= p
+                    received[k][t] += p
+                    row[COL["step_up_interest"]] += p
+            return cash
 
         for s, step in enumerate(deal.waterfall):
             draws_reserve = step.type in ("fees", "interest") and s < reserve_at
             if step.type == "fees":
-                due = fee_carry + deal.fees.bps / 1e4 / 12.0 * sum(start_balance) + deal.fees.fixed_monthly
+                due = fee_carry + new_fees
                 from_cash = min(cash, due)
                 cash -= from_cash
                 unpaid = due - from_cash
@@ -235,12 +470,13 @@ def run_deal(cfg, deal, collections: list[float]) -> dict:
                     unpaid = draw_reserve(unpaid)
                 fee_carry = unpaid
                 row[COL["fees"]] += due - unpaid
+                sledger[s, t] = due - unpaid
             elif step.type == "interest":
                 ks = [k_of[n] for n in step.classes]
                 due = {}
                 for k in ks:
-                    c = deal.tranches[k].coupon / 12.0
-                    grow = (1.0 + c) if deal.tranches[k].interest_on_shortfall else 1.0
+                    c = trs[k].coupon / 12.0
+                    grow = (1.0 + c) if trs[k].interest_on_shortfall else 1.0
                     due[k] = c * start_balance[k] + carry[k] * grow
                 total = sum(due.values())
                 if total <= 0.0:
@@ -250,42 +486,48 @@ def run_deal(cfg, deal, collections: list[float]) -> dict:
                 unpaid = total - from_cash
                 if draws_reserve and unpaid > 0.0:
                     unpaid = draw_reserve(unpaid)
-                    if unpaid == 0.0:  # the reserve made up the whole shortfall: paid in full
+                    if unpaid == 0.0:
                         for k in ks:
                             if due[k] > 0.0:
                                 covered[k].append(t)
-                # Paid in full exactly when nothing is left unpaid after cash and reserve.
                 for k in ks:
                     paid = due[k] if unpaid == 0.0 else (total - unpaid) * due[k] / total
-                    carry[k] = due[k] - paid
-                    if unpaid > 0.0 and due[k] > 0.0:
-                        any_short[k] = 1
-                        if first_miss[k] == 0:
-                            first_miss[k] = t
+                    if trs[k].deferrable:  # PIK: capitalised, not a shortfall
+                        balance[k] += due[k] - paid
+                        carry[k] = 0.0
+                    else:
+                        carry[k] = due[k] - paid
+                        if unpaid > 0.0 and due[k] > 0.0:
+                            any_short[k] = 1
+                            if first_miss[k] == 0:
+                                first_miss[k] = t
                     tledger[k, t, 0] += paid
+                    received[k][t] += paid
                     row[COL["interest"]] += paid
+                    sledger[s, t] += paid
             elif step.type == "reserve":
-                if t == LF:
+                if ends:
                     target = 0.0
                 else:
                     target = deal.reserve.target_months * sum(
-                        deal.tranches[k].coupon / 12.0 * start_balance[k] for k in range(K) if names[k] in senior
+                        trs[k].coupon / 12.0 * start_balance[k] for k in range(K) if names[k] in senior
                     )
-                deposit = min(cash, max(0.0, target - reserve))  # **Reading**: a top-up, never a withdrawal
+                deposit = min(cash, max(0.0, target - (reserve - trapped)))
                 cash -= deposit
                 reserve += deposit
                 row[COL["reserve_deposit"]] += deposit
+                sledger[s, t] = deposit
             elif step.type == "principal":
                 ks = [k_of[n] for n in step.classes]
                 due = {}
                 for k in ks:
-                    target = scheduled_balance(deal.tranches[k], LF, t)
-                    if t == LF or target is None:
+                    target = scheduled_balance(trs[k], LF, t)
+                    if t == LF or sweeping or target is None:
                         due[k] = balance[k]
                     else:
                         due[k] = max(0.0, balance[k] - target)
                 paid = {}
-                if step.mode == "sequential":
+                if step.mode == "sequential" or sweeping:
                     for k in ks:
                         paid[k] = min(cash, due[k])
                         cash -= paid[k]
@@ -298,36 +540,70 @@ def run_deal(cfg, deal, collections: list[float]) -> dict:
                 for k in ks:
                     balance[k] -= paid[k]
                     tledger[k, t, 1] += paid[k]
+                    received[k][t] += paid[k]
                     row[COL["principal"]] += paid[k]
-                    scheduled = deal.tranches[k].amortization != "sweep"
-                    if scheduled and t < LF and paid[k] < due[k] and first_miss[k] == 0:
+                    sledger[s, t] += paid[k]
+                    scheduled = trs[k].amortization != "sweep"
+                    if scheduled and not sweeping and t < LF and paid[k] < due[k] and first_miss[k] == 0:
                         first_miss[k] = t
+            elif step.type == "trap":
+                if trap_on and not ends:
+                    reserve += cash
+                    trapped += cash
+                    row[COL["trapped"]] += cash
+                    sledger[s, t] = cash
+                    cash = 0.0
+                elif trapped > 0.0:
+                    back = min(trapped, reserve)
+                    reserve -= back
+                    cash += back
+                    trapped = 0.0
+                    row[COL["trapped"]] -= back
+                    sledger[s, t] = -back
             elif step.type == "residual":
+                cash = pay_step_up(cash)
                 row[COL["residual"]] += cash
+                sledger[s, t] = cash
                 cash = 0.0
-        row[COL["residual"]] += cash  # the implicit residual step
+        cash = pay_step_up(cash)  # the implicit residual step
+        row[COL["residual"]] += cash
+        if ard_outcome == 2:  # step-up accrues from the end of the ARD month on
+            for k in range(K):
+                step_up[k] += ard.step_up_bps / 1e4 / 12.0 * balance[k]
+        if refinance:  # new money repays every class's balance and carried shortfall
+            for k in range(K):
+                row[COL["refinanced"]] += balance[k] + carry[k]
+                tledger[k, t, 0] += carry[k]
+                tledger[k, t, 1] += balance[k]
+                received[k][t] += carry[k] + balance[k]
+                balance[k] = 0.0
+                carry[k] = 0.0
         row[COL["reserve_balance"]] = reserve
+        row[COL["trap_on"]] = float(trap_on)
+        row[COL["sweep_on"]] = float(sweeping)
         for k in range(K):
             tledger[k, t, 2] = balance[k]
+        if refinance:
+            break  # the deal ends
 
     v = (1.0 + cfg.run.discount_rate) ** (-1.0 / 12.0)
     out = {"loss": [], "shortfall": [], "pv": [], "wal": [], "any_shortfall": [], "first_loss": []}
-    for k, tr in enumerate(deal.tranches):
+    for k, tr in enumerate(trs):
         B0 = tr.balance
-        loss = balance[k] / B0
+        loss = min(balance[k], B0) / B0  # a PIK balance above the original is interest written off
         out["loss"].append(loss)
-        out["shortfall"].append(carry[k] / B0)
-        out["pv"].append(sum(v**t * (tledger[k, t, 0] + tledger[k, t, 1]) for t in range(1, T + 1)) / B0)
+        out["shortfall"].append((carry[k] + max(0.0, balance[k] - B0)) / B0)
+        out["pv"].append(sum(v**t * received[k][t] for t in range(1, T + 1)) / B0)
         principal = sum(tledger[k, t, 1] for t in range(1, T + 1))
         out["wal"].append(
             sum(t / 12.0 * tledger[k, t, 1] for t in range(1, T + 1)) / principal if principal > 0 else math.nan
         )
         out["any_shortfall"].append(any_short[k])
         out["first_loss"].append((first_miss[k] or LF) if loss > 0 else 0)
-    out["ledger"] = ledger
-    out["tranche_ledger"] = tledger
-    out["reserve_covered"] = covered
-    out["reserve_used"] = reserve_draws / sum(tr.balance for tr in deal.tranches)
+    out.update(ledger=ledger, step_ledger=sledger, tranche_ledger=tledger, received=received, reserve_covered=covered,
+               reserve_used=reserve_draws / sum(tr.balance for tr in trs), reserve_out=reserve_out,
+               trap_month=trap_month, rapid_month=rapid_month, ard=ard_outcome,
+               written_off=[min(balance[k], trs[k].balance) for k in range(K)])
     return out
 
 
@@ -425,56 +701,109 @@ def network_year_ends(cfg, X, tau):
 # --------------------------------------------------------------------------- one path
 
 
-def simulate_path(cfg, c, draws) -> dict:
-    """Every per-path output of one path; ``draws`` is a Draws NamedTuple of one path (n = 1)."""
+def simulate_path(cfg, c, draws, relet_c=None) -> dict:
+    """Every per-path output of one path; ``draws`` is a Draws NamedTuple of one path (n = 1).
+
+    ``relet_c`` maps (relet_pd, relet_rho) to the replacement tenant's calibrated threshold (see
+    :func:`relet_thresholds`); needed only when some lease re-lets.
+    """
     T = cfg.run.months
+    deterministic = cfg.deterministic is not None
     eps, expo = draws.eps[0], draws.expo[0]
     B = int(draws.burst_month[0])
     winv = float(draws.winv[0])
-    counts = draws.release_counts[0] if cfg.gpu.releases == "poisson" else None
+    key = int(draws.key[0])
+    counts = draws.release_counts[0] if cfg.gpu.releases == "poisson" and not deterministic else None
     X = factor_path(cfg, eps, B)
     tau = default_months(cfg, [float(x) for x in c], X, [float(e) for e in expo], winv)
     network = network_year_ends(cfg, X, tau)
     tenant_index = {tn.name: i for i, tn in enumerate(cfg.tenants)}
     b = cfg.gpu.factor_beta
-    # **Reading**: the ledger's gpu_index column, not defined in docs/model.md, is V_t / (C_g·D).
     gpu_index = [obsolescence(cfg, t, counts) * math.exp(b * X[t] - b * b / 2.0) for t in range(T + 1)]
+    relet_H = {pair: cumulative_hazard(cv, pair[1], X, winv) for pair, cv in (relet_c or {}).items()}
 
-    res = {k: [] for k in ("principal_loss", "interest_shortfall", "pv", "wal", "any_shortfall", "first_loss_month", "alloc_loss")}
-    res.update(net_loss=[], defaults=[], reserve_used=[], ledgers=[], tranche_ledgers=[])
-    reserve_covered = []
+    # Deals in dependency order: a deal runs after the deals whose tranches it holds (§5 ABS-of-ABS).
+    order, seen = [], set()
+
+    def visit(i):
+        if i in seen:
+            return
+        seen.add(i)
+        for ct in cfg.deals[i].collateral_tranches:
+            visit(next(j for j, x in enumerate(cfg.deals) if x.name == ct.deal))
+        order.append(i)
+
+    for i in range(len(cfg.deals)):
+        visit(i)
+
+    option_number = {}  # lease -> its position among the config's option leases
     for deal in cfg.deals:
-        rent = [0.0] * (T + 1)
-        recovery = [0.0] * (T + 1)
-        sale = [0.0] * (T + 1)
+        for lease in deal.all_leases:
+            if has_options(lease):
+                option_number[id(lease)] = len(option_number)
+
+    results = {}
+    for i in order:
+        deal = cfg.deals[i]
+        src = {k: [0.0] * (T + 1) for k in SOURCES}
         lost = 0.0
         pool = 0.0
+        renewals = 0
         for lease in deal.all_leases:
             tau_j = tau[tenant_index[lease.tenant]]
-            r, rc, sl, received = lease_cash(cfg, lease, tau_j, X, counts)
-            for t in range(T + 1):
-                rent[t] += r[t]
-                recovery[t] += rc[t]
-                sale[t] += sl[t]
-            end = lease.start_month + lease.term_months
             collateral = lease.gpu_cost + lease.shell_value
             pool += sum(contract_rent(lease, t) for t in range(1, T + 1)) + collateral
+            if has_options(lease):
+                g = tau[tenant_index[lease.rvg_guarantor or lease.tenant]]
+                pair = (lease.relet_pd, lease.relet_rho)
+                cash, nren, nl = option_lease_cash(cfg, lease, option_number[id(lease)], tau_j, g, X, counts, key,
+                                                   relet_H.get(pair), deterministic)
+                for kind, flow in cash.items():
+                    for t in range(T + 1):
+                        src[kind][t] += flow[t]
+                renewals += nren
+                lost += nl
+                continue
+            r, rc, sl, received = lease_cash(cfg, lease, tau_j, X, counts)
+            for t in range(T + 1):
+                src["rent"][t] += r[t]
+                src["recovery"][t] += rc[t]
+                src["sale"][t] += sl[t]
+            end = lease.start_month + lease.term_months
             if tau_j <= T and tau_j <= end:
                 lost += sum(contract_rent(lease, t) for t in range(tau_j, min(end, T) + 1))
                 lost += max(0.0, collateral - received)
+        for ct in deal.collateral_tranches:
+            held = results[ct.deal]
+            k = [tr.name for tr in cfg.deals[[x.name for x in cfg.deals].index(ct.deal)].tranches].index(ct.tranche)
+            for t in range(T + 1):
+                src["abs_collateral"][t] += ct.fraction * held["received"][k][t]
+            pool += ct.fraction * held["tranches"][k].balance
+            lost += ct.fraction * held["written_off"][k]
         nl = lost / pool if pool > 0 else 0.0
-        collections = [rent[t] + recovery[t] + sale[t] for t in range(T + 1)]
-        d = run_deal(cfg, deal, collections)
+        collections = [sum(src[k][t] for k in SOURCES) for t in range(T + 1)]
+        d = run_deal(cfg, deal, collections, X)
+        d["tranches"] = deal.tranches
         L = d["ledger"]
         for t in range(T + 1):
-            # **Reading**: the ledger shows the pool's collections in every month 1..T. Those after the
-            # legal final are outside the deal: no waterfall step runs then, so cash conservation is an
-            # identity of months 1..LF.
-            L[t, COL["rent"]] = rent[t]
-            L[t, COL["recovery"]] = recovery[t]
-            L[t, COL["sale"]] = sale[t]
+            for kind in SOURCES:
+                L[t, COL[kind]] = src[kind][t]
             L[t, COL["factor"]] = X[t]
             L[t, COL["gpu_index"]] = gpu_index[t]
+        d["net_loss"] = nl
+        deal_tenants = {tenant_index[lease.tenant] for lease in deal.all_leases}
+        d["defaults"] = sum(1 for i in deal_tenants if tau[i] <= T)
+        d["renewals"] = renewals
+        d["rvg"] = sum(src["rvg"]) / pool if pool > 0 else 0.0
+        d["recoveries"] = (sum(src["recovery"]) + sum(src["sale"])) / pool if pool > 0 else 0.0
+        results[deal.name] = d
+
+    res = {k: [] for k in ("principal_loss", "interest_shortfall", "pv", "wal", "any_shortfall", "first_loss_month", "alloc_loss")}
+    res.update(net_loss=[], defaults=[], reserve_used=[], reserve_out=[], trap_month=[], rapid_month=[], ard=[],
+               rvg=[], recoveries=[], renewals=[])
+    ledgers, step_ledgers, tranche_ledgers, reserve_covered = [], [], [], []
+    for deal in cfg.deals:  # outputs in config order
+        d = results[deal.name]
         res["principal_loss"] += d["loss"]
         res["interest_shortfall"] += d["shortfall"]
         res["pv"] += d["pv"]
@@ -482,21 +811,23 @@ def simulate_path(cfg, c, draws) -> dict:
         res["any_shortfall"] += d["any_shortfall"]
         res["first_loss_month"] += d["first_loss"]
         reserve_covered += d["reserve_covered"]
+        nl = d["net_loss"]
         for tr in deal.tranches:
             if tr.attach is None:
                 res["alloc_loss"].append(math.nan)
             else:
                 A, D = tr.attach, tr.detach
                 res["alloc_loss"].append(min(max(nl - A, 0.0), D - A) / (D - A))
-        res["net_loss"].append(nl)
-        deal_tenants = {tenant_index[lease.tenant] for lease in deal.all_leases}
-        res["defaults"].append(sum(1 for i in deal_tenants if tau[i] <= T))
-        res["reserve_used"].append(d["reserve_used"])
-        res["ledgers"].append(L)
-        res["tranche_ledgers"].append(d["tranche_ledger"])
+        for key_out, key_in in (("net_loss", "net_loss"), ("defaults", "defaults"), ("reserve_used", "reserve_used"),
+                                ("reserve_out", "reserve_out"), ("trap_month", "trap_month"), ("rapid_month", "rapid_month"),
+                                ("ard", "ard"), ("rvg", "rvg"), ("recoveries", "recoveries"), ("renewals", "renewals")):
+            res[key_out].append(d[key_in])
+        ledgers.append(d["ledger"])
+        step_ledgers.append(d["step_ledger"])
+        tranche_ledgers.append(d["tranche_ledger"])
 
-    out = {k: np.array(v, dtype=float) for k, v in res.items() if k not in ("ledgers", "tranche_ledgers")}
-    for k in ("any_shortfall", "first_loss_month", "defaults"):
+    out = {k: np.array(v, dtype=float) for k, v in res.items()}
+    for k in ("any_shortfall", "first_loss_month", "defaults", "reserve_out", "trap_month", "rapid_month", "ard", "renewals"):
         out[k] = out[k].astype(np.int64)
     out["tau"] = np.array(tau, dtype=np.int64)
     out["firm_default_month"] = np.array(network["month"], dtype=np.int64)
@@ -504,13 +835,26 @@ def simulate_path(cfg, c, draws) -> dict:
     out["firm_ratio"] = np.array(network["ratio"], dtype=float)
     out["firm_caused"] = np.array(network["caused"], dtype=float)
     out["cascade"] = np.array(network["cascade"], dtype=np.int64)
-    out["ledger"] = np.stack(res["ledgers"])  # [D, T+1, ncol]
-    out["tranche_ledger"] = np.concatenate(res["tranche_ledgers"])  # [K, T+1, 3]
+    out["ledger"] = np.stack(ledgers)  # [D, T+1, ncol]
+    out["step_ledger"] = np.concatenate(step_ledgers)  # [S, T+1]
+    out["tranche_ledger"] = np.concatenate(tranche_ledgers)  # [K, T+1, 3]
     out["X"] = np.array(X)
-    # Fan-chart bins (kernels/plan.py): floor((x − lo)/width), clipped to the 1600 bins.
     out["factor_bin"] = np.array([min(max(math.floor((x + 8.0) / 0.01), 0), 1599) for x in X], dtype=np.int64)
     out["gpu_bin"] = np.array([min(max(math.floor(g / 0.0025), 0), 1599) for g in gpu_index], dtype=np.int64)
-    # Per tranche, the months whose interest the reserve made whole (diagnostic: the engine's
-    # floating-point 'paid in full' test can misfire in exactly these months).
     out["reserve_covered"] = reserve_covered
     return out
+
+
+def relet_thresholds(cfg) -> dict:
+    """Calibrated thresholds of the replacement tenants, by (relet_pd, relet_rho): "calibrated like
+    any tenant" (docs/model.md §4), with the run's factor persistence, copula and calibration method."""
+    from engine.calibrate import calibrate_thresholds
+
+    pairs = sorted({(lease.relet_pd, lease.relet_rho) for deal in cfg.deals for lease in deal.all_leases
+                    if lease.recovery == "relet"})
+    if not pairs:
+        return {}
+    c = calibrate_thresholds(np.array([p for p, _ in pairs]), np.array([r for _, r in pairs]),
+                             persistence=cfg.factor.persistence, student_t_dof=cfg.factor.student_t_dof,
+                             method=cfg.run.pd_calibration)
+    return {pair: float(x) for pair, x in zip(pairs, c)}

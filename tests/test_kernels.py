@@ -91,9 +91,11 @@ def test_value_indices_match_the_formulas(poisson):
     X = rng.standard_normal(T + 1)
     counts = rng.poisson(0.3, T + 1).astype(np.int32)
     sched = 0.9 ** (np.arange(T + 1) >= 6).cumsum().clip(0, 3)
-    col = CollateralPlan(0, 30.0, 12.0, 0.05, 0.1, poisson, 0.4, 0.2, 300.0, np.ones(T + 1) if poisson else sched)
-    g, s = np.empty(T + 1), np.empty(T + 1)
-    value_indices(X, counts, col, g, s)
+    col = CollateralPlan(0, 30.0, 12.0, 0.05, 0.1, poisson, 0.4, 0.2, 0.7, 300.0, np.ones(T + 1) if poisson else sched)
+    g, s, m = np.empty(T + 1), np.empty(T + 1), np.empty(T + 1)
+    value_indices(X, counts, col, g, s, m)
     O = 0.9 ** np.concatenate([[0], np.cumsum(counts[1:])]) if poisson else sched
     np.testing.assert_allclose(g, O * np.exp(0.4 * X - 0.08), rtol=1e-12)
     np.testing.assert_allclose(s, np.exp(0.2 * X - 0.02), rtol=1e-12)
+    # docs/model.md §3: market-rent index m_t = O_t·exp(β_r X_t − β_r²/2), β_r = 0.7 here.
+    np.testing.assert_allclose(m, O * np.exp(0.7 * X - 0.245), rtol=1e-12)
