@@ -188,7 +188,8 @@ def option_lease(m, pool, col, tau, X, gidx, sidx, midx, H, key, flows, drent):
                 if midx[u] < thr:
                     tm = u
                     break
-        if ti <= end and ti <= tm:
+        # ti = T+1 encodes "no default within the horizon": a term running past T is not a default.
+        if ti <= T and ti <= end and ti <= tm:
             w, v = add_rent(drent, R * mult, e, s, cur + 1, ti - 1, E0)
             received += w
             top = max(top, v)
@@ -219,7 +220,7 @@ def option_lease(m, pool, col, tau, X, gidx, sidx, midx, H, key, flows, drent):
                     flows[SRC_RECOVERY, ti + pool.lease_rec_lag[j]] += proceeds
                 lost_collateral += max(0.0, collateral - proceeds)
             break
-        if tm <= end:
+        if tm <= T:  # found only within the term, before τ
             w, v = add_rent(drent, R * mult, e, s, cur + 1, tm, E0)
             top = max(top, v)
             fee = pool.dyn_term_fee[m] * R * mult * (1.0 + e) ** ((tm - s - 1) // 12)
@@ -233,11 +234,13 @@ def option_lease(m, pool, col, tau, X, gidx, sidx, midx, H, key, flows, drent):
         if end >= T:
             break
         if left > 0:
+            p_renew = norm_cdf(pool.dyn_ren_a[m] + pool.dyn_ren_b[m] * X[end])
             if pool.fixed_uniform >= 0.0:
-                u01 = pool.fixed_uniform
+                # A deterministic what-if renews iff Φ(a + b·X_t) ≥ ½ (engine/config.py DeterministicConfig).
+                renew = p_renew >= pool.fixed_uniform
             else:
-                u01 = uniform(key, m, 2 * renewed + 2)
-            if u01 < norm_cdf(pool.dyn_ren_a[m] + pool.dyn_ren_b[m] * X[end]):
+                renew = uniform(key, m, 2 * renewed + 2) < p_renew
+            if renew:
                 mult = midx[end]
                 cur = end
                 end += pool.dyn_renewal_term[m]

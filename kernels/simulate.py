@@ -50,6 +50,7 @@ def simulate_path(p, fp, cp, col, pool, dp, net, draws, out, sc, ledger, sledger
         loss_amt, ndef, nren = deal_collections(d, pool, col, tau, X, gidx, sidx, midx, H, key, flows, lost, adj_g, adj_s, drent)
         p0 = pool.deal_pool_balance[d]
         # ABS-of-ABS: the held share of each collateral tranche's cash, and of its written-off balance.
+        # (A written-off tranche is no tenant default: `defaults` counts the deal's tenants only.)
         for c in range(dp.deal_coll_ptr[d], dp.deal_coll_ptr[d + 1]):
             k = dp.coll_tranche[c]
             f = dp.coll_fraction[c]
@@ -58,7 +59,6 @@ def simulate_path(p, fp, cp, col, pool, dp, net, draws, out, sc, ledger, sledger
             written = out.tranche_loss[p, k] * dp.tranche_balance[k]
             if written > 0.0:
                 loss_amt += f * written
-                ndef += 1
         recovered = 0.0
         rvg = 0.0
         for t in range(T + 1):

@@ -214,7 +214,7 @@ def cumulative_hazard(c: float, rho: float, X, winv: float) -> list[float]:
     return H
 
 
-def option_lease_cash(cfg, lease, number, tau, tau_guarantor, X, counts, key, relet_H, deterministic):
+def option_lease_cash(cfg, lease, number, tau, tau_guarantor, X, counts, key, relet_H, deterministic, events=None):
     """One option lease walked term by term (docs/model.md §4 "Lease options").
 
     Returns the cash by source (dict of lists over months 0..T), the renewals exercised, and the
@@ -229,6 +229,10 @@ def option_lease_cash(cfg, lease, number, tau, tau_guarantor, X, counts, key, re
     collateral = lease.gpu_cost + lease.shell_value
     got = [0.0]  # rent, re-let rent and termination fee received for months ≤ end_j (and ≤ T)
     lost_collateral = 0.0
+    events = {} if events is None else events  # tallies of what happened (for the tests' coverage checks)
+
+    def note(what):
+        events[what] = events.get(what, 0) + 1
 
     def value(t):
         return gpu_value(cfg, lease, t, X, counts) + shell_value(cfg, lease, t, X)
@@ -279,7 +283,9 @@ def option_lease_cash(cfg, lease, number, tau, tau_guarantor, X, counts, key, re
                 base = R * market_rent(cfg, r, X, counts)
                 for u in range(r + 1, min(e, tau2 - 1) + 1):
                     pay("rent", u, rent_in(u, base))
+                note("relet")
                 if tau2 <= e:
+                    note("relet_default")
                     lost_collateral += max(0.0, collateral - recover(tau2 + lease.recovery_lag, "sale"))
                 else:
                     sell(e + lease.sale_lag)
@@ -290,6 +296,7 @@ def option_lease_cash(cfg, lease, number, tau, tau_guarantor, X, counts, key, re
         if term is not None:
             for u in range(a + 1, term + 1):
                 pay("rent", u, rent_in(u, R * mu))
+            note("termination")
             pay("termination_fee", term, lease.termination_fee_months * rent_in(term, R * mu))
             sell(term + lease.sale_lag)
             break
@@ -301,6 +308,7 @@ def option_lease_cash(cfg, lease, number, tau, tau_guarantor, X, counts, key, re
             p = phi(lease.renewal_intercept + lease.renewal_beta * X[e])
             # deterministic what-if (engine/config.py DeterministicConfig): renew iff Φ(a + b·X_t) ≥ ½
             renew = p >= 0.5 if deterministic else splitmix_uniform(key, number, 2 * renewed + 2) < p
+            note("renewal_taken" if renew else "renewal_declined")
             if renew:
                 mu = market_rent(cfg, e, X, counts)
                 a, e = e, e + lease.renewal_term
@@ -310,7 +318,9 @@ def option_lease_cash(cfg, lease, number, tau, tau_guarantor, X, counts, key, re
             k_end = lease.rvg_threshold if lease.rvg_threshold_end is None else lease.rvg_threshold_end
             K = lease.rvg_threshold + (k_end - lease.rvg_threshold) * (e - s) / lease.rvg_months
             cap = math.inf if lease.rvg_cap is None else lease.rvg_cap
-            pay("rvg", e, min(cap, max(0.0, K - value(e))))
+            paid = min(cap, max(0.0, K - value(e)))
+            note("rvg_paid" if paid > 0 else "rvg_nothing")
+            pay("rvg", e, paid)
         sell(e + lease.sale_lag)
         break
     scheduled = sum(contract_rent(lease, t) for t in range(1, T + 1))
@@ -743,6 +753,7 @@ def simulate_path(cfg, c, draws, relet_c=None) -> dict:
                 option_number[id(lease)] = len(option_number)
 
     results = {}
+    events = {}
     for i in order:
         deal = cfg.deals[i]
         src = {k: [0.0] * (T + 1) for k in SOURCES}
@@ -757,7 +768,7 @@ def simulate_path(cfg, c, draws, relet_c=None) -> dict:
                 g = tau[tenant_index[lease.rvg_guarantor or lease.tenant]]
                 pair = (lease.relet_pd, lease.relet_rho)
                 cash, nren, nl = option_lease_cash(cfg, lease, option_number[id(lease)], tau_j, g, X, counts, key,
-                                                   relet_H.get(pair), deterministic)
+                                                   relet_H.get(pair), deterministic, events)
                 for kind, flow in cash.items():
                     for t in range(T + 1):
                         src[kind][t] += flow[t]
@@ -842,6 +853,7 @@ def simulate_path(cfg, c, draws, relet_c=None) -> dict:
     out["factor_bin"] = np.array([min(max(math.floor((x + 8.0) / 0.01), 0), 1599) for x in X], dtype=np.int64)
     out["gpu_bin"] = np.array([min(max(math.floor(g / 0.0025), 0), 1599) for g in gpu_index], dtype=np.int64)
     out["reserve_covered"] = reserve_covered
+    out["events"] = events
     return out
 
 

@@ -306,6 +306,177 @@ def _network_costs(d):
     return _network(d, alpha=0.6, beta=0.8)
 
 
+# --------------------------------------------------------------------------- deal-realism configs
+
+
+def _options(d):
+    """Option leases: renewals, an RVG with another guarantor, re-letting, early termination."""
+    d["market_rent"] = {"factor_beta": 0.6}
+    d["gpu"]["first_release_month"] = 18
+    leases = d["deals"][0]["leases"]
+    leases[0].update(renewals=2, renewal_term=5, renewal_intercept=0.2, renewal_beta=1.0, escalator=0.04)
+    leases[2].update(recovery="relet", downtime=2, relet_pd=0.35, relet_rho=0.4, term_months=50, recovery_lag=2)
+    leases += [
+        {"tenant": "neo", "term_months": 24, "monthly_rent": 0.4e6, "gpu_cost": 20e6, "shell_value": 4e6,
+         "rvg_threshold": 30e6, "rvg_threshold_end": 12e6, "rvg_months": 36, "rvg_cap": 9e6, "rvg_guarantor": "lab"},
+        {"tenant": "lab", "start_month": 2, "term_months": 40, "monthly_rent": 0.3e6, "escalator": 0.05, "gpu_cost": 8e6,
+         "termination_threshold": 0.85, "termination_fee_months": 3, "termination_earliest_month": 6, "sale_lag": 1},
+        {"tenant": "hyper", "term_months": 20, "monthly_rent": 0.2e6, "gpu_cost": 5e6, "renewals": 3, "renewal_term": 14,
+         "renewal_intercept": -0.3, "renewal_beta": 0.8, "rvg_threshold": 4e6, "rvg_months": 60,
+         "termination_threshold": 0.7, "termination_earliest_month": 3, "recovery": "relet", "downtime": 1,
+         "relet_pd": 0.2, "relet_rho": 0.1},
+        # runs past the horizon: the tenant's survival must not count as a default
+        {"tenant": "hyper", "start_month": 10, "term_months": 70, "monthly_rent": 0.1e6, "shell_value": 6e6,
+         "termination_threshold": 0.5, "termination_earliest_month": 12},
+    ]
+    return d
+
+
+def _options_student_t(d):
+    d = _options(d)
+    d["factor"]["student_t_dof"] = 5.0
+    d["run"]["pd_calibration"] = "monthly_hazard"
+    return d
+
+
+def _structures(d):
+    """Tight notes: PIK class, pro-rata interest group with ranks, schedule amortisation, cash trap and
+    rapid amortisation triggers."""
+    deal = d["deals"][0]
+    deal["tranches"] = [
+        {"name": "A1", "balance": 40e6, "coupon": 0.06, "rank": 1, "amortization": "schedule",
+         "target_schedule": [[6, 36e6], [18, 25e6], [40, 5e6]]},
+        {"name": "A2", "balance": 30e6, "coupon": 0.07, "rank": 1, "amortization": "level", "amort_start_month": 3},
+        {"name": "B", "balance": 25e6, "coupon": 0.14, "deferrable": True, "rank": 2},
+        {"name": "E", "balance": 15e6, "rank": 3},
+    ]
+    deal["fees"] = {"bps": 60, "fixed_monthly": 50_000}
+    deal["reserve"] = {"initial_balance": 1.5e6, "target_months": 2, "rate": 0.02}
+    deal["triggers"] = {"cash_trap_dscr": 1.6, "rapid_amortization_dscr": 1.05}
+    deal["waterfall"] = [
+        {"type": "fees"},
+        {"type": "interest", "classes": ["A1", "A2"]},
+        {"type": "reserve"},
+        {"type": "principal", "classes": ["A1", "A2"], "mode": "pro_rata"},
+        {"type": "interest", "classes": ["B"]},
+        {"type": "trap"},
+        {"type": "principal", "classes": ["B", "E"]},
+        {"type": "residual"},
+    ]
+    return d
+
+
+def _ard(d):
+    """io classes refinanced at an ARD when the market is open, else swept with a step-up."""
+    deal = d["deals"][0]
+    deal["ard"] = {"month": 30, "refinance_threshold": -0.2, "step_up_bps": 300}
+    for tr, bal in zip(deal["tranches"], (30e6, 10e6, 6e6)):  # small enough for the sweep to repay and pay the step-up
+        tr["balance"] = bal
+    deal["tranches"][0].update(amortization="io")
+    deal["tranches"][1].update(amortization="io", deferrable=True, coupon=0.16)
+    deal["triggers"] = {"cash_trap_dscr": 1.3}
+    deal["waterfall"] = [
+        {"type": "fees"},
+        {"type": "interest", "classes": ["A"]},
+        {"type": "reserve"},
+        {"type": "interest", "classes": ["B"]},
+        {"type": "trap"},
+        {"type": "principal", "classes": ["A", "B", "E"]},
+    ]  # the implicit residual pays the step-up
+    return d
+
+
+def _abs_of_abs(d):
+    """A second deal holding shares of the first deal's B and E classes (listed before it: run order
+    is dependency order), and a third holding the second's junior class plus leases of its own."""
+    d = _ard(d)
+    holder = {
+        "name": "h", "legal_final_month": 60,
+        "collateral_tranches": [{"deal": "d1", "tranche": "B", "fraction": 0.6}, {"deal": "d1", "tranche": "E", "fraction": 0.5}],
+        "tranches": [{"name": "S", "balance": 14e6, "coupon": 0.05}, {"name": "J", "balance": 8e6, "coupon": 0.09}],
+        "reserve": {"initial_balance": 0.2e6},
+        "waterfall": [{"type": "interest", "classes": ["S", "J"]}, {"type": "principal", "classes": ["S", "J"]}],
+    }
+    top = {
+        "name": "top", "legal_final_month": 58,
+        "collateral_tranches": [{"deal": "h", "tranche": "J", "fraction": 1.0}],
+        "leases": [{"tenant": "neo", "term_months": 30, "monthly_rent": 0.1e6, "gpu_cost": 3e6, "renewals": 1,
+                    "renewal_intercept": 1.0}],
+        "tranches": [{"name": "T", "balance": 9e6, "coupon": 0.04, "amortization": "level"}],
+        "waterfall": [{"type": "interest", "classes": ["T"]}, {"type": "principal", "classes": ["T"]}],
+    }
+    d["deals"] = [top, holder] + d["deals"]
+    return d
+
+
+def _deterministic(d):
+    """A what-if: given factor path, forced default months, renewal by Φ(a + bX) ≥ ½, no random draws."""
+    d = _options(_structures(d))
+    d["deterministic"] = {"factor": [[0, 0.3], [20, -1.2], [40, -0.4], [48, 0.2], [60, 0.5]]}
+    d["tenants"][0]["default_month"] = 51  # lab: in lease 0's first renewal term
+    d["tenants"][2]["default_month"] = 30  # neo: after its RVG lease ends, re-let lease re-let
+    d["deals"][0]["leases"][0]["renewal_intercept"] = 0.0  # renews: Φ(0 + 1·X_48) > ½
+    return d
+
+
+DEAL_CASES = {
+    "options": _options,
+    "options_student_t": _options_student_t,
+    "pik_pro_rata_schedule_triggers": _structures,
+    "ard_io_step_up": _ard,
+    "abs_of_abs": _abs_of_abs,
+    "deterministic": _deterministic,
+}
+
+
+def _feature_tally(tally: dict) -> dict:
+    """What fired on the compared paths: lease events, and the deal features read off the ledgers."""
+    cfg = tally["cfg"]
+    f: dict = {}
+    for ref in tally["refs"]:
+        for what, n in ref["events"].items():
+            f[what] = f.get(what, 0) + (n > 0)
+        f["renewals"] = f.get("renewals", 0) + int(ref["renewals"].sum() > 0)
+        f["trap"] = f.get("trap", 0) + int((ref["trap_month"] > 0).any())
+        f["trap_release"] = f.get("trap_release", 0) + int((ref["ledger"][:, :, COL["trapped"]] < 0).any())
+        f["rapid"] = f.get("rapid", 0) + int((ref["rapid_month"] > 0).any())
+        f["refinanced"] = f.get("refinanced", 0) + int((ref["ard"] == 1).any())
+        f["swept"] = f.get("swept", 0) + int((ref["ard"] == 2).any())
+        f["step_up"] = f.get("step_up", 0) + int((ref["ledger"][:, :, COL["step_up_interest"]] > 0).any())
+        f["abs"] = f.get("abs", 0) + int((ref["ledger"][:, :, COL["abs_collateral"]] > 0).any())
+        f["rvg"] = f.get("rvg", 0) + int((ref["rvg"] > 0).any())
+        f["fee"] = f.get("fee", 0) + int((ref["ledger"][:, :, COL["termination_fee"]] > 0).any())
+        k = 0
+        pik = 0
+        for deal in cfg.deals:
+            for tr in deal.tranches:
+                if tr.deferrable and (ref["tranche_ledger"][k, :, 2] > tr.balance).any():
+                    pik = 1
+                k += 1
+        f["pik"] = f.get("pik", 0) + pik
+    return f
+
+
+@pytest.mark.parametrize("case", list(DEAL_CASES))
+def test_engine_matches_the_naive_oracle_on_deal_features(case):
+    d = DEAL_CASES[case](_base())
+    paths = 2 if case == "deterministic" else 60
+    tally = compare(d, paths=paths)
+    f = _feature_tally(tally)
+    need = {
+        "options": ("renewal_taken", "renewal_declined", "rvg_paid", "relet", "relet_default", "termination", "fee"),
+        "options_student_t": ("renewal_taken", "renewal_declined", "rvg_paid", "relet_default", "termination"),
+        "pik_pro_rata_schedule_triggers": ("pik", "trap", "trap_release", "rapid"),
+        "ard_io_step_up": ("refinanced", "swept", "step_up", "trap", "pik"),
+        "abs_of_abs": ("abs", "refinanced", "swept", "renewal_taken"),
+        "deterministic": ("renewal_taken", "rvg_paid", "relet", "termination", "trap", "rapid"),
+    }[case]
+    missing = [w for w in need if not f.get(w)]
+    assert not missing, f"never happened on the compared paths: {missing} (tally {f})"
+    if case != "deterministic":
+        assert tally["defaults"] >= tally["paths"] // 10
+
+
 CASES = {
     "base": lambda d: d,
     "network": _network,
