@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,7 +17,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from kernels import empty_outputs, simulate_chunk, trace_path
+from kernels import empty_outputs, simulate_chunk
 from kernels.plan import LEDGER_COLUMNS, TRANCHE_LEDGER_COLUMNS
 
 from .compile import Plan, compile_plan
@@ -100,13 +102,39 @@ def _versions() -> dict[str, str]:
     return out
 
 
+# Paths per kernel call on a worker thread: ~10 ms of work, so the queue balances the threads and
+# the per-call Python overhead (slicing ~30 arrays) stays far below 1%.
+TASK_PATHS = 256
+_threads = {"count": os.cpu_count() or 1, "pool": None}
+
+
+def available_threads() -> int:
+    """Worker threads this machine offers (NUMBA_NUM_THREADS, which defaults to the cores)."""
+    return numba.config.NUMBA_NUM_THREADS
+
+
 def set_threads(threads: int) -> int:
-    """Apply ``run.threads`` (0 = numba's default) and return the count in force."""
-    available = numba.config.NUMBA_NUM_THREADS
+    """Apply ``run.threads`` (0 = every available core) and return the count in force."""
+    available = available_threads()
     if threads > available:
         raise ConfigError([("run.threads", f"{threads} threads requested but only {available} are available")])
-    numba.set_num_threads(threads or available)
-    return numba.get_num_threads()
+    count = threads or available
+    if count != _threads["count"] and _threads["pool"] is not None:
+        _threads["pool"].shutdown()
+        _threads["pool"] = None
+    _threads["count"] = count
+    return count
+
+
+def _pool() -> ThreadPoolExecutor:
+    if _threads["pool"] is None:
+        _threads["pool"] = ThreadPoolExecutor(max_workers=_threads["count"], thread_name_prefix="dcabs-kernel")
+    return _threads["pool"]
+
+
+def _rows(arrays: tuple, a: int, b: int) -> tuple:
+    """Paths a..b-1 of a NamedTuple of per-path arrays (views, no copies)."""
+    return type(arrays)(*(x[a:b] for x in arrays))
 
 
 def _simulate_all(plan: Plan, source: DrawSource, n: int, chunk: int, max_defaults: int, bar,
@@ -128,7 +156,17 @@ def simulate(plan: Plan, source: DrawSource, start: int, stop: int):
     """Path outputs of paths ``start .. stop-1``."""
     draws = source.draws(start, stop)
     out = empty_outputs(stop - start, plan.deals.tranche_balance.size, len(plan.deal_names), len(plan.firm_names), plan.months)
-    simulate_chunk(*plan.kernel_args, draws, out)
+    n_deals, n_tranches = len(plan.deal_names), plan.deals.tranche_balance.size
+    no_trace = (np.empty((n_deals, 0, 0)), np.empty((0, 0)), np.empty((n_tranches, 0, 0)), np.empty(0, dtype=np.int32))
+    n = stop - start
+    if _threads["count"] == 1 or n <= TASK_PATHS:
+        simulate_chunk(*plan.kernel_args, draws, out, *no_trace)
+        return out
+    # The kernel releases the GIL; each task owns disjoint rows of `out`, and a path depends only on
+    # its own draws, so the split cannot change a bit.
+    tasks = [(a, min(n, a + TASK_PATHS)) for a in range(0, n, TASK_PATHS)]
+    for _ in _pool().map(lambda ab: simulate_chunk(*plan.kernel_args, _rows(draws, *ab), _rows(out, *ab), *no_trace), tasks):
+        pass
     return out
 
 
@@ -158,7 +196,8 @@ def trace(plan: Plan, source: DrawSource, path: int) -> Trace:
     ledger = np.zeros((len(plan.deal_names), T + 1, len(LEDGER_COLUMNS)))
     sledger = np.zeros((plan.deals.step_op.size, T + 1))
     tledger = np.zeros((plan.deals.tranche_balance.size, T + 1, len(TRANCHE_LEDGER_COLUMNS)))
-    tau = trace_path(*plan.kernel_args, draws, out, ledger, sledger, tledger)
+    tau = np.empty(len(plan.tenant_names), dtype=np.int32)
+    simulate_chunk(*plan.kernel_args, draws, out, ledger, sledger, tledger, tau)
     return Trace(ledger=ledger, step_ledger=sledger, tranche_ledger=tledger, tau=tau, outputs=out)
 
 

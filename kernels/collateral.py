@@ -52,12 +52,15 @@ def value_indices(X, release_counts, col, gpu_index, shell_index, rent_index):
 
 
 @jit
-def collateral_value(j, m, pool, col, gpu_index, shell_index):
-    """Market value V + S of lease ``j``'s GPU fleet and facility share in month ``m`` (≤ T)."""
-    v = pool.lease_gpu[j] * gpu_depreciation(
-        m - pool.lease_a0[j], col.curve, col.gpu_life, col.gpu_half_life, col.gpu_salvage
-    ) * gpu_index[m]
-    return v + pool.lease_shell[j] * facility_depreciation(m, col.shell_life) * shell_index[m]
+def collateral_value(gpu, shell, a0, m, col, gpu_index, shell_index):
+    """Market value V + S in month ``m`` (≤ T) of a GPU fleet of cost ``gpu`` in service from ``a0``
+    and a facility share of value ``shell``.
+
+    Scalars, not the pool plan, on purpose: every call that passes a plan tuple makes numba emit
+    reference counting for each of its arrays, which multiplies compile time.
+    """
+    v = gpu * gpu_depreciation(m - a0, col.curve, col.gpu_life, col.gpu_half_life, col.gpu_salvage) * gpu_index[m]
+    return v + shell * facility_depreciation(m, col.shell_life) * shell_index[m]
 
 
 @jit

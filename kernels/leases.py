@@ -25,14 +25,13 @@ def net_of(gross, lost):
 
 
 @jit
-def _recovery(j, r, pool, col, gidx, sidx):
-    """Proceeds of repossessing lease ``j``'s collateral, arriving in month ``r`` (0 beyond T)."""
+def _recovery(gpu, shell, a0, liq, fixed_rr, r, col, gidx, sidx):
+    """Proceeds of repossessing a lease's collateral, arriving in month ``r`` (0 beyond T)."""
     if r >= gidx.shape[0]:
         return 0.0
-    rr = pool.lease_fixed_rr[j]
-    if rr >= 0.0:
-        return rr * (pool.lease_gpu[j] + pool.lease_shell[j])
-    return collateral_value(j, r, pool, col, gidx, sidx) * (1.0 - pool.lease_liq[j])
+    if fixed_rr >= 0.0:
+        return fixed_rr * (gpu + shell)
+    return collateral_value(gpu, shell, a0, r, col, gidx, sidx) * (1.0 - liq)
 
 
 @jit
@@ -88,7 +87,8 @@ def deal_collections(d, pool, col, tau, X, gidx, sidx, midx, H, key, flows, lost
             if m <= T:
                 adj_gpu[m] += pool.lease_term_gpu[j]
                 adj_shell[m] += pool.lease_term_shell[j]
-            proceeds = _recovery(j, ti + pool.lease_rec_lag[j], pool, col, gidx, sidx)
+            proceeds = _recovery(pool.lease_gpu[j], pool.lease_shell[j], pool.lease_a0[j], pool.lease_liq[j],
+                                 pool.lease_fixed_rr[j], ti + pool.lease_rec_lag[j], col, gidx, sidx)
             if proceeds > 0.0:
                 flows[SRC_RECOVERY, ti + pool.lease_rec_lag[j]] += proceeds
             collateral = pool.lease_gpu[j] + pool.lease_shell[j]
@@ -142,11 +142,11 @@ def add_rent(drent, base, e, s, a, b, cap):
 
 
 @jit
-def _sell(j, m, pool, col, gidx, sidx, flows, src):
-    """Sell lease ``j``'s collateral with proceeds in month ``m`` (nothing beyond T); returns them."""
+def _sell(gpu, shell, a0, liq, m, col, gidx, sidx, flows, src):
+    """Sell a lease's collateral with proceeds in month ``m`` (nothing beyond T); returns them."""
     if m >= gidx.shape[0]:
         return 0.0
-    proceeds = collateral_value(j, m, pool, col, gidx, sidx) * (1.0 - pool.lease_liq[j])
+    proceeds = collateral_value(gpu, shell, a0, m, col, gidx, sidx) * (1.0 - liq)
     flows[src, m] += proceeds
     return proceeds
 
@@ -167,6 +167,8 @@ def option_lease(m, pool, col, tau, X, gidx, sidx, midx, H, key, flows, drent):
     """
     T = X.shape[0] - 1
     j = pool.dyn_lease[m]
+    gpu, shell, a0, liq, rr = pool.lease_gpu[j], pool.lease_shell[j], pool.lease_a0[j], pool.lease_liq[j], pool.lease_fixed_rr[j]
+    rec_lag, sale_lag = pool.lease_rec_lag[j], pool.lease_sale_lag[j]
     ti = tau[pool.lease_tenant[j]]
     s = pool.lease_start[j]
     E0 = pool.lease_end[j]
@@ -208,16 +210,16 @@ def option_lease(m, pool, col, tau, X, gidx, sidx, midx, H, key, flows, drent):
                 received += w
                 top = max(top, v)
                 if tr <= end:
-                    proceeds = _recovery(j, tr + pool.lease_rec_lag[j], pool, col, gidx, sidx)
+                    proceeds = _recovery(gpu, shell, a0, liq, rr, tr + rec_lag, col, gidx, sidx)
                     if proceeds > 0.0:
-                        flows[SRC_RECOVERY, tr + pool.lease_rec_lag[j]] += proceeds
+                        flows[SRC_RECOVERY, tr + rec_lag] += proceeds
                     lost_collateral += max(0.0, collateral - proceeds)
                 else:
-                    _sell(j, end + pool.lease_sale_lag[j], pool, col, gidx, sidx, flows, SRC_SALE)
+                    _sell(gpu, shell, a0, liq, end + sale_lag, col, gidx, sidx, flows, SRC_SALE)
             else:
-                proceeds = _recovery(j, ti + pool.lease_rec_lag[j], pool, col, gidx, sidx)
+                proceeds = _recovery(gpu, shell, a0, liq, rr, ti + rec_lag, col, gidx, sidx)
                 if proceeds > 0.0:
-                    flows[SRC_RECOVERY, ti + pool.lease_rec_lag[j]] += proceeds
+                    flows[SRC_RECOVERY, ti + rec_lag] += proceeds
                 lost_collateral += max(0.0, collateral - proceeds)
             break
         if tm <= T:  # found only within the term, before τ
@@ -226,7 +228,7 @@ def option_lease(m, pool, col, tau, X, gidx, sidx, midx, H, key, flows, drent):
             fee = pool.dyn_term_fee[m] * R * mult * (1.0 + e) ** ((tm - s - 1) // 12)
             flows[SRC_FEE, tm] += fee
             received += w + (fee if tm <= E0 else 0.0)
-            _sell(j, tm + pool.lease_sale_lag[j], pool, col, gidx, sidx, flows, SRC_SALE)
+            _sell(gpu, shell, a0, liq, tm + sale_lag, col, gidx, sidx, flows, SRC_SALE)
             break
         w, v = add_rent(drent, R * mult, e, s, cur + 1, end, E0)
         received += w
@@ -251,10 +253,10 @@ def option_lease(m, pool, col, tau, X, gidx, sidx, midx, H, key, flows, drent):
         months = pool.dyn_rvg_months[m]
         if g >= 0 and months > 0 and tau[g] > end and end - s <= months:
             k = pool.dyn_rvg_start[m] + (pool.dyn_rvg_end[m] - pool.dyn_rvg_start[m]) * (end - s) / months
-            gap = k - collateral_value(j, end, pool, col, gidx, sidx)
+            gap = k - collateral_value(gpu, shell, a0, end, col, gidx, sidx)
             if gap > 0.0:
                 flows[SRC_RVG, end] += min(pool.dyn_rvg_cap[m], gap)
-        _sell(j, end + pool.lease_sale_lag[j], pool, col, gidx, sidx, flows, SRC_SALE)
+        _sell(gpu, shell, a0, liq, end + sale_lag, col, gidx, sidx, flows, SRC_SALE)
         break
     lost_rent = pool.dyn_sched[m] - received
     if lost_rent <= 1e-9 * pool.dyn_sched[m]:

@@ -219,7 +219,7 @@ def clear_network(L, e, d, alpha, beta, p, defaulted):
     stays so; up to ``SOLVENCY_RTOL``), then re-solves the defaulters' payments with every other firm
     paying p̄; it stops when a round marks no new firm. The payments fall monotonically to the
     greatest fixed point. Deterministic, allocates only O(n²) scratch, callable per path from a
-    ``prange`` loop.
+    worker thread.
 
     Parameters
     ----------

@@ -1,21 +1,16 @@
-"""The path loop: factor -> defaults -> collateral -> collections -> waterfall, prange over paths."""
+"""The path loop: factor -> defaults -> collateral -> collections -> waterfall, one path after another."""
 
 import math
 
 import numpy as np
 
-from ._jit import jit, jit_parallel, prange
+from ._jit import jit
 from .collateral import value_indices
 from .credit import class_cumulative_hazard, default_month, network_defaults
 from .factor import factor_path
 from .leases import deal_collections
 from .plan import FACTOR_LO, FACTOR_WIDTH, FAN_BINS, GPU_LO, GPU_WIDTH, L_FACTOR, L_GPU_INDEX, N_SRC, SRC_ABS, SRC_RECOVERY, SRC_RVG, SRC_SALE
 from .waterfall import STATE_ROWS, run_waterfall
-
-# Paths per scratch allocation inside the parallel loop: large enough that allocation is noise,
-# small enough that prange has many tasks to balance across threads.
-SUB_BLOCK = 64
-
 
 @jit
 def simulate_path(p, fp, cp, col, pool, dp, net, draws, out, sc, ledger, sledger, tledger, record):
@@ -111,32 +106,21 @@ def _scratch(T, n_classes, n_tenants, n_tranches):
     )
 
 
-@jit_parallel
-def simulate_chunk(fp, cp, col, pool, dp, net, draws, out):
-    """Simulate every path of ``draws`` into ``out`` (PathOutputs of the same length), in parallel.
+@jit
+def simulate_chunk(fp, cp, col, pool, dp, net, draws, out, ledger, sledger, tledger, tau_out):
+    """Simulate every path of ``draws`` into ``out`` (PathOutputs of the same length), serially.
 
-    Each path is a pure function of its draws, so the result does not depend on the thread count.
+    The kernel releases the GIL (``nogil``); engine/run.py runs slices of a chunk on several
+    Python threads. Each path is a pure function of its draws, so the split cannot change a bit.
+    Ledgers with a month axis (``ledger.shape[1] > 0``) record the monthly statement of a single
+    path (n = 1) and copy its default months into ``tau_out``; otherwise pass them empty. One entry
+    point serves runs and traces because numba compiles each entry's whole call tree anew.
     """
     n = draws.eps.shape[0]
     T = draws.eps.shape[1] - 1
-    n_classes = cp.class_c.shape[0]
-    n_tenants = cp.tenant_class.shape[0]
-    n_tranches = dp.tranche_balance.shape[0]
-    n_deals = pool.deal_pool_balance.shape[0]
-    n_sub = (n + SUB_BLOCK - 1) // SUB_BLOCK
-    ledger = np.empty((n_deals, 0, 0))
-    sledger = np.empty((0, 0))
-    tledger = np.empty((n_tranches, 0, 0))
-    for b in prange(n_sub):
-        sc = _scratch(T, n_classes, n_tenants, n_tranches)
-        for p in range(b * SUB_BLOCK, min(n, (b + 1) * SUB_BLOCK)):
-            simulate_path(p, fp, cp, col, pool, dp, net, draws, out, sc, ledger, sledger, tledger, False)
-
-
-@jit
-def trace_path(fp, cp, col, pool, dp, net, draws, out, ledger, sledger, tledger):
-    """Simulate path 0 of ``draws`` serially, recording the monthly statement into the ledgers."""
-    T = draws.eps.shape[1] - 1
+    record = ledger.shape[1] > 0
     sc = _scratch(T, cp.class_c.shape[0], cp.tenant_class.shape[0], dp.tranche_balance.shape[0])
-    simulate_path(0, fp, cp, col, pool, dp, net, draws, out, sc, ledger, sledger, tledger, True)
-    return sc[2].copy()
+    for p in range(n):
+        simulate_path(p, fp, cp, col, pool, dp, net, draws, out, sc, ledger, sledger, tledger, record)
+        if record:
+            tau_out[:] = sc[2]

@@ -112,8 +112,9 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
     trap_level = dp.deal_trap_dscr[d]
     rapid_level = dp.deal_rapid_dscr[d]
     triggers = trap_level > 0.0 or rapid_level > 0.0
-    hist_cf = np.zeros(DSCR_WINDOW)
-    hist_ds = np.zeros(DSCR_WINDOW)
+    # The last three months' DSCR numerators and denominators, oldest first (no allocation per path).
+    cf1 = cf2 = cf3 = 0.0
+    ds1 = ds2 = ds3 = 0.0
     sweep = False
     trap_on = False
     refinance = False
@@ -138,8 +139,8 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
         # Trailing DSCR over the three months before this one, tested before this month's payments.
         dscr = np.nan
         if triggers and t > DSCR_WINDOW:
-            num = hist_cf.sum()
-            den = hist_ds.sum()
+            num = cf1 + cf2 + cf3
+            den = ds1 + ds2 + ds3
             dscr = num / den if den > 0.0 else math.inf
             trap_on = trap_level > 0.0 and dscr < trap_level
             if trap_on and out.deal_trap_month[out_p, d] == 0:
@@ -147,8 +148,8 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
             if rapid_level > 0.0 and dscr < rapid_level and out.deal_rapid_month[out_p, d] == 0:
                 out.deal_rapid_month[out_p, d] = t
                 sweep = True
-        hist_cf[t % DSCR_WINDOW] = cash[t] - (dp.deal_fee_rate_m[d] * base + dp.deal_fee_fixed[d])
-        hist_ds[t % DSCR_WINDOW] = service
+        cf1, cf2, cf3 = cf2, cf3, cash[t] - (dp.deal_fee_rate_m[d] * base + dp.deal_fee_fixed[d])
+        ds1, ds2, ds3 = ds2, ds3, service
         if t == ard:
             if X[t] >= dp.deal_refi_threshold[d]:
                 refinance = True
@@ -284,7 +285,7 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
                     step_paid = -back
                     trapped = 0.0
             elif op == OP_RESIDUAL:
-                paid = _step_up(dp, k0, k1, avail, t, disc, st, tcash)
+                paid = _step_up(k0, k1, avail, t, disc, st, tcash)
                 avail -= paid
                 step_up_paid += paid
                 residual += avail
@@ -293,7 +294,7 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
             if record:
                 sledger[s, t] = step_paid
         # Cash no step claimed pays the step-up interest and then the residual holder.
-        paid = _step_up(dp, k0, k1, avail, t, disc, st, tcash)
+        paid = _step_up(k0, k1, avail, t, disc, st, tcash)
         avail -= paid
         step_up_paid += paid
         residual += avail
@@ -351,7 +352,7 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
 
 
 @jit
-def _step_up(dp, k0, k1, avail, t, disc, st, tcash):
+def _step_up(k0, k1, avail, t, disc, st, tcash):
     """Pay carried ARD step-up interest from ``avail``, in tranche order; returns the amount paid."""
     paid = 0.0
     for k in range(k0, k1):
