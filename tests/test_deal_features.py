@@ -394,10 +394,7 @@ def test_cash_is_conserved_with_every_new_step(kind, seed):
         tr = trace(plan, source, p)
         for dl, deal in enumerate(cfg.deals):
             L = tr.ledger[dl]
-            end = deal.legal_final_month
-            refi = np.flatnonzero(L[:, COL["refinanced"]] > 0)
-            if refi.size:
-                end = int(refi[0])
+            end = deal.ard.month if tr.outputs.deal_ard[0, dl] == 1 else deal.legal_final_month  # refinanced: ends
             scale = 1e-9 * max(1.0, np.abs(L[:, :COL["reserve_balance"]]).max())
             np.testing.assert_allclose(L[1:end + 1, INFLOW].sum(axis=1), L[1:end + 1, OUTFLOW].sum(axis=1), rtol=0, atol=scale)
             # each step's payments add up to the deal ledger

@@ -118,7 +118,8 @@ def compare(d: dict, paths: int = 120, trace_every: int = 1) -> dict:
             for field in PathOutputs._fields:  # a trace is the same code path as a run
                 np.testing.assert_array_equal(getattr(tr.outputs, field)[0], getattr(out, field)[p], err_msg=f"{where}: trace {field}")
             for dl, L in enumerate(ref["ledger"]):
-                _check_conservation(L, legal_final[dl], cfg.deals[dl].reserve.initial_balance, RTOL * scale)
+                refi = cfg.deals[dl].ard.month if ref["ard"][dl] == 1 else 0
+                _check_conservation(L, legal_final[dl], cfg.deals[dl].reserve.initial_balance, RTOL * scale, refi)
         tally["defaults"] += int((ref["tau"] <= T).any())
         tally["loss"] += int((ref["principal_loss"] > 0).any())
         tally["shortfall"] += int(ref["any_shortfall"].any())
@@ -130,12 +131,10 @@ def compare(d: dict, paths: int = 120, trace_every: int = 1) -> dict:
     return tally
 
 
-def _check_conservation(L: np.ndarray, legal_final: int, reserve0: float, atol: float) -> None:
-    """docs/model.md §5: inflows = outflows in every waterfall month; the reserve rolls forward."""
-    end = legal_final
-    refinanced = np.flatnonzero(L[:, COL["refinanced"]] > 0)
-    if refinanced.size:  # an open ARD ends the deal
-        end = int(refinanced[0])
+def _check_conservation(L: np.ndarray, legal_final: int, reserve0: float, atol: float, refinanced_at: int = 0) -> None:
+    """docs/model.md §5: inflows = outflows in every waterfall month; the reserve rolls forward.
+    ``refinanced_at``: the ARD month when the notes were refinanced there (the deal ends), else 0."""
+    end = refinanced_at or legal_final
     months = slice(1, end + 1)
     np.testing.assert_allclose(L[months][:, INFLOW].sum(axis=1), L[months][:, OUTFLOW].sum(axis=1), rtol=0, atol=atol)
     assert (L[:, CASH] >= -atol).all(), "a negative cash flow or balance"
@@ -601,6 +600,21 @@ def random_configs(draw):
         }
         if draw(st.booleans()):
             lease["gpu_in_service_month"] = draw(st.integers(0, T))
+        if draw(st.integers(0, 2)) == 0:  # lease options (docs/model.md §4)
+            if draw(st.booleans()):
+                lease.update(renewals=draw(st.integers(1, 3)), renewal_term=draw(st.integers(1, T)),
+                             renewal_intercept=draw(st.floats(-1.5, 1.5)), renewal_beta=draw(st.floats(-1.0, 2.0)))
+            if draw(st.booleans()):
+                k = draw(st.floats(0.01, 40e6))
+                lease.update(rvg_threshold=k, rvg_threshold_end=draw(st.floats(0.0, 40e6)),
+                             rvg_months=draw(st.integers(1, 2 * T)), rvg_cap=draw(st.one_of(st.none(), st.floats(0.0, 20e6))),
+                             rvg_guarantor=f"t{draw(st.integers(0, n_tenants - 1))}")
+            if draw(st.booleans()):
+                lease.update(recovery="relet", downtime=draw(st.integers(0, 8)), relet_pd=draw(st.sampled_from([0.0, 0.1, 0.4])),
+                             relet_rho=draw(st.sampled_from([0.0, 0.3])))
+            if draw(st.booleans()):
+                lease.update(termination_threshold=draw(st.floats(0.0, 1.0)), termination_fee_months=draw(st.floats(0, 6)),
+                             termination_earliest_month=draw(st.integers(1, T)))
         leases.append(lease)
     n_tr = draw(st.integers(1, 3))
     names = ["A", "B", "C"][:n_tr]
@@ -608,7 +622,7 @@ def random_configs(draw):
     for name in names:
         tr = {"name": name, "balance": draw(st.floats(1e6, 40e6)), "coupon": draw(st.sampled_from([0.0, 0.04, 0.08, 0.15])),
               "amortization": draw(st.sampled_from(["sweep", "level", "bullet"])),
-              "interest_on_shortfall": draw(st.booleans())}
+              "interest_on_shortfall": draw(st.booleans()), "deferrable": draw(st.integers(0, 3)) == 0}
         if tr["amortization"] == "level" and draw(st.booleans()):
             s = draw(st.integers(0, lf - 1))
             tr.update(amort_start_month=s, amort_end_month=draw(st.integers(s + 1, lf)))
@@ -634,6 +648,20 @@ def random_configs(draw):
         waterfall += [{"type": "principal", "classes": [n]} for n in names]
     if draw(st.booleans()):
         waterfall.append({"type": "residual"})
+    triggers = {}
+    if draw(st.booleans()):  # a trap step anywhere before the residual, with its trigger
+        body = [w for w in waterfall if w["type"] != "residual"]
+        waterfall.insert(draw(st.integers(0, len(body))), {"type": "trap"})
+        triggers["cash_trap_dscr"] = draw(st.floats(0.5, 3.0))
+    if draw(st.booleans()):
+        triggers["rapid_amortization_dscr"] = draw(st.floats(0.5, 2.0))
+    ard = None
+    if draw(st.booleans()):
+        ard = {"month": draw(st.integers(1, lf)), "refinance_threshold": draw(st.floats(-1.0, 1.0)),
+               "step_up_bps": draw(st.sampled_from([0.0, 100.0, 500.0]))}
+        for tr in tranches:
+            if tr["amortization"] == "bullet" and draw(st.booleans()):
+                tr["amortization"] = "io"
     if draw(st.booleans()):  # fees anywhere, e.g. after the reserve step: then it never draws
         fees = [w for w in waterfall if w["type"] == "fees"]
         if fees:
@@ -663,7 +691,10 @@ def random_configs(draw):
                         "rate": draw(st.floats(0, 0.05))},
             "fees": {"bps": draw(st.floats(0, 200)), "fixed_monthly": draw(st.floats(0, 2e5))},
             "waterfall": waterfall,
+            "triggers": triggers,
+            "ard": ard,
         }],
+        "market_rent": {"factor_beta": draw(st.floats(0.0, 1.0))},
     }
 
 
