@@ -41,7 +41,7 @@ def deal_collections(d, pool, col, tau, X, gidx, sidx, midx, H, key, flows, lost
     Rent of a group stops from its tenant's default month τ. A lease whose tenant defaults by the
     end of its term (τ ≤ end) loses its terminal sale and instead recovers, at τ + recovery_lag,
     either ``recovery_rate × (gpu_cost + shell_value)`` (`fixed`) or the market value of its
-    collateral net of liquidation cost (`sale`). Option leases follow :func:`option_lease`.
+    collateral net of liquidation cost (`sale`). Option leases follow :func:`option_leases`.
 
     Parameters
     ----------
@@ -94,13 +94,8 @@ def deal_collections(d, pool, col, tau, X, gidx, sidx, midx, H, key, flows, lost
             collateral = pool.lease_gpu[j] + pool.lease_shell[j]
             if collateral > proceeds:
                 loss += collateral - proceeds
-    renewals = 0
-    scale = 0.0
-    for m in range(pool.deal_dyn_ptr[d], pool.deal_dyn_ptr[d + 1]):
-        lm, nr, top = option_lease(m, pool, col, tau, X, gidx, sidx, midx, H, key, flows, drent)
-        loss += lm
-        renewals += nr
-        scale = max(scale, top)
+    lm, renewals, scale = option_leases(d, pool, col, tau, X, gidx, sidx, midx, H, key, flows, drent)
+    loss += lm
     acc = 0.0
     for t in range(T + 1):
         acc += drent[t]
@@ -152,8 +147,10 @@ def _sell(gpu, shell, a0, liq, m, col, gidx, sidx, flows, src):
 
 
 @jit
-def option_lease(m, pool, col, tau, X, gidx, sidx, midx, H, key, flows, drent):
-    """Walk option lease ``m`` term by term on one path (MODEL §4), adding its cash to ``flows``/``drent``.
+def option_leases(d, pool, col, tau, X, gidx, sidx, midx, H, key, flows, drent):
+    """Walk deal ``d``'s option leases term by term on one path (MODEL §4), adding their cash to
+    ``flows``/``drent``. One call per deal, not per lease: passing the pool plan costs reference
+    counting on each of its arrays.
 
     In each term, the first of these ends it: the tenant's default (rent stops from τ; repossess and
     recover, or re-let after ``downtime`` to a replacement tenant who may default in turn), an early
@@ -166,99 +163,106 @@ def option_lease(m, pool, col, tau, X, gidx, sidx, midx, H, key, flows, drent):
     Returns (net-loss amount, renewals exercised, largest monthly rent added).
     """
     T = X.shape[0] - 1
-    j = pool.dyn_lease[m]
-    gpu, shell, a0, liq, rr = pool.lease_gpu[j], pool.lease_shell[j], pool.lease_a0[j], pool.lease_liq[j], pool.lease_fixed_rr[j]
-    rec_lag, sale_lag = pool.lease_rec_lag[j], pool.lease_sale_lag[j]
-    ti = tau[pool.lease_tenant[j]]
-    s = pool.lease_start[j]
-    E0 = pool.lease_end[j]
-    R = pool.dyn_rent[m]
-    e = pool.dyn_esc[m]
-    mult = 1.0
-    cur = s
-    end = E0
-    left = pool.dyn_renewals[m]
-    renewed = 0
-    received = 0.0
-    lost_collateral = 0.0
-    top = 0.0
-    while True:
-        tm = T + 1
-        if pool.dyn_term_frac[m] > 0.0:
-            thr = pool.dyn_term_frac[m] * mult
-            for u in range(max(cur + 1, s + pool.dyn_term_from[m]), min(end, T, ti - 1) + 1):
-                if midx[u] < thr:
-                    tm = u
-                    break
-        # ti = T+1 encodes "no default within the horizon": a term running past T is not a default.
-        if ti <= T and ti <= end and ti <= tm:
-            w, v = add_rent(drent, R * mult, e, s, cur + 1, ti - 1, E0)
-            received += w
-            top = max(top, v)
-            c = pool.dyn_relet_class[m]
-            r = ti + pool.dyn_downtime[m]
-            collateral = pool.lease_gpu[j] + pool.lease_shell[j]
-            if c >= 0 and r < end and r <= T:
-                tr = T + 1
-                if pool.fixed_uniform < 0.0:
-                    need = -math.log(uniform(key, m, 1))
-                    for u in range(r + 1, T + 1):
-                        if H[c, u] - H[c, r] >= need:
-                            tr = u
-                            break
-                w, v = add_rent(drent, R * midx[r], e, s, r + 1, min(end, tr - 1), E0)
+    loss_total = 0.0
+    renewals_total = 0
+    scale = 0.0
+    for m in range(pool.deal_dyn_ptr[d], pool.deal_dyn_ptr[d + 1]):
+        j = pool.dyn_lease[m]
+        gpu, shell, a0, liq, rr = pool.lease_gpu[j], pool.lease_shell[j], pool.lease_a0[j], pool.lease_liq[j], pool.lease_fixed_rr[j]
+        rec_lag, sale_lag = pool.lease_rec_lag[j], pool.lease_sale_lag[j]
+        ti = tau[pool.lease_tenant[j]]
+        s = pool.lease_start[j]
+        E0 = pool.lease_end[j]
+        R = pool.dyn_rent[m]
+        e = pool.dyn_esc[m]
+        mult = 1.0
+        cur = s
+        end = E0
+        left = pool.dyn_renewals[m]
+        renewed = 0
+        received = 0.0
+        lost_collateral = 0.0
+        top = 0.0
+        while True:
+            tm = T + 1
+            if pool.dyn_term_frac[m] > 0.0:
+                thr = pool.dyn_term_frac[m] * mult
+                for u in range(max(cur + 1, s + pool.dyn_term_from[m]), min(end, T, ti - 1) + 1):
+                    if midx[u] < thr:
+                        tm = u
+                        break
+            # ti = T+1 encodes "no default within the horizon": a term running past T is not a default.
+            if ti <= T and ti <= end and ti <= tm:
+                w, v = add_rent(drent, R * mult, e, s, cur + 1, ti - 1, E0)
                 received += w
                 top = max(top, v)
-                if tr <= end:
-                    proceeds = _recovery(gpu, shell, a0, liq, rr, tr + rec_lag, col, gidx, sidx)
-                    if proceeds > 0.0:
-                        flows[SRC_RECOVERY, tr + rec_lag] += proceeds
-                    lost_collateral += max(0.0, collateral - proceeds)
+                c = pool.dyn_relet_class[m]
+                r = ti + pool.dyn_downtime[m]
+                collateral = pool.lease_gpu[j] + pool.lease_shell[j]
+                if c >= 0 and r < end and r <= T:
+                    tr = T + 1
+                    if pool.fixed_uniform < 0.0:
+                        need = -math.log(uniform(key, m, 1))
+                        for u in range(r + 1, T + 1):
+                            if H[c, u] - H[c, r] >= need:
+                                tr = u
+                                break
+                    w, v = add_rent(drent, R * midx[r], e, s, r + 1, min(end, tr - 1), E0)
+                    received += w
+                    top = max(top, v)
+                    if tr <= end:
+                        proceeds = _recovery(gpu, shell, a0, liq, rr, tr + rec_lag, col, gidx, sidx)
+                        if proceeds > 0.0:
+                            flows[SRC_RECOVERY, tr + rec_lag] += proceeds
+                        lost_collateral += max(0.0, collateral - proceeds)
+                    else:
+                        _sell(gpu, shell, a0, liq, end + sale_lag, col, gidx, sidx, flows, SRC_SALE)
                 else:
-                    _sell(gpu, shell, a0, liq, end + sale_lag, col, gidx, sidx, flows, SRC_SALE)
-            else:
-                proceeds = _recovery(gpu, shell, a0, liq, rr, ti + rec_lag, col, gidx, sidx)
-                if proceeds > 0.0:
-                    flows[SRC_RECOVERY, ti + rec_lag] += proceeds
-                lost_collateral += max(0.0, collateral - proceeds)
-            break
-        if tm <= T:  # found only within the term, before τ
-            w, v = add_rent(drent, R * mult, e, s, cur + 1, tm, E0)
+                    proceeds = _recovery(gpu, shell, a0, liq, rr, ti + rec_lag, col, gidx, sidx)
+                    if proceeds > 0.0:
+                        flows[SRC_RECOVERY, ti + rec_lag] += proceeds
+                    lost_collateral += max(0.0, collateral - proceeds)
+                break
+            if tm <= T:  # found only within the term, before τ
+                w, v = add_rent(drent, R * mult, e, s, cur + 1, tm, E0)
+                top = max(top, v)
+                fee = pool.dyn_term_fee[m] * R * mult * (1.0 + e) ** ((tm - s - 1) // 12)
+                flows[SRC_FEE, tm] += fee
+                received += w + (fee if tm <= E0 else 0.0)
+                _sell(gpu, shell, a0, liq, tm + sale_lag, col, gidx, sidx, flows, SRC_SALE)
+                break
+            w, v = add_rent(drent, R * mult, e, s, cur + 1, end, E0)
+            received += w
             top = max(top, v)
-            fee = pool.dyn_term_fee[m] * R * mult * (1.0 + e) ** ((tm - s - 1) // 12)
-            flows[SRC_FEE, tm] += fee
-            received += w + (fee if tm <= E0 else 0.0)
-            _sell(gpu, shell, a0, liq, tm + sale_lag, col, gidx, sidx, flows, SRC_SALE)
+            if end >= T:
+                break
+            if left > 0:
+                p_renew = norm_cdf(pool.dyn_ren_a[m] + pool.dyn_ren_b[m] * X[end])
+                if pool.fixed_uniform >= 0.0:
+                    # A deterministic what-if renews iff Φ(a + b·X_t) ≥ ½ (engine/config.py DeterministicConfig).
+                    renew = p_renew >= pool.fixed_uniform
+                else:
+                    renew = uniform(key, m, 2 * renewed + 2) < p_renew
+                if renew:
+                    mult = midx[end]
+                    cur = end
+                    end += pool.dyn_renewal_term[m]
+                    left -= 1
+                    renewed += 1
+                    continue
+            g = pool.dyn_guarantor[m]
+            months = pool.dyn_rvg_months[m]
+            if g >= 0 and months > 0 and tau[g] > end and end - s <= months:
+                k = pool.dyn_rvg_start[m] + (pool.dyn_rvg_end[m] - pool.dyn_rvg_start[m]) * (end - s) / months
+                gap = k - collateral_value(gpu, shell, a0, end, col, gidx, sidx)
+                if gap > 0.0:
+                    flows[SRC_RVG, end] += min(pool.dyn_rvg_cap[m], gap)
+            _sell(gpu, shell, a0, liq, end + sale_lag, col, gidx, sidx, flows, SRC_SALE)
             break
-        w, v = add_rent(drent, R * mult, e, s, cur + 1, end, E0)
-        received += w
-        top = max(top, v)
-        if end >= T:
-            break
-        if left > 0:
-            p_renew = norm_cdf(pool.dyn_ren_a[m] + pool.dyn_ren_b[m] * X[end])
-            if pool.fixed_uniform >= 0.0:
-                # A deterministic what-if renews iff Φ(a + b·X_t) ≥ ½ (engine/config.py DeterministicConfig).
-                renew = p_renew >= pool.fixed_uniform
-            else:
-                renew = uniform(key, m, 2 * renewed + 2) < p_renew
-            if renew:
-                mult = midx[end]
-                cur = end
-                end += pool.dyn_renewal_term[m]
-                left -= 1
-                renewed += 1
-                continue
-        g = pool.dyn_guarantor[m]
-        months = pool.dyn_rvg_months[m]
-        if g >= 0 and months > 0 and tau[g] > end and end - s <= months:
-            k = pool.dyn_rvg_start[m] + (pool.dyn_rvg_end[m] - pool.dyn_rvg_start[m]) * (end - s) / months
-            gap = k - collateral_value(gpu, shell, a0, end, col, gidx, sidx)
-            if gap > 0.0:
-                flows[SRC_RVG, end] += min(pool.dyn_rvg_cap[m], gap)
-        _sell(gpu, shell, a0, liq, end + sale_lag, col, gidx, sidx, flows, SRC_SALE)
-        break
-    lost_rent = pool.dyn_sched[m] - received
-    if lost_rent <= 1e-9 * pool.dyn_sched[m]:
-        lost_rent = 0.0
-    return lost_rent + lost_collateral, renewed, top
+        lost_rent = pool.dyn_sched[m] - received
+        if lost_rent <= 1e-9 * pool.dyn_sched[m]:
+            lost_rent = 0.0
+        loss_total += lost_rent + lost_collateral
+        renewals_total += renewed
+        scale = max(scale, top)
+    return loss_total, renewals_total, scale

@@ -144,7 +144,7 @@ class PoolPlan(NamedTuple):
     deal_pool_balance : f8[D]          P0: scheduled rent within T plus original collateral
     lease_dynamic : i1[L]              1 for a lease with options (renewals, RVG, re-letting, early
                                        termination): left out of the aggregates above and simulated
-                                       lease by lease (kernels/leases.py:option_lease)
+                                       lease by lease (kernels/leases.py:option_leases)
     lease_tenant, lease_sale_lag : i4[L]
     Per option lease (M of them, sorted by deal; CSR deal_dyn_ptr : i4[D+1]):
       dyn_lease : i4[M]                index into the lease arrays
