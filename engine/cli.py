@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--paths-out", action="store_true", help="also write every path's outputs as the Parquet dataset DIR/paths/")
     r.add_argument("--resume", action="store_true", help="continue an interrupted run in --out from its committed chunks")
     add_backend_arguments(r)
+    from .sweep import add_sweep_parser
+
+    add_sweep_parser(sub)
     b = sub.add_parser("bench", help="run the hot-loop benchmark suite in benchmarks/")
     b.add_argument("--quick", action="store_true", help="fewer paths; peak RSS at 10^5 vs 10^6 paths")
     b.add_argument("--json", type=Path, help="also write the measurements as JSON")
@@ -123,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from .backends import BackendError
     from .resume import Interrupted, ResumeError
+
+    if args.command == "sweep":
+        from .sweep import sweep_main
+
+        return sweep_main(args)
     try:
         cfg = load_config(args.config)
         if args.command == "validate":
