@@ -8,9 +8,13 @@ Public API::
     res.plot.exceedance()          # a matplotlib Figure
     res.write("runs/x"); open_run("runs/x")
     load_config(path).with_overrides({"gpu.economic_life_months": 18})
+    sweep(cfg, {"tenants.hyperscaler.pd": [0.001, 0.01]}, paths=20_000)   # one table, a row per point
+    min_subordination(cfg, "hyperion", "A", 0.01, "deals.hyperion.tranches.A.attach", 0.12, 0.95, 0.005)
 """
 
 from .config import Config, ConfigError, load_config, validate_config
 from .run import Results, open_run, run
+from .sweep import min_subordination, sweep
 
-__all__ = ["Config", "ConfigError", "Results", "load_config", "open_run", "run", "validate_config"]
+__all__ = ["Config", "ConfigError", "Results", "load_config", "min_subordination", "open_run", "run", "sweep",
+           "validate_config"]

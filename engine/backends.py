@@ -182,7 +182,7 @@ class Dask:
         quiet = not logging.getLogger("engine").isEnabledFor(logging.INFO)
         # Worker processes inherit this environment, NUMBA_CACHE_DIR included, so they load the
         # kernels from numba's cache instead of compiling them again.
-        cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True, dashboard_address=None,
+        cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                                silence_logs=logging.ERROR if quiet else logging.WARNING)
         log.info("dask backend: local cluster of %d worker processes at %s (%d numba threads each)",
                  self.workers, cluster.scheduler_address, self.threads)

@@ -167,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{res.manifest['threads']} threads; compile/cache load {t['compile_s']:.2f} s)"
         + (f"; {res.manifest['chunks_resumed']} chunk(s) resumed" if res.manifest["chunks_resumed"] else "")
         + (f"; backend {res.manifest['backend']}" if res.manifest["backend"] != "inprocess" else "")
+        + (f" with {res.manifest['workers']} local workers" if res.manifest.get("workers") else "")
     )
     print(f"wrote {out}/manifest.json and {out}/summary/{{{','.join(res.tables)}}}.parquet")
     from .report import build_report, warnings

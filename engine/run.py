@@ -258,6 +258,7 @@ def run(config: Config, *, scenario: str | None = None, paths: int | None = None
         "chunk_paths": base.run.chunk_paths,
         "threads": n_threads,
         "backend": executor.name,
+        "workers": getattr(executor, "workers", None),
         "chunks_resumed": batch.chunks_resumed,
         "tenant_thresholds": first["tenant_thresholds"],
         "scenarios": {name: part.info for name, part in parts.items()},
