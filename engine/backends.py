@@ -100,6 +100,12 @@ class InProcess:
 
     name = "inprocess"
 
+    def __enter__(self) -> InProcess:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
     def execute(self, jobs: dict[str, Job], chunks: list[Chunk], done: Done, need_stats: bool = True) -> dict:
         merged: dict[tuple[str, bool], RunStats] = {}
         # One draw source per job: it caches the last RNG block, which consecutive chunks share.
@@ -168,6 +174,7 @@ class Dask:
         if retries < 0:
             raise BackendError(f"retries must be at least 0, got {retries}")
         self.workers, self.scheduler, self.retries, self.task = workers, scheduler, retries, task
+        self._open: tuple | None = None
         # Local workers share this machine's cores; numba threads per worker are split to match.
         self.threads = threads or (max(1, (os.cpu_count() or 1) // workers) if workers else 0)
 
@@ -188,10 +195,26 @@ class Dask:
                  self.workers, cluster.scheduler_address, self.threads)
         return Client(cluster), cluster
 
+    def __enter__(self) -> Dask:
+        """Keep one cluster and client for several batches (a bisection runs one batch per step)."""
+        self._open = self._client()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        opened, self._open = self._open, None
+        if opened is not None:
+            self._close(*opened)
+
+    @staticmethod
+    def _close(client, cluster) -> None:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
     def execute(self, jobs: dict[str, Job], chunks: list[Chunk], done: Done, need_stats: bool = True) -> dict:
         from distributed import as_completed
 
-        client, cluster = self._client()
+        client, cluster = self._open or self._client()
         futures: dict = {}
         finals: dict = {}
         try:
@@ -211,9 +234,8 @@ class Dask:
             client.cancel(list(futures) + list(finals.values()))
             raise
         finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            if self._open is None:
+                self._close(client, cluster)
 
 
 def make_backend(backend, workers: int | None = None, scheduler: str | None = None, retries: int = 3):

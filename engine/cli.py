@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
     if args.verbose:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+        # The engine's own INFO lines only; libraries (distributed, numba) stay at WARNING.
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
         logging.getLogger("engine").setLevel(logging.INFO)
     # Imported here so `dcabs --help` answers without loading numba.
     from .config import ConfigError, json_schema, load_config

@@ -210,6 +210,15 @@ def min_subordination(config, deal: str, tranche: str, target_el: float, path: s
     # Both ends are validated before the first simulation.
     point_configs(config, {path: [lo, hi]}, [run_kwargs.get("scenario") or "base"],
                   {k: run_kwargs.get(k) for k in ("paths", "seed", "chunk_paths", "threads")})
+    from .backends import make_backend
+
+    executor = make_backend(run_kwargs.pop("backend", "inprocess"), run_kwargs.pop("workers", None),
+                            run_kwargs.pop("scheduler", None), run_kwargs.pop("retries", 3))
+    with executor:  # one Dask cluster for every step of the bisection
+        return _bisect_el(config, deal, tranche, target_el, path, lo, hi, tol, view, dict(run_kwargs, backend=executor))
+
+
+def _bisect_el(config, deal, tranche, target_el, path, lo, hi, tol, view, run_kwargs) -> float:
     seen: dict[float, float] = {}
 
     def el_at(x: float) -> float:

@@ -104,3 +104,15 @@ def test_importing_and_running_the_engine_does_not_import_dask():
             "engine.run(make_config(), paths=100); engine.sweep(make_config(), {'tenants.lab.pd': [0.1]}, paths=100);"
             "assert not {'dask', 'distributed'} & set(sys.modules), 'dask was imported'")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def test_a_sweep_on_dask_equals_the_sweep_in_process(cluster):
+    from engine import sweep
+
+    dims = {"tenants.lab.pd": [0.03, 0.06], "deals.d1.tranches.A.attach": [0.3, 0.5]}
+    here = sweep(make_config(), dims, paths=2000)
+    with Dask(scheduler=cluster.scheduler_address) as backend:  # one client for both batches
+        there = sweep(make_config(), dims, paths=2000, backend=backend)
+        again = sweep(make_config(), dims, paths=2000, backend=backend)
+    pd.testing.assert_frame_equal(here, there, check_exact=True)
+    pd.testing.assert_frame_equal(here, again, check_exact=True)
