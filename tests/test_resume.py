@@ -188,3 +188,17 @@ def test_sigint_on_a_real_run_then_resume_gives_the_same_bits(tmp_path):
         b = pd.read_parquet(whole / "summary" / f"{table}.parquet")
         pd.testing.assert_frame_equal(a, b, check_exact=True)
     print(f"resumed {len(committed)} of 15 chunks in a {resume_s:.2f} s process")
+
+
+def test_logs_are_quiet_by_default_and_verbose_with_v(tmp_path):
+    from test_cli import small
+
+    cfg = small(tmp_path)
+    args = ["run", str(cfg), "--chunk-paths", "1000", "--no-report", "--no-progress"]
+    quiet = subprocess.run([sys.executable, "-m", "engine.cli", *args, "--out", str(tmp_path / "q")], cwd=ROOT,
+                           capture_output=True, text=True, check=True)
+    assert quiet.stderr == ""
+    loud = subprocess.run([sys.executable, "-m", "engine.cli", "-v", *args, "--out", str(tmp_path / "v")], cwd=ROOT,
+                          capture_output=True, text=True, check=True)
+    assert "inprocess backend: 3 chunks of 1 job(s) to simulate" in loud.stderr
+    assert loud.stderr.count("committed chunk base") == 3
