@@ -65,9 +65,13 @@ class Job:
         job = cls(cfg, plan, int(np.diff(plan.pool.deal_group_ptr).max()), paths_to=paths_to)
         if warm:
             t0 = time.perf_counter()
-            simulate(plan, DrawSource.for_config(cfg), 0, 1)  # compiles on first use, or loads numba's cache
+            simulate(plan, job.source(), 0, 1)  # compiles on first use, or loads numba's cache
             job.compile_s = time.perf_counter() - t0
         return job
+
+    def source(self) -> DrawSource:
+        """A fresh draw source: the one place a job's random numbers come from."""
+        return DrawSource.for_config(self.cfg)
 
     def compares(self) -> bool:
         net = self.cfg.network
@@ -84,7 +88,7 @@ def compute(job: Job, chunk: Chunk, source: DrawSource | None = None) -> RunStat
     from .run import simulate
 
     plan = job.plan if chunk.network else job.plan.without_network()
-    out = simulate(plan, source or DrawSource.for_config(job.cfg), chunk.start, chunk.stop)
+    out = simulate(plan, source or job.source(), chunk.start, chunk.stop)
     if job.paths_to is not None and chunk.network:
         firms = plan.firm_names if plan.network.enabled else ()
         rows = path_tables(out, chunk.start, plan.tranche_deal, plan.tranche_names, plan.deal_names, firms)
@@ -106,10 +110,11 @@ class InProcess:
     def __exit__(self, *exc) -> None:
         pass
 
-    def execute(self, jobs: dict[str, Job], chunks: list[Chunk], done: Done, need_stats: bool = True) -> dict:
+    def execute(self, jobs: dict[str, Job], chunks: list[Chunk], done: Done, need_stats: bool = True,
+                check: Callable[[], None] = lambda: None) -> dict:
         merged: dict[tuple[str, bool], RunStats] = {}
         # One draw source per job: it caches the last RNG block, which consecutive chunks share.
-        sources = {name: DrawSource.for_config(job.cfg) for name, job in jobs.items()}
+        sources = {name: job.source() for name, job in jobs.items()}
         for chunk in chunks:
             t0 = time.perf_counter()
             stats = compute(jobs[chunk.job], chunk, sources[chunk.job])
@@ -124,6 +129,7 @@ class InProcess:
 # Worker-process state: compiled jobs by config hash, and one kernel call at a time (a worker
 # with several threads must not enter numba's parallel region concurrently).
 _WORKER_JOBS: dict[str, Job] = {}
+_WORKER_JOBS_KEPT = 32
 _KERNEL_LOCK = threading.Lock()
 
 
@@ -134,6 +140,8 @@ def chunk_task(cfg: Config, chunk: Chunk, paths_to: tuple[Path, str] | None, thr
     key = cfg.digest()
     job = _WORKER_JOBS.get(key)
     if job is None:
+        if len(_WORKER_JOBS) >= _WORKER_JOBS_KEPT:  # a long-lived worker serves many sweeps and runs
+            _WORKER_JOBS.pop(next(iter(_WORKER_JOBS)))
         job = _WORKER_JOBS[key] = Job.prepare(cfg, warm=False)
     job = Job(job.cfg, job.plan, job.max_defaults, paths_to=paths_to)
     with _KERNEL_LOCK:
@@ -211,7 +219,8 @@ class Dask:
         if cluster is not None:
             cluster.close()
 
-    def execute(self, jobs: dict[str, Job], chunks: list[Chunk], done: Done, need_stats: bool = True) -> dict:
+    def execute(self, jobs: dict[str, Job], chunks: list[Chunk], done: Done, need_stats: bool = True,
+                check: Callable[[], None] = lambda: None) -> dict:
         from distributed import as_completed
 
         client, cluster = self._open or self._client()
@@ -227,11 +236,23 @@ class Dask:
                 groups[(chunk.job, chunk.network)].append(fut)
             finals = {key: _tree_reduce(client, futs, self.retries) for key, futs in groups.items()}
             del groups
-            for fut in as_completed(list(futures)):
-                done(futures.pop(fut), fut.result() if need_stats else None, None)
+            pending = as_completed(list(futures))
+            while not pending.is_empty():
+                ready = pending.next_batch(block=False)
+                if not ready:
+                    # Polled rather than blocking, so a stop request is honoured even while no
+                    # chunk completes (say every worker was lost to the same Ctrl-C).
+                    check()
+                    time.sleep(0.05)
+                for fut in ready:
+                    done(futures.pop(fut), fut.result() if need_stats else None, None)
             return {key: fut.result() for key, fut in finals.items()}
         except BaseException:
-            client.cancel(list(futures) + list(finals.values()))
+            # Dropping the futures releases their tasks: the scheduler forgets work no client wants.
+            # (An explicit client.cancel of a tree whose inner merges were already released trips
+            # an assertion in the scheduler.) Chunks in flight are discarded, never committed.
+            futures.clear()
+            finals.clear()
             raise
         finally:
             if self._open is None:
@@ -309,11 +330,14 @@ def run_batch(jobs: dict[str, Job], executor, *, store=None, progress: bool = Fa
         seconds[key] = seconds[key] + secs if secs is not None else time.perf_counter() - t0
         bar.set_postfix_str(chunk.job, refresh=False)
         bar.update(chunk.stop - chunk.start)
+        check()
+
+    def check() -> None:
         if stop:
             raise Interrupted(stop.signum, committed, len(chunks), store.run_dir if store is not None else None)
 
     with bar:
-        fresh = executor.execute(jobs, todo, done, need_stats=store is not None) if todo else {}
+        fresh = executor.execute(jobs, todo, done, need_stats=store is not None, check=check) if todo else {}
     for key, stats in fresh.items():
         merged[key] = merged.get(key, RunStats()).merge(stats)
     return BatchResult(merged, dict(seconds), time.perf_counter() - t0, sum(c.stop - c.start for c in todo),

@@ -4,6 +4,7 @@ optional import. Few and small: a cluster costs seconds to start."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from functools import partial
@@ -116,3 +117,28 @@ def test_a_sweep_on_dask_equals_the_sweep_in_process(cluster):
         again = sweep(make_config(), dims, paths=2000, backend=backend)
     pd.testing.assert_frame_equal(here, there, check_exact=True)
     pd.testing.assert_frame_equal(here, again, check_exact=True)
+
+
+def signal_client_on(path_start: int, client_pid: int, *args):
+    """A chunk task that sends SIGTERM to the client process when it computes chunk ``path_start``."""
+    if args[1].start == path_start:
+        os.kill(client_pid, signal.SIGTERM)
+    return chunk_task(*args)
+
+
+def test_a_signal_stops_a_dask_run_and_it_resumes_in_process_to_the_same_bits(cluster, tmp_path):
+    from engine.resume import CHUNKS_DIR, Interrupted
+
+    cfg = make_config()
+    kw = dict(paths=12000, chunk_paths=1000)
+    whole = run(cfg, **kw)
+    out = tmp_path / "run"
+    with pytest.raises(Interrupted) as exc:
+        run(cfg, out=out, backend=Dask(scheduler=cluster.scheduler_address,
+                                       task=partial(signal_client_on, 0, os.getpid())), **kw)
+    # Chunks that completed before the signal was seen are committed; those in flight are discarded.
+    assert 0 <= exc.value.committed < 12
+    assert len(list((out / CHUNKS_DIR / "base").glob("*.npz"))) == exc.value.committed
+    resumed = run(cfg, out=out, resume=True, **kw)
+    assert resumed.manifest["chunks_resumed"] == exc.value.committed
+    pd.testing.assert_frame_equal(whole.tranches, resumed.tranches, check_exact=True)
