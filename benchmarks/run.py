@@ -39,6 +39,26 @@ def _engine_rate(cfg, paths: int, threads: int = 0, repeat: int = 2) -> tuple[fl
     return best, res
 
 
+def dask_rate(cfg, paths: int, workers: int = 2) -> dict:
+    """Paths/s of the Dask backend on a local cluster of ``workers`` processes, against in-process in
+    the same run: steady state (cluster up, workers warm; best of 2) and a cold run that starts the cluster."""
+    import importlib.util
+
+    from engine.backends import Dask
+
+    if importlib.util.find_spec("distributed") is None:
+        return {}
+    t = time.perf_counter()
+    run(cfg, paths=paths, backend="dask", workers=workers)
+    cold = paths / (time.perf_counter() - t)
+    best = 0.0
+    with Dask(workers=workers) as backend:
+        run(cfg, paths=BLOCK_PATHS, backend=backend)  # workers load the kernels from numba's cache
+        for _ in range(2):
+            best = max(best, run(cfg, paths=paths, backend=backend).manifest["timings"]["paths_per_s"])
+    return {"dask_workers": workers, "dask_paths_per_s": best, "dask_cold_paths_per_s": cold}
+
+
 def _child(code: str, env: dict | None = None) -> dict:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, **(env or {})}, cwd=ROOT)
@@ -143,6 +163,13 @@ def bench(quick: bool = False) -> dict:
                                  max_abs_z_vs_numpy_naive=zn)
             except (ImportError, NotImplementedError) as exc:
                 entry["numpy_error"] = str(exc)
+        if name == "medium" and not quick:
+            try:
+                entry.update(dask_rate(cfg, n))
+                if "dask_paths_per_s" in entry:
+                    entry["dask_vs_inprocess"] = entry["dask_paths_per_s"] / rate2
+            except Exception as exc:  # dask missing or a cluster that cannot start must not lose the other numbers
+                entry["dask_error"] = repr(exc)
         entry.update(compile_times(path))
         small_n, big_n = (10**5, 10**6) if quick or name != "small" else (10**6, 10**7)
         if name in ("small", "qlpool"):
@@ -178,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
         if "peak_rss_mb_10x_paths" in e:
             print(f"{name}: peak RSS {e['peak_rss_mb']:.0f} MB at {e['rss_paths'][0]:,} paths, "
                   f"{e['peak_rss_mb_10x_paths']:.0f} MB at {e['rss_paths'][1]:,}")
+        if e.get("dask_paths_per_s"):
+            print(f"{name}: Dask on {e['dask_workers']} local workers {e['dask_paths_per_s']:,.0f} paths/s "
+                  f"({e['dask_vs_inprocess']:.2f}× in-process at {e['paths_per_s']:,.0f}); "
+                  f"{e['dask_cold_paths_per_s']:,.0f} paths/s counting the cluster start")
         if e.get("ratio_vs_numpy_naive"):
             print(f"{name}: {e['ratio_vs_numpy_naive']:.0f}× the naive per-month-Bernoulli numpy version")
     if args.json:

@@ -1,4 +1,4 @@
-"""The command line: ``dcabs validate | schema | run | report | trace | breakeven | bench``.
+"""The command line: ``dcabs [-v] validate | schema | run | sweep | report | trace | breakeven | bench``.
 
 User errors (a bad config, an existing output directory) print every problem and exit with status
 2, never a traceback. Nothing is created on disk before the config has validated.
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import shlex
 import sys
 from pathlib import Path
 
@@ -20,6 +22,7 @@ SUMMARY_COLUMNS = ["scenario", "deal", "tranche", "view", "el", "el_se", "pd", "
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dcabs", description="Data-center lease ABS contagion Monte Carlo.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log chunk commits, resume skips and backend start-up")
     sub = p.add_subparsers(dest="command", required=True)
     v = sub.add_parser("validate", help="check a config; print `ok` or every error")
     v.add_argument("config", type=Path)
@@ -36,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     r.add_argument("--no-report", action="store_true", help="skip report.html and figures/")
     r.add_argument("--paths-out", action="store_true", help="also write every path's outputs as the Parquet dataset DIR/paths/")
+    r.add_argument("--resume", action="store_true", help="continue an interrupted run in --out from its committed chunks")
+    add_backend_arguments(r)
+    from .sweep import add_sweep_parser
+
+    add_sweep_parser(sub)
     b = sub.add_parser("bench", help="run the hot-loop benchmark suite in benchmarks/")
     b.add_argument("--quick", action="store_true", help="fewer paths; peak RSS at 10^5 vs 10^6 paths")
     b.add_argument("--json", type=Path, help="also write the measurements as JSON")
@@ -81,6 +89,28 @@ def _whatif(args, cfg) -> int:
     return 0
 
 
+def add_backend_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=("inprocess", "dask"), default="inprocess",
+                   help="where chunks run: this process (default) or Dask tasks")
+    p.add_argument("--workers", type=int, help="--backend dask: a local cluster of N worker processes")
+    p.add_argument("--scheduler", help="--backend dask: the address of a running Dask scheduler")
+    p.add_argument("--retries", type=int, default=3, help="--backend dask: retries of a failed chunk task (default 3)")
+
+
+def backend_kwargs(args: argparse.Namespace) -> dict:
+    return dict(backend=args.backend, workers=args.workers, scheduler=args.scheduler, retries=args.retries)
+
+
+def resume_command(argv: list[str], out: Path) -> str:
+    """The command that continues an interrupted ``dcabs run``: the same arguments, the same
+    --out, --resume, and never --overwrite (which would discard the committed chunks)."""
+    args = [a for a in argv if a not in ("--overwrite", "--resume")]
+    if not any(a == "--out" or a.startswith("--out=") for a in args):
+        args += ["--out", str(out)]
+    prog = sys.argv[0] if Path(sys.argv[0]).name == "dcabs" else "dcabs"
+    return shlex.join([prog, *args, "--resume"])
+
+
 def _fail(lines: list[str]) -> int:
     for line in lines:
         print(line, file=sys.stderr)
@@ -95,7 +125,12 @@ def format_summary(tranches: pd.DataFrame) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
+    if args.verbose:
+        # The engine's own INFO lines only; libraries (distributed, numba) stay at WARNING.
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+        logging.getLogger("engine").setLevel(logging.INFO)
     # Imported here so `dcabs --help` answers without loading numba.
     from .config import ConfigError, json_schema, load_config
     from .outputs import OutputExistsError
@@ -126,6 +161,13 @@ def main(argv: list[str] | None = None) -> int:
 
             webbrowser.open(path.resolve().as_uri())
         return 0
+    from .backends import BackendError
+    from .resume import Interrupted, ResumeError
+
+    if args.command == "sweep":
+        from .sweep import sweep_main
+
+        return sweep_main(args)
     try:
         cfg = load_config(args.config)
         if args.command == "validate":
@@ -134,16 +176,21 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("trace", "breakeven"):
             return _whatif(args, cfg)
         out = args.out or Path("runs") / args.config.stem
+        if args.resume and args.overwrite:
+            return _fail(["--resume continues a run and --overwrite starts it again: pass one of them"])
         from .run import run
 
         # run() merges and validates every scenario and checks `out` before it simulates or writes anything.
         res = run(cfg, scenario=args.scenario, progress=not args.no_progress, out=out, overwrite=args.overwrite,
                   paths_out=args.paths_out, paths=args.paths, seed=args.seed, chunk_paths=args.chunk_paths,
-                  threads=args.threads)
+                  threads=args.threads, resume=args.resume, **backend_kwargs(args))
     except ConfigError as exc:
         return _fail([f"{args.config}: invalid config"] + [f"  {p}: {m}" if p else f"  {m}" for p, m in exc.errors])
-    except OutputExistsError as exc:
+    except (OutputExistsError, ResumeError, BackendError) as exc:
         return _fail([str(exc)])
+    except Interrupted as exc:
+        print(f"\n{exc}\nresume with:\n  {resume_command(argv, out)}", file=sys.stderr)
+        return 128 + exc.signum
     t = res.manifest["timings"]
     print(format_summary(res.tranches))
     if res.network is not None:
@@ -155,8 +202,11 @@ def main(argv: list[str] | None = None) -> int:
             print("\ntranche EL with and without the network (same paths):")
             print(both.to_string(index=False, float_format="{:.6f}".format))
     print(
-        f"\n{len(res.manifest['scenarios'])} scenario(s) × {res.manifest['paths']:,} paths in {t['simulate_s']:.2f} s ({t['paths_per_s']:,.0f} paths/s, "
+        f"\n{len(res.manifest['scenarios'])} scenario(s) × {res.manifest['paths']:,} paths in {t['simulate_s']:.2f} s ({t['paths_per_s'] or 0:,.0f} paths/s, "
         f"{res.manifest['threads']} threads; compile/cache load {t['compile_s']:.2f} s)"
+        + (f"; {res.manifest['chunks_resumed']} chunk(s) resumed" if res.manifest["chunks_resumed"] else "")
+        + (f"; backend {res.manifest['backend']}" if res.manifest["backend"] != "inprocess" else "")
+        + (f" with {res.manifest['workers']} local workers" if res.manifest.get("workers") else "")
     )
     print(f"wrote {out}/manifest.json and {out}/summary/{{{','.join(res.tables)}}}.parquet")
     from .report import build_report, warnings

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,16 +14,15 @@ from importlib import metadata
 import numba
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from kernels import empty_outputs, simulate_chunk
 from kernels.plan import LEDGER_COLUMNS, TRANCHE_LEDGER_COLUMNS
 
-from .compile import Plan, compile_plan
+from .compile import Plan
 from .config import Config, ConfigError
-from .outputs import check_writable, clear_path_tables, read_path_table, read_run, write_path_chunk, write_run
-from .rng import BLOCK_PATHS, DrawSource, draw_source
-from .stats import RunStats, path_tables, cascade_table, deal_table, distribution_table, fan_table, network_table, tranche_table
+from .outputs import OutputExistsError, check_writable, clear_path_tables, read_path_table, read_run, write_run
+from .rng import BLOCK_PATHS, DrawSource
+from .stats import RunStats, cascade_table, deal_table, distribution_table, fan_table, network_table, tranche_table
 
 
 # Summary tables a run writes only when it has the data for them, besides tranches and deals.
@@ -137,21 +135,6 @@ def _rows(arrays: tuple, a: int, b: int) -> tuple:
     return type(arrays)(*(x[a:b] for x in arrays))
 
 
-def _simulate_all(plan: Plan, source: DrawSource, n: int, chunk: int, max_defaults: int, bar,
-                  paths_to: tuple[Path, str] | None = None) -> RunStats:
-    stats = RunStats()
-    firms = plan.firm_names if plan.network.enabled else ()
-    for start in range(0, n, chunk):
-        stop = min(n, start + chunk)
-        out = simulate(plan, source, start, stop)
-        stats = stats.merge(RunStats.of_chunk(out, max_defaults, plan.months))
-        if paths_to is not None:
-            rows = path_tables(out, start, plan.tranche_deal, plan.tranche_names, plan.deal_names, firms)
-            write_path_chunk(paths_to[0], paths_to[1], start, rows)
-        bar.update(stop - start)
-    return stats
-
-
 def simulate(plan: Plan, source: DrawSource, start: int, stop: int):
     """Path outputs of paths ``start .. stop-1``."""
     draws = source.draws(start, stop)
@@ -208,21 +191,15 @@ class _ScenarioRun:
     info: dict
 
 
-def _run_scenario(cfg: Config, bar, paths_to: tuple[Path, str] | None = None) -> _ScenarioRun:
-    plan = compile_plan(cfg)
-    source = draw_source(cfg)
-    max_defaults = int(np.diff(plan.pool.deal_group_ptr).max())
-    t0 = time.perf_counter()
-    simulate(plan, source, 0, 1)  # compiles on first use, or loads numba's cache
-    t_compile = time.perf_counter() - t0
-
-    n, chunk = cfg.run.paths, cfg.run.chunk_paths
-    compare = _compares(cfg)
-    t0 = time.perf_counter()
-    stats = _simulate_all(plan, source, n, chunk, max_defaults, bar, paths_to)
-    t_sim = time.perf_counter() - t0
-    without = _simulate_all(plan.without_network(), source, n, chunk, max_defaults, bar) if compare else None
-    t_without = time.perf_counter() - t0 - t_sim
+def _scenario_run(job, batch, name: str) -> _ScenarioRun:
+    """The tables and manifest entry of one job from the batch's merged statistics."""
+    cfg, plan = job.cfg, job.plan
+    n = cfg.run.paths
+    compare = job.compares()
+    stats = batch.stats[(name, True)]
+    without = batch.stats[(name, False)] if compare else None
+    t_sim = batch.seconds.get((name, True), 0.0)
+    t_without = batch.seconds.get((name, False), 0.0)
 
     has_points = ~np.isnan(plan.deals.tranche_attach)
     tables = {"tranches": tranche_table(stats, plan.tranche_deal, plan.tranche_names, plan.deals.tranche_balance, has_points)}
@@ -242,7 +219,7 @@ def _run_scenario(cfg: Config, bar, paths_to: tuple[Path, str] | None = None) ->
         # null for a tenant with PD 0 (threshold −∞, which strict JSON cannot hold)
         "tenant_thresholds": {t: float(c) if np.isfinite(c) else None for t, c in zip(plan.tenant_names, plan.tenant_threshold)},
         "timings": {
-            "compile_s": round(t_compile, 4),
+            "compile_s": round(job.compile_s, 4),
             "simulate_s": round(t_sim, 4),
             "simulate_without_network_s": round(t_without, 4) if compare else None,
             "paths_per_s": round(n / t_sim, 1) if t_sim > 0 else None,
@@ -256,43 +233,60 @@ def _one_path_if_deterministic(cfg: Config) -> Config:
     return cfg.with_run(paths=1, chunk_paths=1) if cfg.deterministic is not None else cfg
 
 
-def _compares(cfg: Config) -> bool:
-    return bool(cfg.network and cfg.network.enabled and cfg.network.compare_without)
-
-
 def run(config: Config, *, scenario: str | None = None, paths: int | None = None, seed: int | None = None,
         chunk_paths: int | None = None, threads: int | None = None, progress: bool = False,
-        out: str | Path | None = None, overwrite: bool = False, paths_out: bool = False) -> Results:
+        out: str | Path | None = None, overwrite: bool = False, paths_out: bool = False, resume: bool = False,
+        backend="inprocess", workers: int | None = None, scheduler: str | None = None, retries: int = 3) -> Results:
     """Run the Monte Carlo for a validated config and return its summary tables.
 
     ``scenario`` selects what runs: None (the config as written, labelled ``base``), a scenario
     name, a comma-separated list, or ``"all"`` (base and every scenario). Every selected scenario
     is merged and validated before any path is simulated; the tables carry a ``scenario`` column.
     Keyword arguments override the ``run`` section (validated like it). With ``out``, the run
-    directory is written too; ``paths_out`` (which needs ``out``) also writes every path's outputs
-    as the Parquet dataset ``out/paths/``, chunk by chunk, read back with ``Results.paths``.
+    directory is written too, and each finished chunk is committed under ``out/chunks/`` so that
+    ``resume=True`` continues an interrupted run (SIGINT/SIGTERM stop it after the chunk in
+    progress, raising :class:`engine.resume.Interrupted`); ``paths_out`` (which needs ``out``) also
+    writes every path's outputs as the Parquet dataset ``out/paths/``, chunk by chunk, read back
+    with ``Results.paths``. ``backend="dask"`` runs the chunks as Dask tasks on a local cluster of
+    ``workers`` processes or on the scheduler at ``scheduler``, each task retried ``retries`` times.
+    Results are bit-identical whatever the backend, chunking or interruptions.
     """
+    from contextlib import nullcontext
+
+    from .backends import Job, make_backend, run_batch
+    from .resume import ChunkStore, run_identity, stop_on_signals
     from .scenarios import scenario_config, select
 
     t_start = time.perf_counter()
     if paths_out and out is None:
         raise ValueError("paths_out=True needs out=RUN_DIR: path-level tables are written as the run goes")
+    if resume and out is None:
+        raise ValueError("resume=True needs out=RUN_DIR: the committed chunks live there")
+    if resume and overwrite:
+        raise ValueError("resume and overwrite contradict each other: resume continues a run, overwrite starts it again")
+    executor = make_backend(backend, workers, scheduler, retries)
     names = select(config, scenario)
     overrides = dict(paths=paths, seed=seed, chunk_paths=chunk_paths, threads=threads)
     cfgs = {name: _one_path_if_deterministic(scenario_config(config, name).with_run(**overrides)) for name in names}
     base = config.with_run(**overrides)
     n_threads = set_threads(base.run.threads)
+    store = None
     if out is not None:
         check_writable(out, overwrite)
-        if overwrite or paths_out:  # never mix chunk files of another run into this one's dataset
+        store = ChunkStore(out, run_identity(base, names))
+        if resume:
+            store.check_resumable()
+        elif store.has_chunks() and not overwrite:
+            raise OutputExistsError(f"{out} holds the committed chunks of an interrupted run; pass --resume to "
+                                    "continue it or --overwrite to start again")
+        if (overwrite or paths_out) and not resume:  # never mix chunk files of another run into this one's dataset
             clear_path_tables(out)
-    total = sum(c.run.paths * (2 if _compares(c) else 1) for c in cfgs.values())
-    bar = tqdm(total=total, unit="path", unit_scale=True, disable=not progress, file=sys.stderr, desc="simulating")
-    with bar:
-        parts = {}
-        for name, cfg in cfgs.items():
-            bar.set_postfix_str(name, refresh=False)
-            parts[name] = _run_scenario(cfg, bar, (Path(out), name) if paths_out else None)
+    jobs = {name: Job.prepare(cfg, (Path(out), name) if paths_out else None) for name, cfg in cfgs.items()}
+    if store is not None:
+        store.begin(fresh=not resume)
+    with stop_on_signals() if store is not None else nullcontext() as flag:
+        batch = run_batch(jobs, executor, store=store, progress=progress, stop=flag)
+    parts = {name: _scenario_run(jobs[name], batch, name) for name in names}
     tables: dict[str, pd.DataFrame] = {}
     # Scenarios may differ in which tables they produce (a scenario can switch the network off).
     keys = list(dict.fromkeys(key for part in parts.values() for key in part.tables))
@@ -300,8 +294,6 @@ def run(config: Config, *, scenario: str | None = None, paths: int | None = None
         frames = [part.tables[key].assign(scenario=name) for name, part in parts.items() if key in part.tables]
         frame = pd.concat(frames, ignore_index=True)
         tables[key] = frame[["scenario", *[c for c in frame.columns if c != "scenario"]]]
-    sim = sum(p.info["timings"]["simulate_s"] for p in parts.values())
-    paths_done = sum(p.info["paths"] for p in parts.values())
     first = parts[names[0]].info
     manifest = {
         "config": base.resolved(),
@@ -312,15 +304,19 @@ def run(config: Config, *, scenario: str | None = None, paths: int | None = None
         "block_paths": BLOCK_PATHS,
         "chunk_paths": base.run.chunk_paths,
         "threads": n_threads,
+        "backend": executor.name,
+        "workers": getattr(executor, "workers", None),
+        "chunks_resumed": batch.chunks_resumed,
         "tenant_thresholds": first["tenant_thresholds"],
         "scenarios": {name: part.info for name, part in parts.items()},
         "versions": _versions(),
         "timings": {
             "compile_s": first["timings"]["compile_s"],
-            "simulate_s": round(sim, 4),
+            # wall time of the batch: every scenario and pass, on whichever backend
+            "simulate_s": round(batch.wall_s, 4),
             "simulate_without_network_s": first["timings"]["simulate_without_network_s"],
             "total_s": round(time.perf_counter() - t_start, 4),
-            "paths_per_s": round(paths_done / sim, 1) if sim > 0 else None,
+            "paths_per_s": round(batch.paths_simulated / batch.wall_s, 1) if batch.paths_simulated and batch.wall_s > 0 else None,
         },
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
@@ -331,4 +327,5 @@ def run(config: Config, *, scenario: str | None = None, paths: int | None = None
     )
     if out is not None:
         results.write(out, overwrite=overwrite)
+        store.remove()  # the run directory is complete; its summaries hold everything the chunks did
     return results

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from scipy.optimize import linprog
 
 from engine.network import clear, fundamental_defaults
-from kernels._jit import jit_parallel, prange
+import numba
 from kernels.network import _pay_defaulters, _relative_liabilities, clear_network, picard_clearing
 
 finite = dict(allow_nan=False, allow_infinity=False)
@@ -362,9 +362,10 @@ def test_result_fields(net):
     assert np.all((r.ratios < 1) <= r.defaulted)
 
 
-@jit_parallel
+# The engine runs kernels on Python threads; a numba parallel loop is the harshest concurrent caller.
+@numba.njit(parallel=True)
 def _clear_many(Ls, es, ds, alpha, beta, out, flags, rounds):
-    for k in prange(Ls.shape[0]):
+    for k in numba.prange(Ls.shape[0]):
         rounds[k] = clear_network(Ls[k], es[k], ds[k], alpha, beta, out[k], flags[k])
 
 

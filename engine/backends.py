@@ -1,0 +1,343 @@
+"""Where chunks run: in this process (the kernel's worker threads) or as Dask tasks.
+
+A batch is a set of jobs (one per scenario, or per sweep point and scenario) cut into chunks.
+A backend computes each chunk's :class:`RunStats`, calls ``done(chunk, stats, seconds)`` as each
+one finishes (the run loop commits it, moves the progress bar and may stop the batch by raising),
+and returns the merged statistics of each (job, pass). Because the merge is exact, the order in
+which chunks finish and the shape of the reduction tree never change a bit of the result.
+
+Dask is imported only when the Dask backend runs, so the engine itself never needs it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .compile import Plan, compile_plan
+from .config import Config
+from .outputs import write_path_chunk
+from .rng import DrawSource, FixedDraws, draw_source
+from .stats import RunStats, path_tables
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("inprocess", "dask")
+
+
+class BackendError(ValueError):
+    """A backend that cannot be used as asked (a user error: exit code 2)."""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Paths ``start .. stop-1`` of job ``job``; ``network=False`` is the without-network comparison pass."""
+
+    job: str
+    start: int
+    stop: int
+    network: bool = True
+
+
+@dataclass
+class Job:
+    """One config to simulate, compiled; ``paths_to`` is (run dir, scenario) for path-level rows."""
+
+    cfg: Config
+    plan: Plan
+    max_defaults: int
+    compile_s: float = 0.0
+    paths_to: tuple[Path, str] | None = None
+
+    @classmethod
+    def prepare(cls, cfg: Config, paths_to: tuple[Path, str] | None = None, warm: bool = True) -> Job:
+        from .run import simulate
+
+        plan = compile_plan(cfg)
+        job = cls(cfg, plan, int(np.diff(plan.pool.deal_group_ptr).max()), paths_to=paths_to)
+        if warm:
+            t0 = time.perf_counter()
+            simulate(plan, job.source(), 0, 1)  # compiles on first use, or loads numba's cache
+            job.compile_s = time.perf_counter() - t0
+        return job
+
+    def source(self) -> DrawSource | FixedDraws:
+        """A fresh draw source: the one place a job's random numbers come from."""
+        return draw_source(self.cfg)
+
+    def compares(self) -> bool:
+        net = self.cfg.network
+        return bool(net and net.enabled and net.compare_without)
+
+    def chunks(self, name: str) -> list[Chunk]:
+        n, size = self.cfg.run.paths, self.cfg.run.chunk_paths
+        passes = (True, False) if self.compares() else (True,)
+        return [Chunk(name, s, min(n, s + size), net) for net in passes for s in range(0, n, size)]
+
+
+def compute(job: Job, chunk: Chunk, source: DrawSource | None = None) -> RunStats:
+    """The statistics of one chunk (and its path-level rows, when the job writes them)."""
+    from .run import simulate
+
+    plan = job.plan if chunk.network else job.plan.without_network()
+    out = simulate(plan, source or job.source(), chunk.start, chunk.stop)
+    if job.paths_to is not None and chunk.network:
+        firms = plan.firm_names if plan.network.enabled else ()
+        rows = path_tables(out, chunk.start, plan.tranche_deal, plan.tranche_names, plan.deal_names, firms)
+        write_path_chunk(job.paths_to[0], job.paths_to[1], chunk.start, rows)
+    return RunStats.of_chunk(out, job.max_defaults, plan.months)
+
+
+Done = Callable[[Chunk, "RunStats | None", "float | None"], None]
+
+
+class InProcess:
+    """Chunks one after the other in this process; each chunk runs on the kernel's worker threads."""
+
+    name = "inprocess"
+
+    def __enter__(self) -> InProcess:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def execute(self, jobs: dict[str, Job], chunks: list[Chunk], done: Done, need_stats: bool = True,
+                check: Callable[[], None] = lambda: None) -> dict:
+        merged: dict[tuple[str, bool], RunStats] = {}
+        # One draw source per job: it caches the last RNG block, which consecutive chunks share.
+        sources = {name: job.source() for name, job in jobs.items()}
+        for chunk in chunks:
+            t0 = time.perf_counter()
+            stats = compute(jobs[chunk.job], chunk, sources[chunk.job])
+            key = (chunk.job, chunk.network)
+            merged[key] = merged.get(key, RunStats()).merge(stats)
+            done(chunk, stats, time.perf_counter() - t0)
+        return merged
+
+
+# --------------------------------------------------------------------------- Dask
+
+# Worker-process state: compiled jobs by config hash, and one chunk at a time (the chunk already
+# spreads over the worker's kernel threads; the thread count is process state).
+_WORKER_JOBS: dict[str, Job] = {}
+_WORKER_JOBS_KEPT = 32
+_KERNEL_LOCK = threading.Lock()
+
+
+def chunk_task(cfg: Config, chunk: Chunk, paths_to: tuple[Path, str] | None, threads: int) -> RunStats:
+    """A Dask task: one chunk's statistics, computed in a worker process."""
+    from .run import available_threads, set_threads
+
+    key = cfg.digest()
+    job = _WORKER_JOBS.get(key)
+    if job is None:
+        if len(_WORKER_JOBS) >= _WORKER_JOBS_KEPT:  # a long-lived worker serves many sweeps and runs
+            _WORKER_JOBS.pop(next(iter(_WORKER_JOBS)))
+        job = _WORKER_JOBS[key] = Job.prepare(cfg, warm=False)
+    job = Job(job.cfg, job.plan, job.max_defaults, paths_to=paths_to)
+    with _KERNEL_LOCK:
+        set_threads(min(threads, available_threads()) if threads > 0 else 0)
+        return compute(job, chunk)
+
+
+def merge_pair(a: RunStats, b: RunStats) -> RunStats:
+    return a.merge(b)
+
+
+def _tree_reduce(client, futures: list, retries: int):
+    level = list(futures)
+    while len(level) > 1:
+        # Merges outrank chunks, so partial results are folded as soon as they exist and
+        # workers hold a few RunStats at a time, not one per chunk.
+        pairs = [client.submit(merge_pair, level[i], level[i + 1], retries=retries, pure=False, priority=10)
+                 for i in range(0, len(level) - 1, 2)]
+        level = pairs + level[len(level) - len(level) % 2:]
+    return level[0]
+
+
+class Dask:
+    """Chunks as Dask tasks on a local cluster of ``workers`` processes or on the scheduler at
+    ``scheduler``. Each (job, pass) is merged on the cluster as a binary tree of ``merge_pair``
+    tasks; a chunk or merge that fails, or whose worker dies, is retried (``retries``, on top of
+    Dask rescheduling the work of a lost worker)."""
+
+    name = "dask"
+
+    def __init__(self, workers: int | None = None, scheduler: str | None = None, retries: int = 3,
+                 threads: int = 0, task: Callable = chunk_task):
+        if (workers is None) == (scheduler is None):
+            raise BackendError("the Dask backend needs exactly one of workers=N (a local cluster) and scheduler=ADDRESS")
+        if workers is not None and workers < 1:
+            raise BackendError(f"workers must be at least 1, got {workers}")
+        if retries < 0:
+            raise BackendError(f"retries must be at least 0, got {retries}")
+        self.workers, self.scheduler, self.retries, self.task = workers, scheduler, retries, task
+        self._open: tuple | None = None
+        # Local workers share this machine's cores; kernel threads per worker are split to match.
+        self.threads = threads or (max(1, (os.cpu_count() or 1) // workers) if workers else 0)
+
+    def _client(self):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise BackendError("the Dask backend needs the dask extra: pip install 'dcabs[dask]'") from None
+        if self.scheduler is not None:
+            log.info("dask backend: connecting to the scheduler at %s", self.scheduler)
+            return Client(self.scheduler), None
+        quiet = not logging.getLogger("engine").isEnabledFor(logging.INFO)
+        # Worker processes inherit this environment, NUMBA_CACHE_DIR included, so they load the
+        # kernels from numba's cache instead of compiling them again.
+        cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                               silence_logs=logging.ERROR if quiet else logging.WARNING)
+        log.info("dask backend: local cluster of %d worker processes at %s (%d kernel threads each)",
+                 self.workers, cluster.scheduler_address, self.threads)
+        return Client(cluster), cluster
+
+    def __enter__(self) -> Dask:
+        """Keep one cluster and client for several batches (a bisection runs one batch per step)."""
+        self._open = self._client()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        opened, self._open = self._open, None
+        if opened is not None:
+            self._close(*opened)
+
+    @staticmethod
+    def _close(client, cluster) -> None:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+    def execute(self, jobs: dict[str, Job], chunks: list[Chunk], done: Done, need_stats: bool = True,
+                check: Callable[[], None] = lambda: None) -> dict:
+        from distributed import as_completed
+
+        client, cluster = self._open or self._client()
+        futures: dict = {}
+        finals: dict = {}
+        try:
+            groups = defaultdict(list)
+            for chunk in chunks:
+                job = jobs[chunk.job]
+                fut = client.submit(self.task, job.cfg, chunk, job.paths_to if chunk.network else None, self.threads,
+                                    retries=self.retries, pure=False)
+                futures[fut] = chunk
+                groups[(chunk.job, chunk.network)].append(fut)
+            finals = {key: _tree_reduce(client, futs, self.retries) for key, futs in groups.items()}
+            del groups
+            pending = as_completed(list(futures))
+            while not pending.is_empty():
+                ready = pending.next_batch(block=False)
+                if not ready:
+                    # Polled rather than blocking, so a stop request is honoured even while no
+                    # chunk completes (say every worker was lost to the same Ctrl-C).
+                    check()
+                    time.sleep(0.05)
+                for fut in ready:
+                    done(futures.pop(fut), fut.result() if need_stats else None, None)
+            return {key: fut.result() for key, fut in finals.items()}
+        except BaseException:
+            # Dropping the futures releases their tasks: the scheduler forgets work no client wants.
+            # (An explicit client.cancel of a tree whose inner merges were already released trips
+            # an assertion in the scheduler.) Chunks in flight are discarded, never committed.
+            futures.clear()
+            finals.clear()
+            raise
+        finally:
+            if self._open is None:
+                self._close(client, cluster)
+
+
+def make_backend(backend, workers: int | None = None, scheduler: str | None = None, retries: int = 3):
+    """A backend object from its name (``inprocess`` or ``dask``), or ``backend`` itself if it is one."""
+    if not isinstance(backend, str):
+        return backend
+    if backend == "inprocess":
+        if workers is not None or scheduler is not None:
+            raise BackendError("--workers and --scheduler need --backend dask")
+        return InProcess()
+    if backend == "dask":
+        return Dask(workers=workers if workers is not None or scheduler is not None else os.cpu_count() or 1,
+                    scheduler=scheduler, retries=retries)
+    raise BackendError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+
+
+# --------------------------------------------------------------------------- a batch
+
+
+@dataclass
+class BatchResult:
+    """Merged statistics per (job, network pass), and what it took."""
+
+    stats: dict[tuple[str, bool], RunStats]
+    seconds: dict[tuple[str, bool], float]
+    wall_s: float
+    paths_simulated: int
+    chunks_resumed: int
+
+
+def run_batch(jobs: dict[str, Job], executor, *, store=None, progress: bool = False, stop=None) -> BatchResult:
+    """Every chunk of every job, on ``executor``, under one progress bar.
+
+    With a ``store`` (a :class:`engine.resume.ChunkStore`), chunks it already holds are loaded
+    instead of simulated and each new chunk is committed as it finishes. When ``stop`` becomes
+    true (a signal arrived), :class:`engine.resume.Interrupted` is raised after the next commit.
+    """
+    import sys
+
+    from tqdm import tqdm
+
+    from .resume import Interrupted
+
+    chunks = [c for name, job in jobs.items() for c in job.chunks(name)]
+    merged: dict[tuple[str, bool], RunStats] = {}
+    todo: list[Chunk] = []
+    for chunk in chunks:
+        stats = store.load(chunk.job, chunk.start, chunk.stop, chunk.network) if store is not None else None
+        if stats is None:
+            todo.append(chunk)
+        else:
+            key = (chunk.job, chunk.network)
+            merged[key] = merged.get(key, RunStats()).merge(stats)
+    resumed_paths = sum(c.stop - c.start for c in chunks) - sum(c.stop - c.start for c in todo)
+    if resumed_paths:
+        log.info("resume: %d of %d chunks already committed", len(chunks) - len(todo), len(chunks))
+    log.info("%s backend: %d chunks of %d job(s) to simulate", executor.name, len(todo), len(jobs))
+    seconds: dict[tuple[str, bool], float] = defaultdict(float)
+    committed = len(chunks) - len(todo)
+    t0 = time.perf_counter()
+    bar = tqdm(total=sum(c.stop - c.start for c in chunks), initial=resumed_paths, unit="path", unit_scale=True,
+               disable=not progress, file=sys.stderr, desc="simulating")
+
+    def done(chunk: Chunk, stats: RunStats | None, secs: float | None) -> None:
+        nonlocal committed
+        if store is not None:
+            store.commit(chunk.job, chunk.start, chunk.stop, chunk.network, stats)
+        committed += 1
+        key = (chunk.job, chunk.network)
+        # Dask reports no per-chunk time: a job's time is then the wall time until its last chunk.
+        seconds[key] = seconds[key] + secs if secs is not None else time.perf_counter() - t0
+        bar.set_postfix_str(chunk.job, refresh=False)
+        bar.update(chunk.stop - chunk.start)
+        check()
+
+    def check() -> None:
+        if stop:
+            raise Interrupted(stop.signum, committed, len(chunks), store.run_dir if store is not None else None)
+
+    with bar:
+        fresh = executor.execute(jobs, todo, done, need_stats=store is not None, check=check) if todo else {}
+    for key, stats in fresh.items():
+        merged[key] = merged.get(key, RunStats()).merge(stats)
+    return BatchResult(merged, dict(seconds), time.perf_counter() - t0, sum(c.stop - c.start for c in todo),
+                       len(chunks) - len(todo))

@@ -1,0 +1,344 @@
+"""Sweeps: a grid of overrides by dotted path, run on common random numbers; and the smallest value
+of one dimension that brings a tranche's EL under a target (``min_subordination``).
+
+Every point is the config with the point's overrides applied and validated, before any path is
+simulated; an error names the point (``point deals.hyperion.tranches.A.detach=1.5: …``). All
+points share the seed, so the differences between points are not blurred by Monte Carlo noise,
+and a point equal to the base config reproduces the base run bit for bit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import tomllib
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+SWEEP_TABLE = "sweep"
+
+
+class NoSolution(ValueError):
+    """The bracket of a bisection holds no value that meets the target."""
+
+
+# --------------------------------------------------------------------------- the grid
+
+
+def _scalar(text: str) -> Any:
+    """A TOML scalar (number, boolean, quoted string), or the text itself."""
+    try:
+        return tomllib.loads(f"v = {text.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text.strip()
+
+
+def parse_range(spec: str) -> list[int | float]:
+    """``start:stop:step`` -> every value from start to stop, stop included when the steps reach it
+    (to 1e-9 of a step). Decimal arithmetic, so 0.5:0.9:0.05 gives 0.55, not 0.5500000000000001."""
+    parts = spec.split(":")
+    if len(parts) != 3:
+        raise ValueError(f"{spec!r} is not start:stop:step")
+    try:
+        start, stop, step = (Decimal(p.strip().replace("_", "")) for p in parts)
+    except InvalidOperation:
+        raise ValueError(f"{spec!r}: start, stop and step must be numbers") from None
+    if step == 0 or (stop - start) * step < 0:
+        raise ValueError(f"{spec!r}: the step must be non-zero and go from start towards stop")
+    count = int((stop - start) / step + Decimal("1e-9")) + 1
+    if count > 10_000:
+        raise ValueError(f"{spec!r} has {count} values; a sweep dimension holds at most 10,000")
+    integral = all(p == p.to_integral_value() and "." not in s and "e" not in s.lower() for p, s in zip((start, stop, step), parts))
+    values = [start + i * step for i in range(count)]
+    return [int(v) for v in values] if integral else [float(v) for v in values]
+
+
+def parse_set(text: str) -> tuple[str, list]:
+    """``PATH=start:stop:step``, ``PATH=v1,v2,...`` or ``PATH=v`` -> (path, values)."""
+    path, sep, spec = text.partition("=")
+    path = path.strip()
+    if not sep or not path or not spec.strip():
+        raise ValueError(f"--set {text!r}: expected PATH=start:stop:step or PATH=v1,v2,...")
+    try:
+        if spec.count(":") == 2 and "," not in spec:
+            return path, parse_range(spec)
+    except ValueError as exc:
+        raise ValueError(f"--set {path}: {exc}") from None
+    return path, [_scalar(v) for v in spec.split(",")]
+
+
+def grid(dims: dict[str, list]) -> list[dict[str, Any]]:
+    """Every point of the product of ``dims``, the last dimension varying fastest."""
+    if any(len(v) == 0 for v in dims.values()):
+        empty = [p for p, v in dims.items() if not v]
+        raise ValueError(f"sweep dimension {empty[0]!r} has no values")
+    return [dict(zip(dims, combo)) for combo in itertools.product(*dims.values())]
+
+
+def point_label(point: dict[str, Any]) -> str:
+    return ", ".join(f"{p}={v}" for p, v in point.items())
+
+
+def point_configs(config, dims: dict[str, list], scenarios: list[str], run_overrides: dict) -> list[tuple[dict, str, Any]]:
+    """(point, scenario, merged config) for every point and scenario, all validated; every error
+    is collected and names its point."""
+    from .config import ConfigError, validate_config
+    from .run import _one_path_if_deterministic
+    from .scenarios import PathError, scenario_config, set_path
+
+    errors: list[tuple[str, str]] = []
+    bases = {name: scenario_config(config, name) for name in scenarios}
+    # An unknown path is one error, not one per point.
+    probe = config.resolved()
+    for path, values in dims.items():
+        try:
+            set_path(probe, path, values[0] if values else None)
+        except PathError as exc:
+            errors.append((f"--set {path}", f"unknown path {path!r}: {exc}"))
+    if errors:
+        raise ConfigError(errors)
+    out = []
+    for point in grid(dims):
+        for name, base in bases.items():
+            data = base.resolved()
+            data.pop("scenarios", None)
+            data["run"].update({k: v for k, v in run_overrides.items() if v is not None})
+            for path, value in point.items():
+                set_path(data, path, value)
+            where = f"point {point_label(point)}" + (f" (scenario {name})" if name != "base" else "")
+            try:
+                out.append((point, name, _one_path_if_deterministic(validate_config(data, base_dir=config._base_dir))))
+            except ConfigError as exc:
+                errors.extend((where, f"{where}: {p}: {m}" if p else f"{where}: {m}") for p, m in exc.errors)
+    if errors:
+        raise ConfigError(errors)
+    return out
+
+
+# --------------------------------------------------------------------------- running a sweep
+
+
+def sweep(config, dims: dict[str, list], *, scenario: str | None = None, paths: int | None = None,
+          seed: int | None = None, chunk_paths: int | None = None, threads: int | None = None, progress: bool = False,
+          backend="inprocess", workers: int | None = None, scheduler: str | None = None, retries: int = 3) -> pd.DataFrame:
+    """Run every point of the grid ``dims`` (dotted path -> values) and return one tidy table: a row
+    per point, scenario, deal, tranche and view, with a column per swept path followed by the
+    tranche table's columns (``el``, ``el_se``, ``pd``, ...). All points share one seed and one
+    progress bar; every point is validated before any path is simulated."""
+    from .backends import Job, make_backend, run_batch
+    from .run import _scenario_run, set_threads
+    from .scenarios import select
+
+    if not dims:
+        raise ValueError("a sweep needs at least one dimension (--set PATH=...)")
+    executor = make_backend(backend, workers, scheduler, retries)
+    names = select(config, scenario)
+    overrides = dict(paths=paths, seed=seed, chunk_paths=chunk_paths, threads=threads)
+    points = point_configs(config, dims, names, overrides)
+    set_threads(points[0][2].run.threads)
+    jobs = {f"{i}:{name}": Job.prepare(cfg) for i, (_, name, cfg) in enumerate(points)}
+    batch = run_batch(jobs, executor, progress=progress)
+    frames = []
+    for (point, name, _), key in zip(points, jobs):
+        table = _scenario_run(jobs[key], batch, key).tables["tranches"]
+        frames.append(table.assign(scenario=name, **{p: [v] * len(table) for p, v in point.items()}))
+    frame = pd.concat(frames, ignore_index=True)
+    first = [*dims, "scenario"]
+    return frame[first + [c for c in frame.columns if c not in first]]
+
+
+def write_sweep(frame: pd.DataFrame, out: str | Path, manifest: dict, overwrite: bool = False) -> Path:
+    """``out/sweep.parquet`` and ``out/sweep.csv``, then ``out/manifest.json`` (last: a directory
+    without it is not a finished sweep), each written atomically."""
+    from .outputs import MANIFEST, _atomic_write, check_writable, write_table
+
+    out = Path(out)
+    check_writable(out, overwrite)
+    write_table(frame, out / f"{SWEEP_TABLE}.parquet")
+    _atomic_write(out / f"{SWEEP_TABLE}.csv", lambda tmp: frame.to_csv(tmp, index=False))
+    text = json.dumps(manifest, indent=2, sort_keys=True, default=str, allow_nan=False)
+    _atomic_write(out / MANIFEST, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
+    return out
+
+
+# --------------------------------------------------------------------------- minimum subordination
+
+
+def bisect_min(meets: Callable[[float], bool], lo: float, hi: float, tol: float) -> tuple[float, int]:
+    """The smallest x in [lo, hi] with ``meets(x)``, to within ``tol``, for a ``meets`` that is false
+    below some threshold and true above it. Returns (x, evaluations); x always meets. Raises
+    :class:`NoSolution` when even ``hi`` does not meet."""
+    if not lo < hi:
+        raise ValueError(f"the bracket needs lo < hi, got [{lo}, {hi}]")
+    if not tol > 0:
+        raise ValueError(f"the tolerance must be positive, got {tol}")
+    if not meets(hi):
+        raise NoSolution(f"no value in [{lo}, {hi}] meets the target: not even {hi}")
+    if meets(lo):
+        return lo, 2
+    evaluations = 2
+    while hi - lo > tol:
+        mid = lo + (hi - lo) / 2
+        evaluations += 1
+        if meets(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi, evaluations
+
+
+def min_subordination(config, deal: str, tranche: str, target_el: float, path: str, lo: float, hi: float,
+                      tol: float, *, view: str = "allocation", **run_kwargs) -> float:
+    """The smallest value of ``path`` in [lo, hi] (to ``tol``) at which tranche ``deal.tranche``'s EL
+    (in ``view``: ``allocation`` or ``cashflow``) is at most ``target_el``, by bisection on common
+    random numbers. The EL must fall as the value rises: for configs/hyperion.toml,
+    ``deals.hyperion.tranches.A.attach`` in the allocation view gives the senior's minimum
+    subordination (its attachment point on the pool's net loss). Raises :class:`NoSolution` when
+    EL at ``hi`` is above the target. ``run_kwargs`` go to :func:`sweep` (paths, seed, scenario...)."""
+    if view not in ("allocation", "cashflow"):
+        raise ValueError(f"view must be 'allocation' or 'cashflow', got {view!r}")
+    names = {(d.name, t.name) for d in config.deals for t in d.tranches}
+    if (deal, tranche) not in names:
+        known = ", ".join(f"{d}.{t}" for d, t in sorted(names))
+        raise ValueError(f"no tranche {deal}.{tranche}; this config has: {known}")
+    # Both ends are validated before the first simulation.
+    point_configs(config, {path: [lo, hi]}, [run_kwargs.get("scenario") or "base"],
+                  {k: run_kwargs.get(k) for k in ("paths", "seed", "chunk_paths", "threads")})
+    from .backends import make_backend
+
+    executor = make_backend(run_kwargs.pop("backend", "inprocess"), run_kwargs.pop("workers", None),
+                            run_kwargs.pop("scheduler", None), run_kwargs.pop("retries", 3))
+    with executor:  # one Dask cluster for every step of the bisection
+        return _bisect_el(config, deal, tranche, target_el, path, lo, hi, tol, view, dict(run_kwargs, backend=executor))
+
+
+def _bisect_el(config, deal, tranche, target_el, path, lo, hi, tol, view, run_kwargs) -> float:
+    seen: dict[float, float] = {}
+
+    def el_at(x: float) -> float:
+        t = sweep(config, {path: [x]}, **run_kwargs)
+        row = t[(t["deal"] == deal) & (t["tranche"] == tranche) & (t["view"] == view)]
+        if row.empty:
+            raise ValueError(f"tranche {deal}.{tranche} has no {view} view (an allocation view needs attach/detach)")
+        seen[x] = float(row["el"].iloc[0])
+        log.info("min_subordination: %s=%s gives EL %.6g (target %.6g)", path, x, seen[x], target_el)
+        return seen[x]
+
+    try:
+        value, _ = bisect_min(lambda x: el_at(x) <= target_el, lo, hi, tol)
+    except NoSolution:
+        raise NoSolution(f"no value of {path} in [{lo}, {hi}] brings the {view} EL of {deal}.{tranche} to "
+                         f"{target_el:g} or less: it is {seen[hi]:.6g} at {path}={hi}; widen the bracket") from None
+    return value
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def add_sweep_parser(sub) -> None:
+    from .cli import add_backend_arguments
+
+    s = sub.add_parser("sweep", help="run a grid of overrides on common random numbers; write one table",
+                       description="Run every point of a grid of dotted-path overrides on the same seed and write "
+                                   "one table with a row per point, scenario, deal, tranche and view.")
+    s.add_argument("config", type=Path)
+    s.add_argument("--set", dest="sets", action="append", required=True, metavar="PATH=SPEC",
+                   help="a dimension: PATH=start:stop:step (stop included) or PATH=v1,v2,...; repeat for a grid")
+    s.add_argument("--scenario", help="a scenario name, a comma-separated list, or `all`")
+    s.add_argument("--paths", type=int, help="override run.paths")
+    s.add_argument("--seed", type=int, help="override run.seed")
+    s.add_argument("--chunk-paths", type=int, help="override run.chunk_paths")
+    s.add_argument("--threads", type=int, help="override run.threads")
+    s.add_argument("--out", type=Path, help="output directory (default: runs/<config name>-sweep)")
+    s.add_argument("--overwrite", action="store_true", help="replace a finished sweep in --out")
+    s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    s.add_argument("--target-el", type=float, help="with --tranche and --vary: find the smallest --vary value with EL <= this")
+    s.add_argument("--tranche", metavar="DEAL.TRANCHE", help="the tranche whose EL must meet --target-el")
+    s.add_argument("--vary", metavar="PATH", help="the --set dimension to bisect; its start:stop is the bracket, its step the tolerance")
+    s.add_argument("--view", choices=("allocation", "cashflow"), default="allocation",
+                   help="the EL that must meet --target-el (default: allocation)")
+    add_backend_arguments(s)
+
+
+SHOWN = ["scenario", "deal", "tranche", "view", "el", "el_se", "pd"]
+
+
+def _targets(args, dims: dict[str, list]) -> tuple[str, str, str, float, float, float]:
+    given = [args.target_el is not None, args.tranche is not None, args.vary is not None]
+    if not all(given):
+        raise ValueError("--target-el, --tranche and --vary go together")
+    deal, dot, tranche = args.tranche.partition(".")
+    if not dot or not deal or not tranche:
+        raise ValueError(f"--tranche {args.tranche!r}: expected DEAL.TRANCHE")
+    spec = next((s.partition("=")[2] for s in args.sets if s.partition("=")[0].strip() == args.vary), None)
+    if spec is None or spec.count(":") != 2:
+        raise ValueError(f"--vary {args.vary}: give its bracket as --set {args.vary}=lo:hi:tolerance")
+    lo, hi, tol = (float(x) for x in spec.split(":"))
+    return deal, tranche, args.vary, lo, hi, tol
+
+
+def sweep_main(args: argparse.Namespace) -> int:
+    from .cli import _fail, backend_kwargs
+    from .config import ConfigError, load_config
+    from .outputs import OutputExistsError, check_writable
+    from .scenarios import select
+    from .backends import BackendError
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        return _fail([f"{args.config}: invalid config"] + [f"  {p}: {m}" if p else f"  {m}" for p, m in exc.errors])
+    out = args.out or Path("runs") / f"{args.config.stem}-sweep"
+    run_kw = dict(paths=args.paths, seed=args.seed, chunk_paths=args.chunk_paths, threads=args.threads)
+    try:
+        dims = dict(parse_set(s) for s in args.sets)
+        target = None
+        if any(x is not None for x in (args.target_el, args.tranche, args.vary)):
+            target = _targets(args, dims)
+            outer = {p: v for p, v in dims.items() if p != target[2]}
+            names = select(cfg, args.scenario)
+            # Validate every outer point at both ends of the bracket before simulating anything.
+            point_configs(cfg, {**outer, target[2]: [target[3], target[4]]}, names, run_kw)
+        check_writable(out, args.overwrite)
+        common = dict(progress=not args.no_progress, **run_kw, **backend_kwargs(args))
+        if target is None:
+            frame = sweep(cfg, dims, scenario=args.scenario, **common)
+        else:
+            frame = _solve(cfg, outer, names, target, args.target_el, args.view, common)
+    except ConfigError as exc:
+        return _fail([f"{args.config}: invalid sweep"] + [f"  {m}" for _, m in exc.errors])
+    except (ValueError, OutputExistsError, BackendError) as exc:  # NoSolution and bad --set specs included
+        return _fail([str(exc)])
+    manifest = {"config_sha256": cfg.digest(), "config": cfg.resolved(), "dimensions": {p: v for p, v in dims.items()},
+                "seed": args.seed if args.seed is not None else cfg.run.seed,
+                "paths": args.paths if args.paths is not None else cfg.run.paths, "rows": len(frame)}
+    if target is not None:
+        manifest["target"] = {"el": args.target_el, "tranche": args.tranche, "vary": target[2], "view": args.view,
+                              "bracket": [target[3], target[4]], "tolerance": target[5]}
+    write_sweep(frame, out, manifest, overwrite=args.overwrite)
+    shown = [c for c in dict.fromkeys([*dims, *SHOWN, "target_el"]) if c in frame.columns]
+    print(frame[shown].to_string(index=False, float_format="{:.6f}".format))
+    print(f"\nwrote {out}/{SWEEP_TABLE}.parquet, {out}/{SWEEP_TABLE}.csv and {out}/manifest.json")
+    return 0
+
+
+def _solve(cfg, outer: dict[str, list], names: list[str], target, target_el: float, view: str, common: dict) -> pd.DataFrame:
+    """One minimum per outer point and scenario."""
+    deal, tranche, path, lo, hi, tol = target
+    rows = []
+    for point in grid(outer) if outer else [{}]:
+        base = cfg.with_overrides(point) if point else cfg
+        for name in names:
+            value = min_subordination(base, deal, tranche, target_el, path, lo, hi, tol, view=view,
+                                      scenario=None if name == "base" else name, **common)
+            rows.append({**point, "scenario": name, "deal": deal, "tranche": tranche, "view": view,
+                         "target_el": target_el, path: value})
+    return pd.DataFrame(rows)
+

@@ -1,0 +1,144 @@
+"""The Dask backend: bit-identical to in-process, survives a worker killed mid-task, and stays an
+optional import. Few and small: a cluster costs seconds to start."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from functools import partial
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+from conftest import make_config  # noqa: E402
+from engine import run, validate_config  # noqa: E402
+from engine.backends import Dask, chunk_task  # noqa: E402
+from engine.cli import main  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def kill_worker_once(marker: str, *args):
+    """A chunk task whose first call, on whichever worker, kills that worker's process mid-task."""
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        return chunk_task(*args)
+    os._exit(1)
+
+
+def fail_once(marker: str, *args):
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        return chunk_task(*args)
+    raise RuntimeError("a transient failure")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    import cloudpickle
+
+    # The test's task wrappers travel by value: workers need not import this module.
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as c:
+        yield c
+    cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+def network_config():
+    """The network test config (with its without-network comparison pass) plus a scenario."""
+    from test_network_sim import with_network
+
+    d = with_network()
+    d["scenarios"] = {"stress": {"set": {"tenants.lab.pd": 0.2}}}
+    return validate_config(d)
+
+
+def test_dask_results_are_bit_identical_to_in_process(cluster, tmp_path):
+    cfg = network_config()
+    kw = dict(scenario="all", paths=5000, chunk_paths=1000)
+    here = run(cfg, **kw)
+    there = run(cfg, backend=Dask(scheduler=cluster.scheduler_address), out=tmp_path / "d", **kw)
+    assert there.manifest["backend"] == "dask"
+    for name in here.tables:
+        pd.testing.assert_frame_equal(here.tables[name], there.tables[name], check_exact=True)
+
+
+def test_a_worker_killed_mid_task_or_a_failing_task_still_gives_the_full_result(cluster, tmp_path):
+    cfg = make_config()
+    kw = dict(paths=6000, chunk_paths=1000)
+    here = run(cfg, **kw)
+    for task in (kill_worker_once, fail_once):
+        marker = tmp_path / task.__name__
+        there = run(cfg, backend=Dask(scheduler=cluster.scheduler_address, task=partial(task, str(marker))), **kw)
+        assert marker.exists()  # the failure did happen
+        pd.testing.assert_frame_equal(here.tranches, there.tranches, check_exact=True)
+        pd.testing.assert_frame_equal(here.deals, there.deals, check_exact=True)
+    with pytest.raises(RuntimeError, match="transient"):
+        run(cfg, backend=Dask(scheduler=cluster.scheduler_address, retries=0,
+                              task=partial(fail_once, str(tmp_path / "again"))), **kw)
+
+
+def test_cli_local_cluster_of_two_workers(tmp_path, capsys):
+    from test_cli import small
+
+    cfg = small(tmp_path)
+    args = ["run", str(cfg), "--chunk-paths", "1000", "--no-report", "--no-progress"]
+    assert main([*args, "--out", str(tmp_path / "local")]) == 0
+    assert main([*args, "--out", str(tmp_path / "dask"), "--backend", "dask", "--workers", "2"]) == 0
+    for table in ("tranches", "deals", "fans"):
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "local" / "summary" / f"{table}.parquet"),
+                                      pd.read_parquet(tmp_path / "dask" / "summary" / f"{table}.parquet"), check_exact=True)
+    capsys.readouterr()
+    assert main([*args, "--out", str(tmp_path / "x"), "--workers", "2"]) == 2
+    assert "--workers and --scheduler need --backend dask" in capsys.readouterr().err
+
+
+def test_importing_and_running_the_engine_does_not_import_dask():
+    code = ("import sys; sys.path.insert(0, 'tests'); from conftest import make_config; import engine;"
+            "engine.run(make_config(), paths=100); engine.sweep(make_config(), {'tenants.lab.pd': [0.1]}, paths=100);"
+            "assert not {'dask', 'distributed'} & set(sys.modules), 'dask was imported'")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def test_a_sweep_on_dask_equals_the_sweep_in_process(cluster):
+    from engine import sweep
+
+    dims = {"tenants.lab.pd": [0.03, 0.06], "deals.d1.tranches.A.attach": [0.3, 0.5]}
+    here = sweep(make_config(), dims, paths=2000)
+    with Dask(scheduler=cluster.scheduler_address) as backend:  # one client for both batches
+        there = sweep(make_config(), dims, paths=2000, backend=backend)
+        again = sweep(make_config(), dims, paths=2000, backend=backend)
+    pd.testing.assert_frame_equal(here, there, check_exact=True)
+    pd.testing.assert_frame_equal(here, again, check_exact=True)
+
+
+def signal_client_on(path_start: int, client_pid: int, *args):
+    """A chunk task that sends SIGTERM to the client process when it computes chunk ``path_start``."""
+    if args[1].start == path_start:
+        os.kill(client_pid, signal.SIGTERM)
+    return chunk_task(*args)
+
+
+def test_a_signal_stops_a_dask_run_and_it_resumes_in_process_to_the_same_bits(cluster, tmp_path):
+    from engine.resume import CHUNKS_DIR, Interrupted
+
+    cfg = make_config()
+    kw = dict(paths=12000, chunk_paths=1000)
+    whole = run(cfg, **kw)
+    out = tmp_path / "run"
+    with pytest.raises(Interrupted) as exc:
+        run(cfg, out=out, backend=Dask(scheduler=cluster.scheduler_address,
+                                       task=partial(signal_client_on, 0, os.getpid())), **kw)
+    # Chunks that completed before the signal was seen are committed; those in flight are discarded.
+    assert 0 <= exc.value.committed < 12
+    assert len(list((out / CHUNKS_DIR / "base").glob("*.npz"))) == exc.value.committed
+    resumed = run(cfg, out=out, resume=True, **kw)
+    assert resumed.manifest["chunks_resumed"] == exc.value.committed
+    pd.testing.assert_frame_equal(whole.tranches, resumed.tranches, check_exact=True)

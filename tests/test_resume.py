@@ -1,0 +1,204 @@
+"""Committed chunks: exact generic serialisation, clean stops on signals, bit-identical resume,
+and refusal to resume against a different run."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import make_config
+from engine import backends, run
+from engine.backends import Chunk, Job, compute
+from engine.cli import main
+from engine.outputs import OutputExistsError
+from engine.resume import CHUNKS_DIR, Interrupted, ResumeError, dumps_stats, loads_stats
+from engine.stats import Moments, RunStats
+
+ROOT = Path(__file__).resolve().parents[1]
+HYPERION = ROOT / "configs" / "hyperion.toml"
+
+
+def assert_same(a, b, where="stats"):
+    """Field by field, dtype and every bit (Python ints compared as ints)."""
+    assert type(a) is type(b), where
+    if dataclasses.is_dataclass(a):
+        for f in dataclasses.fields(a):
+            assert_same(getattr(a, f.name), getattr(b, f.name), f"{where}.{f.name}")
+    elif isinstance(a, np.ndarray):
+        assert a.dtype == b.dtype and a.shape == b.shape, where
+        assert a.tolist() == b.tolist(), where
+    else:
+        assert a == b, where
+
+
+@pytest.fixture(scope="module")
+def chunk_stats():
+    job = Job.prepare(make_config())
+    return compute(job, Chunk("base", 0, 1500))
+
+
+def test_run_stats_round_trip_exactly(chunk_stats):
+    back, entry = loads_stats(dumps_stats(chunk_stats, {"start": 0, "stop": 1500}))
+    assert entry == {"start": 0, "stop": 1500}
+    assert_same(chunk_stats, back)
+    # Exact sums are Python ints beyond int64 once merged: they must survive too.
+    big = dataclasses.replace(chunk_stats, loss=Moments(chunk_stats.loss.count * 2**70, chunk_stats.loss.total * 2**70,
+                                                        chunk_stats.loss.squares - 2**90))
+    assert_same(big, loads_stats(dumps_stats(big))[0])
+
+
+@dataclasses.dataclass
+class Extended(RunStats):
+    """RunStats as another engineer might grow it: new arrays, moments and scalars."""
+
+    extra_hist: np.ndarray | None = None
+    extra_moments: Moments | None = None
+    extra_count: int = 0
+    extra_none: np.ndarray | None = None
+
+
+def test_serialisation_picks_up_fields_added_later(chunk_stats):
+    grown = Extended(**{f.name: getattr(chunk_stats, f.name) for f in dataclasses.fields(RunStats)},
+                     extra_hist=np.arange(12, dtype=np.int64).reshape(3, 4),
+                     extra_moments=Moments.of(np.linspace(0, 1, 10)[:, None]), extra_count=2**80)
+    back, _ = loads_stats(dumps_stats(grown))
+    assert isinstance(back, Extended)
+    assert_same(grown, back)
+
+
+def test_unknown_field_types_are_refused_not_pickled(chunk_stats):
+    with pytest.raises(TypeError, match="stats.extra_hist"):
+        dumps_stats(dataclasses.replace(Extended(), extra_hist={"a": 1}))
+
+
+def _interrupt_after(monkeypatch, chunks: int, signum=signal.SIGTERM):
+    """Make the in-process backend deliver ``signum`` to this process while computing chunk ``chunks``."""
+    calls = []
+    real = backends.compute
+
+    def compute_then_signal(job, chunk, source=None):
+        calls.append(chunk)
+        if len(calls) == chunks:
+            os.kill(os.getpid(), signum)
+        return real(job, chunk, source)
+
+    monkeypatch.setattr(backends, "compute", compute_then_signal)
+    return calls
+
+
+def test_a_signal_stops_after_the_chunk_and_resume_is_bit_identical(tmp_path, monkeypatch):
+    cfg = make_config()
+    kw = dict(paths=7000, chunk_paths=1000)
+    full = run(cfg, **kw)
+    out = tmp_path / "run"
+    calls = _interrupt_after(monkeypatch, 3)
+    with pytest.raises(Interrupted) as exc:
+        run(cfg, out=out, **kw)
+    assert exc.value.committed == 3 and exc.value.total == 7 and exc.value.signum == signal.SIGTERM
+    assert len(calls) == 3  # the chunk in progress finished and was committed; nothing after it started
+    files = sorted((out / CHUNKS_DIR / "base").iterdir())
+    assert [f.name for f in files] == [f"{s:012d}.npz" for s in (0, 1000, 2000)]
+    assert not (out / "manifest.json").exists()
+    monkeypatch.undo()
+    # Without --resume an interrupted run is never silently restarted.
+    with pytest.raises(OutputExistsError, match="--resume"):
+        run(cfg, out=out, **kw)
+    resumed = run(cfg, out=out, resume=True, threads=1, **kw)  # threads never change results
+    assert resumed.manifest["chunks_resumed"] == 3
+    for name in ("tranches", "deals", "distributions", "fans"):
+        pd.testing.assert_frame_equal(full.tables[name], resumed.tables[name], check_exact=True)
+    assert (out / "manifest.json").exists() and not (out / CHUNKS_DIR).exists()
+
+
+@pytest.mark.parametrize("change,needle", [
+    (dict(seed=5), "the seed differs"),
+    (dict(paths=8000), "the path count differs"),
+    (dict(chunk_paths=500), "the chunk size differs"),
+    (dict(config="tenants.lab.pd"), "the config changed"),
+])
+def test_resume_against_a_different_run_is_refused(tmp_path, monkeypatch, change, needle):
+    cfg = make_config()
+    kw = dict(paths=4000, chunk_paths=1000, seed=11)
+    _interrupt_after(monkeypatch, 2)
+    with pytest.raises(Interrupted):
+        run(cfg, out=tmp_path, **kw)
+    monkeypatch.undo()
+    if "config" in change:
+        cfg = cfg.with_overrides({change.pop("config"): 0.07})
+    with pytest.raises(ResumeError, match=needle):
+        run(cfg, out=tmp_path, resume=True, **{**kw, **change})
+    assert sorted(p.name for p in (tmp_path / CHUNKS_DIR / "base").iterdir()) == ["000000000000.npz", "000000001000.npz"]
+
+
+def test_cli_stops_with_the_resume_command_and_refuses_a_changed_resume_with_exit_2(tmp_path, monkeypatch, capsys):
+    from test_cli import small
+
+    cfg = small(tmp_path)
+    args = ["run", str(cfg), "--chunk-paths", "1000", "--out", str(tmp_path / "o"), "--no-report", "--no-progress"]
+    _interrupt_after(monkeypatch, 1)
+    assert main([*args, "--overwrite"]) == 128 + signal.SIGTERM
+    err = capsys.readouterr().err
+    assert "stopped by SIGTERM: 1 of 3 chunks are committed" in err
+    assert err.strip().endswith("dcabs " + shlex.join(args) + " --resume")  # --overwrite dropped: it would discard them
+    monkeypatch.undo()
+    assert main([*args, "--seed", "3", "--resume"]) == 2
+    assert "cannot resume" in capsys.readouterr().err
+    assert main([*args, "--resume"]) == 0
+
+
+def _hyperion_cmd(out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "engine.cli", "run", str(HYPERION), "--paths", "61440", "--chunk-paths", "4096",
+            "--out", str(out), "--no-report", "--no-progress", *extra]
+
+
+def test_sigint_on_a_real_run_then_resume_gives_the_same_bits(tmp_path):
+    out = tmp_path / "interrupted"
+    proc = subprocess.Popen(_hyperion_cmd(out), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    chunks = out / CHUNKS_DIR / "base"
+    while proc.poll() is None and len(list(chunks.glob("*.npz"))) < 2:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 128 + signal.SIGINT, stderr
+    committed = sorted(chunks.glob("*.npz"))
+    assert 2 <= len(committed) < 15 and not list(chunks.glob(".*")) and not (out / "manifest.json").exists()
+    for f in committed:  # every file left behind is a complete chunk
+        assert loads_stats(f)[1]["stop"] - loads_stats(f)[1]["start"] == 4096
+    command = stderr.strip().splitlines()[-1].strip()
+    assert command.endswith("--resume") and f"--out {out}" in command
+    argv = shlex.split(command)
+    t0 = time.perf_counter()
+    resumed = subprocess.run([sys.executable, "-m", "engine.cli", *argv[1:]], cwd=ROOT, capture_output=True, text=True)
+    resume_s = time.perf_counter() - t0
+    assert resumed.returncode == 0, resumed.stderr
+    whole = tmp_path / "whole"
+    subprocess.run(_hyperion_cmd(whole), cwd=ROOT, check=True, capture_output=True)
+    for table in ("tranches", "deals", "distributions", "fans"):
+        a = pd.read_parquet(out / "summary" / f"{table}.parquet")
+        b = pd.read_parquet(whole / "summary" / f"{table}.parquet")
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+    print(f"resumed {len(committed)} of 15 chunks in a {resume_s:.2f} s process")
+
+
+def test_logs_are_quiet_by_default_and_verbose_with_v(tmp_path):
+    from test_cli import small
+
+    cfg = small(tmp_path)
+    args = ["run", str(cfg), "--chunk-paths", "1000", "--no-report", "--no-progress"]
+    quiet = subprocess.run([sys.executable, "-m", "engine.cli", *args, "--out", str(tmp_path / "q")], cwd=ROOT,
+                           capture_output=True, text=True, check=True)
+    assert quiet.stderr == ""
+    loud = subprocess.run([sys.executable, "-m", "engine.cli", "-v", *args, "--out", str(tmp_path / "v")], cwd=ROOT,
+                          capture_output=True, text=True, check=True)
+    assert "inprocess backend: 3 chunks of 1 job(s) to simulate" in loud.stderr
+    assert loud.stderr.count("committed chunk base") == 3

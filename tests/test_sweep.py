@@ -1,0 +1,162 @@
+"""Sweeps on common random numbers, and the bisection for minimum subordination."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from conftest import make_config
+from engine import ConfigError, run
+from engine.cli import main
+from engine.sweep import NoSolution, bisect_min, grid, min_subordination, parse_range, parse_set, sweep
+
+PATHS = 3000
+
+
+def test_ranges_include_stop_without_float_drift():
+    assert parse_range("0.5:0.9:0.05") == [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9]
+    assert parse_range("1:10:3") == [1, 4, 7, 10] and all(type(v) is int for v in parse_range("1:10:3"))
+    assert parse_range("0:1:0.3") == [0.0, 0.3, 0.6, 0.9]
+    assert parse_range("2e9:4e9:1e9") == [2e9, 3e9, 4e9]
+    assert parse_range("0.9:0.5:-0.2") == [0.9, 0.7, 0.5]
+
+
+def test_set_specs():
+    assert parse_set("tenants.lab.pd=0.01,0.02") == ("tenants.lab.pd", [0.01, 0.02])
+    assert parse_set("gpu.curve=straight_line,\"declining\"") == ("gpu.curve", ["straight_line", "declining"])
+    assert parse_set("run.months=36") == ("run.months", [36])
+    for bad, needle in [("tenants.lab.pd", "PATH=start:stop:step"), ("a=1:2:0", "non-zero"), ("a=1:x:1", "numbers"),
+                        ("a=2:1:1", "towards stop")]:
+        with pytest.raises(ValueError, match=needle):
+            parse_set(bad)
+    assert grid({"a": [1, 2], "b": [3, 4]}) == [{"a": 1, "b": 3}, {"a": 1, "b": 4}, {"a": 2, "b": 3}, {"a": 2, "b": 4}]
+
+
+def test_a_point_equal_to_the_base_reproduces_the_base_run_exactly():
+    cfg = make_config()
+    table = sweep(cfg, {"tenants.lab.pd": [0.06, 0.2]}, paths=PATHS)
+    assert list(table.columns[:2]) == ["tenants.lab.pd", "scenario"] and len(table) == 2 * 6
+    base = run(cfg, paths=PATHS).tranches
+    mine = table[table["tenants.lab.pd"] == 0.06].drop(columns="tenants.lab.pd").reset_index(drop=True)
+    pd.testing.assert_frame_equal(mine, base, check_exact=True)
+
+
+def test_common_random_numbers_shrink_the_noise_of_differences():
+    """Points share the seed, so the EL difference between two close points varies far less from
+    seed to seed than the difference between runs on independent seeds."""
+    cfg = make_config()
+    path, lo, hi = "tenants.neo.pd", 0.10, 0.12
+    shared, independent = [], []
+    for seed in range(1, 7):
+        t = sweep(cfg, {path: [lo, hi]}, paths=1000, seed=seed)
+        el = t[t["view"] == "cashflow"].groupby(path)["el"].sum()
+        shared.append(el[hi] - el[lo])
+        other = run(cfg.with_overrides({path: hi}), paths=1000, seed=seed + 100).tranches
+        independent.append(other[other["view"] == "cashflow"]["el"].sum() - el[lo])
+    assert pd.Series(shared).std() < 0.25 * pd.Series(independent).std()
+
+
+def test_two_dimensions_and_scenarios_form_the_product():
+    d = make_config().resolved()
+    d["scenarios"] = {"stress": {"set": {"gpu.economic_life_months": 18}}}
+    from engine import validate_config
+
+    table = sweep(validate_config(d), {"tenants.lab.pd": [0.05, 0.1], "deals.d1.tranches.B.coupon": [0.08, 0.1]}, scenario="all", paths=1000)
+    assert len(table) == 2 * 2 * 2 * 6
+    assert set(map(tuple, table[["tenants.lab.pd", "deals.d1.tranches.B.coupon", "scenario"]].drop_duplicates().values)) == {
+        (a, b, s) for a in (0.05, 0.1) for b in (0.08, 0.1) for s in ("base", "stress")}
+
+
+def test_every_bad_point_is_named_before_anything_runs():
+    with pytest.raises(ConfigError) as exc:
+        sweep(make_config(), {"deals.d1.tranches.A.detach": [0.9, 0.2, 0.25]}, paths=PATHS)
+    text = str(exc.value)
+    assert "point deals.d1.tranches.A.detach=0.2: deals[0].tranches[0].detach: detach (0.2) must exceed attach (0.3)" in text
+    assert "detach=0.25" in text and "detach=0.9" not in text
+    with pytest.raises(ConfigError, match="unknown path 'deals.d1.tranches.Z.coupon'.*has no item 'Z'"):
+        sweep(make_config(), {"deals.d1.tranches.Z.coupon": [0.1]}, paths=PATHS)
+
+
+def test_bisection_finds_the_threshold_of_a_monotone_function():
+    calls = []
+
+    def meets(x):
+        calls.append(x)
+        return math.exp(-x) <= 0.2  # true from x = ln 5 on
+
+    x, n = bisect_min(meets, 0.0, 4.0, 1e-6)
+    assert math.log(5) <= x <= math.log(5) + 1e-6 and n == len(calls)
+    assert n == 2 + math.ceil(math.log2(4.0 / 1e-6))
+    assert bisect_min(lambda x: True, 1.0, 2.0, 0.1) == (1.0, 2)
+    with pytest.raises(NoSolution, match=r"no value in \[0.0, 1.0\]"):
+        bisect_min(lambda x: x > 3, 0.0, 1.0, 0.1)
+
+
+def test_min_subordination_end_to_end():
+    cfg = make_config()
+    kw = dict(paths=2000, chunk_paths=2000)
+    path = "deals.d1.tranches.A.attach"
+    x = min_subordination(cfg, "d1", "A", 0.01, path, 0.3, 0.95, 0.01, **kw)
+
+    def el(v):
+        t = sweep(cfg, {path: [v]}, **kw)
+        return float(t[(t.tranche == "A") & (t.view == "allocation")]["el"].iloc[0])
+
+    assert 0.3 < x < 0.95
+    assert el(x) <= 0.01 < el(x - 0.01)
+    with pytest.raises(NoSolution, match="widen the bracket"):
+        min_subordination(cfg, "d1", "A", 1e-9, path, 0.3, 0.4, 0.01, **kw)
+    with pytest.raises(ValueError, match="no tranche d1.Z"):
+        min_subordination(cfg, "d1", "Z", 0.01, path, 0.3, 0.95, 0.01, **kw)
+
+
+def test_cli_sweep_writes_one_table(tmp_path, capsys):
+    from test_cli import small
+
+    cfg = small(tmp_path)
+    out = tmp_path / "sw"
+    rc = main(["sweep", str(cfg), "--set", "tenants.lab.pd=0.02:0.06:0.02", "--set", "deals.d1.tranches.B.coupon=0.08,0.1",
+               "--paths", "1000", "--out", str(out), "--no-progress"])
+    assert rc == 0, capsys.readouterr().err
+    table = pd.read_parquet(out / "sweep.parquet")
+    assert len(table) == 3 * 2 * 4 and list(table.columns[:3]) == ["tenants.lab.pd", "deals.d1.tranches.B.coupon", "scenario"]
+    assert len(pd.read_csv(out / "sweep.csv")) == len(table)
+    assert json.loads((out / "manifest.json").read_text())["dimensions"]["tenants.lab.pd"] == [0.02, 0.04, 0.06]
+    # A finished sweep is never replaced silently.
+    assert main(["sweep", str(cfg), "--set", "tenants.lab.pd=0.02", "--out", str(out), "--no-progress"]) == 2
+
+
+def test_cli_sweep_errors_exit_2_and_write_nothing(tmp_path, capsys):
+    from test_cli import small
+
+    cfg = small(tmp_path)
+    out = tmp_path / "never"
+    assert main(["sweep", str(cfg), "--set", "deals.d1.tranches.A.attach=0.5:1.5:0.5", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "point deals.d1.tranches.A.attach=1.0: deals[0].tranches[0].detach" in err
+    assert "point deals.d1.tranches.A.attach=1.5: deals[0].tranches[0].attach" in err
+    assert main(["sweep", str(cfg), "--set", "tenants.nobody.pd=0.1", "--out", str(out)]) == 2
+    assert "unknown path 'tenants.nobody.pd'" in capsys.readouterr().err
+    assert main(["sweep", str(cfg), "--set", "tenants.lab.pd=0.1", "--tranche", "d1.A", "--out", str(out)]) == 2
+    assert "go together" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_cli_min_subordination(tmp_path, capsys):
+    from test_cli import small
+
+    cfg = small(tmp_path)
+    out = tmp_path / "sub"
+    rc = main(["sweep", str(cfg), "--set", "deals.d1.tranches.A.attach=0.2:0.9:0.05", "--target-el", "0.01",
+               "--tranche", "d1.A", "--vary", "deals.d1.tranches.A.attach", "--paths", "1000", "--out", str(out),
+               "--no-progress"])
+    assert rc == 0, capsys.readouterr().err
+    row = pd.read_parquet(out / "sweep.parquet").iloc[0]
+    assert row["tranche"] == "A" and row["target_el"] == 0.01 and 0.2 < row["deals.d1.tranches.A.attach"] <= 0.9
+    assert main(["sweep", str(cfg), "--set", "deals.d1.tranches.A.attach=0.2:0.3:0.05", "--target-el", "1e-9",
+                 "--tranche", "d1.A", "--vary", "deals.d1.tranches.A.attach", "--paths", "1000", "--out",
+                 str(tmp_path / "none"), "--no-progress"]) == 2
+    assert "widen the bracket" in capsys.readouterr().err
