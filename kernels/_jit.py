@@ -24,3 +24,6 @@ numba.config.CACHE_DIR = os.path.join(_BASE, f"dcabs-kernels-{_SOURCE_HASH}")
 # nogil: engine/run.py runs the kernel on Python threads. numba's own `parallel=True` is not used:
 # parfor lowering re-optimises the whole call tree and tripled the compile time (46 s → 140 s CPU).
 jit = numba.njit(cache=True, nogil=True)
+# For the few functions called once per path or per deal-path that take plan tuples: inlined in
+# numba's IR, the call, and the reference counting of every array in the tuples, disappear.
+jit_inline = numba.njit(cache=True, nogil=True, inline="always")

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from ._jit import jit
+from ._jit import jit, jit_inline
 from .network import SOLVENCY_RTOL, clear_network
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
@@ -58,7 +58,7 @@ def default_month(H, e):
     return lo
 
 
-@jit
+@jit_inline
 def network_defaults(X, tau, net, p, out):
     """Year-end clearing of the firm network on one path (MODEL §7); tenant defaults feed ``tau``.
 

@@ -8,7 +8,7 @@ difference array in yearly segments, so a lease costs O(years), not O(months).
 
 import math
 
-from ._jit import jit
+from ._jit import jit, jit_inline
 from .collateral import collateral_value
 from .credit import norm_cdf
 from .plan import SRC_FEE, SRC_RECOVERY, SRC_RENT, SRC_RVG, SRC_SALE
@@ -34,7 +34,7 @@ def _recovery(gpu, shell, a0, liq, fixed_rr, r, col, gidx, sidx):
     return collateral_value(gpu, shell, a0, r, col, gidx, sidx) * (1.0 - liq)
 
 
-@jit
+@jit_inline
 def deal_collections(d, pool, col, tau, X, gidx, sidx, midx, H, key, flows, lost, adj_gpu, adj_shell, drent):
     """Collections of deal ``d`` by month and source, given the tenants' default months.
 

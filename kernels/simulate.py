@@ -13,81 +13,88 @@ from .plan import FACTOR_LO, FACTOR_WIDTH, FAN_BINS, GPU_LO, GPU_WIDTH, L_FACTOR
 from .waterfall import STATE_ROWS, run_waterfall
 
 @jit
-def simulate_path(p, fp, cp, col, pool, dp, net, draws, out, sc, ledger, sledger, tledger, record):
-    """Simulate path ``p`` of ``draws`` and write its row of ``out``. ``sc`` is the scratch tuple.
+def simulate_paths(fp, cp, col, pool, dp, net, draws, out, sc, ledger, sledger, tledger, record, tau_out):
+    """Simulate every path of ``draws`` and write its row of ``out``. ``sc`` is the scratch tuple.
+
+    The loop over paths lives here, not in a caller: each call of a function that takes the plan
+    tuples pays reference counting on every one of their arrays, which cost more than a small
+    path's whole simulation.
 
     When ``record`` is true, ``ledger`` (f8[D, T+1, n_cols]), ``sledger`` (f8[S, T+1]) and
     ``tledger`` (f8[K, T+1, 3]) receive the monthly statement of every deal; otherwise they may be empty.
     """
     X, H, tau, gidx, sidx, midx, flows, lost, adj_g, adj_s, drent, cash, st, tcash = sc
     T = X.shape[0] - 1
-    if fp.fixed_path.shape[0] > 0:
-        for t in range(T + 1):
-            X[t] = fp.fixed_path[t]
-    else:
-        factor_path(draws.eps[p], fp.phi, fp.innovation_scale, draws.burst_month[p], fp.burst_shift, X)
-    class_cumulative_hazard(X, cp.class_c, cp.class_sqrt_rho, cp.class_inv_sqrt_1mrho, draws.winv[p], H)
-    for i in range(tau.shape[0]):
-        m = default_month(H[cp.tenant_class[i]], draws.expo[p, i])
-        forced = cp.tenant_forced[i]
-        tau[i] = forced if forced < m else m
-    network_defaults(X, tau, net, p, out)
-    if col.poisson_releases:
-        value_indices(X, draws.release_counts[p], col, gidx, sidx, midx)
-    else:
-        value_indices(X, draws.release_counts[0, :0], col, gidx, sidx, midx)
-    if out.factor_bin.shape[1] > 0:
-        for t in range(T + 1):
-            out.factor_bin[p, t] = _bin(X[t], FACTOR_LO, FACTOR_WIDTH)
-            out.gpu_bin[p, t] = _bin(gidx[t], GPU_LO, GPU_WIDTH)
-    key = draws.key[p]
-    for d in dp.deal_order:
-        loss_amt, ndef, nren = deal_collections(d, pool, col, tau, X, gidx, sidx, midx, H, key, flows, lost, adj_g, adj_s, drent)
-        p0 = pool.deal_pool_balance[d]
-        # ABS-of-ABS: the held share of each collateral tranche's cash, and of its written-off balance.
-        # (A written-off tranche is no tenant default: `defaults` counts the deal's tenants only.)
-        for c in range(dp.deal_coll_ptr[d], dp.deal_coll_ptr[d + 1]):
-            k = dp.coll_tranche[c]
-            f = dp.coll_fraction[c]
+    for p in range(draws.eps.shape[0]):
+        if fp.fixed_path.shape[0] > 0:
             for t in range(T + 1):
-                flows[SRC_ABS, t] += f * tcash[k, t]
-            written = out.tranche_loss[p, k] * dp.tranche_balance[k]
-            if written > 0.0:
-                loss_amt += f * written
-        recovered = 0.0
-        rvg = 0.0
-        for t in range(T + 1):
-            total = 0.0
-            for r in range(N_SRC):
-                total += flows[r, t]
-            cash[t] = total
-            recovered += flows[SRC_RECOVERY, t] + flows[SRC_SALE, t]
-            rvg += flows[SRC_RVG, t]
-        if record:
+                X[t] = fp.fixed_path[t]
+        else:
+            factor_path(draws.eps[p], fp.phi, fp.innovation_scale, draws.burst_month[p], fp.burst_shift, X)
+        class_cumulative_hazard(X, cp.class_c, cp.class_sqrt_rho, cp.class_inv_sqrt_1mrho, draws.winv[p], H)
+        for i in range(tau.shape[0]):
+            m = default_month(H[cp.tenant_class[i]], draws.expo[p, i])
+            forced = cp.tenant_forced[i]
+            tau[i] = forced if forced < m else m
+        network_defaults(X, tau, net, p, out)
+        if col.poisson_releases:
+            value_indices(X, draws.release_counts[p], col, gidx, sidx, midx)
+        else:
+            value_indices(X, draws.release_counts[0, :0], col, gidx, sidx, midx)
+        if out.factor_bin.shape[1] > 0:
             for t in range(T + 1):
+                out.factor_bin[p, t] = _bin(X[t], FACTOR_LO, FACTOR_WIDTH)
+                out.gpu_bin[p, t] = _bin(gidx[t], GPU_LO, GPU_WIDTH)
+        key = draws.key[p]
+        for d in dp.deal_order:
+            loss_amt, ndef, nren = deal_collections(d, pool, col, tau, X, gidx, sidx, midx, H, key, flows, lost, adj_g, adj_s, drent)
+            p0 = pool.deal_pool_balance[d]
+            # ABS-of-ABS: the held share of each collateral tranche's cash, and of its written-off balance.
+            # (A written-off tranche is no tenant default: `defaults` counts the deal's tenants only.)
+            for c in range(dp.deal_coll_ptr[d], dp.deal_coll_ptr[d + 1]):
+                k = dp.coll_tranche[c]
+                f = dp.coll_fraction[c]
+                for t in range(T + 1):
+                    flows[SRC_ABS, t] += f * tcash[k, t]
+                written = out.tranche_loss[p, k] * dp.tranche_balance[k]
+                if written > 0.0:
+                    loss_amt += f * written
+            recovered = 0.0
+            rvg = 0.0
+            for t in range(T + 1):
+                total = 0.0
                 for r in range(N_SRC):
-                    ledger[d, t, r] = flows[r, t]
-                ledger[d, t, L_FACTOR] = X[t]
-                ledger[d, t, L_GPU_INDEX] = gidx[t]
-        used = run_waterfall(d, dp, X, cash, st, tcash, p, out, ledger[d], sledger, tledger, record)
-        nl = loss_amt / p0 if p0 > 0.0 else 0.0
-        if nl > 1.0:
-            nl = 1.0
-        out.deal_net_loss[p, d] = nl
-        out.deal_defaults[p, d] = ndef
-        out.deal_renewals[p, d] = nren
-        out.deal_rvg[p, d] = rvg / p0 if p0 > 0.0 else 0.0
-        out.deal_recovery[p, d] = recovered / p0 if p0 > 0.0 else 0.0
-        note_total = 0.0
-        for k in range(dp.deal_tranche_ptr[d], dp.deal_tranche_ptr[d + 1]):
-            note_total += dp.tranche_balance[k]
-            a = dp.tranche_attach[k]
-            if math.isnan(a):
-                out.tranche_alloc_loss[p, k] = np.nan
-            else:
-                w = dp.tranche_detach[k] - a
-                out.tranche_alloc_loss[p, k] = min(max(nl - a, 0.0), w) / w
-        out.deal_reserve_used[p, d] = used / note_total
+                    total += flows[r, t]
+                cash[t] = total
+                recovered += flows[SRC_RECOVERY, t] + flows[SRC_SALE, t]
+                rvg += flows[SRC_RVG, t]
+            if record:
+                for t in range(T + 1):
+                    for r in range(N_SRC):
+                        ledger[d, t, r] = flows[r, t]
+                    ledger[d, t, L_FACTOR] = X[t]
+                    ledger[d, t, L_GPU_INDEX] = gidx[t]
+            used = run_waterfall(d, dp, X, cash, st, tcash, p, out, ledger[d], sledger, tledger, record)
+            nl = loss_amt / p0 if p0 > 0.0 else 0.0
+            if nl > 1.0:
+                nl = 1.0
+            out.deal_net_loss[p, d] = nl
+            out.deal_defaults[p, d] = ndef
+            out.deal_renewals[p, d] = nren
+            out.deal_rvg[p, d] = rvg / p0 if p0 > 0.0 else 0.0
+            out.deal_recovery[p, d] = recovered / p0 if p0 > 0.0 else 0.0
+            note_total = 0.0
+            for k in range(dp.deal_tranche_ptr[d], dp.deal_tranche_ptr[d + 1]):
+                note_total += dp.tranche_balance[k]
+                a = dp.tranche_attach[k]
+                if math.isnan(a):
+                    out.tranche_alloc_loss[p, k] = np.nan
+                else:
+                    w = dp.tranche_detach[k] - a
+                    out.tranche_alloc_loss[p, k] = min(max(nl - a, 0.0), w) / w
+            out.deal_reserve_used[p, d] = used / note_total
+        if record:
+            tau_out[:] = tau
 
 
 @jit
@@ -120,7 +127,4 @@ def simulate_chunk(fp, cp, col, pool, dp, net, draws, out, ledger, sledger, tled
     T = draws.eps.shape[1] - 1
     record = ledger.shape[1] > 0
     sc = _scratch(T, cp.class_c.shape[0], cp.tenant_class.shape[0], dp.tranche_balance.shape[0])
-    for p in range(n):
-        simulate_path(p, fp, cp, col, pool, dp, net, draws, out, sc, ledger, sledger, tledger, record)
-        if record:
-            tau_out[:] = sc[2]
+    simulate_paths(fp, cp, col, pool, dp, net, draws, out, sc, ledger, sledger, tledger, record, tau_out)

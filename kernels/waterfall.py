@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from ._jit import jit
+from ._jit import jit, jit_inline
 from .plan import (
     ARD_REFINANCED,
     ARD_SWEPT,
@@ -46,7 +46,7 @@ STATE_ROWS = 9
 DSCR_WINDOW = 3
 
 
-@jit
+@jit_inline
 def _draw(due, paid, reserve):
     """Cover ``due − paid`` from the reserve. Returns (paid, reserve, draw).
 
@@ -59,7 +59,7 @@ def _draw(due, paid, reserve):
     return paid + reserve, 0.0, reserve
 
 
-@jit
+@jit_inline
 def _pay(k, amount, principal, t, disc, st, tcash):
     """Book ``amount`` of cash to tranche ``k`` in month ``t`` (principal also reduces the balance)."""
     st[PV, k] += amount * disc
@@ -73,7 +73,7 @@ def _pay(k, amount, principal, t, disc, st, tcash):
         st[PRIN, k] += amount
 
 
-@jit
+@jit_inline
 def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledger, record):
     """Run deal ``d``'s waterfall over months 1..legal final and write path ``out_p``'s results.
 
@@ -351,7 +351,7 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
     return used
 
 
-@jit
+@jit_inline
 def _step_up(k0, k1, avail, t, disc, st, tcash):
     """Pay carried ARD step-up interest from ``avail``, in tranche order; returns the amount paid."""
     paid = 0.0
