@@ -32,7 +32,8 @@ def value_indices(X, release_counts, col, gpu_index, shell_index, rent_index):
     X : f8[T+1]
     release_counts : i4[T+1] (Poisson releases) or i4[0]
     col : CollateralPlan
-    gpu_index, shell_index, rent_index : f8[T+1] (out)
+    gpu_index, shell_index : f8[T+1] (out)
+    rent_index : f8[T+1] (out), or f8[0] to skip it
     """
     keep = 1.0 - col.kappa
     bg = col.beta_gpu
@@ -48,7 +49,9 @@ def value_indices(X, release_counts, col, gpu_index, shell_index, rent_index):
             o = col.scheduled_obsolescence[t]
         gpu_index[t] = o * math.exp(bg * X[t] - 0.5 * bg * bg)
         shell_index[t] = math.exp(bs * X[t] - 0.5 * bs * bs)
-        rent_index[t] = o * math.exp(br * X[t] - 0.5 * br * br)
+        # Only option leases read m_t; an exp per month is a visible share of a small path.
+        if rent_index.shape[0] > 0:
+            rent_index[t] = o * math.exp(br * X[t] - 0.5 * br * br)
 
 
 @jit

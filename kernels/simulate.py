@@ -25,6 +25,7 @@ def simulate_paths(fp, cp, col, pool, dp, net, draws, out, sc, ledger, sledger, 
     """
     X, H, tau, gidx, sidx, midx, flows, lost, adj_g, adj_s, drent, cash, st, tcash = sc
     T = X.shape[0] - 1
+    midx_used = midx if pool.dyn_lease.shape[0] > 0 else midx[:0]
     for p in range(draws.eps.shape[0]):
         if fp.fixed_path.shape[0] > 0:
             for t in range(T + 1):
@@ -38,9 +39,9 @@ def simulate_paths(fp, cp, col, pool, dp, net, draws, out, sc, ledger, sledger, 
             tau[i] = forced if forced < m else m
         network_defaults(X, tau, net, p, out)
         if col.poisson_releases:
-            value_indices(X, draws.release_counts[p], col, gidx, sidx, midx)
+            value_indices(X, draws.release_counts[p], col, gidx, sidx, midx_used)
         else:
-            value_indices(X, draws.release_counts[0, :0], col, gidx, sidx, midx)
+            value_indices(X, draws.release_counts[0, :0], col, gidx, sidx, midx_used)
         if out.factor_bin.shape[1] > 0:
             for t in range(T + 1):
                 out.factor_bin[p, t] = _bin(X[t], FACTOR_LO, FACTOR_WIDTH)

@@ -131,10 +131,11 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
         for k in range(k0, k1):
             st[BAL0, k] = st[BAL, k]
             base += st[BAL, k]
-            if dp.tranche_senior[k]:
-                service += dp.tranche_coupon_m[k] * st[BAL, k]
-            if dp.tranche_scheduled[k]:
-                service += max(0.0, st[BAL, k] - dp.tranche_target[k, t])
+            if triggers:
+                if dp.tranche_senior[k]:
+                    service += dp.tranche_coupon_m[k] * st[BAL, k]
+                if dp.tranche_scheduled[k]:
+                    service += max(0.0, st[BAL, k] - dp.tranche_target[k, t])
         fees_due = fee_short + dp.deal_fee_rate_m[d] * base + dp.deal_fee_fixed[d]
         # Trailing DSCR over the three months before this one, tested before this month's payments.
         dscr = np.nan
