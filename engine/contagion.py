@@ -203,6 +203,20 @@ def fire_sale(holdings, prices, depth, impact, holders: Sequence[Holder | Mappin
         entry or equity, equity that the balance sheet cannot hold (other assets < 0), missing or
         inconsistent bank leverages, a missing haircut or RBC table.
     """
+    prob, theta, tol, max_rounds = build_problem(
+        holdings, prices, depth, impact, holders, marks=marks, ratings=ratings, haircuts=haircuts,
+        rbc_factors=rbc_factors, execution_weight=execution_weight, tol=tol, max_rounds=max_rounds)
+    return solve(prob, theta, tol, max_rounds)
+
+
+def build_problem(holdings, prices, depth, impact, holders, *, marks=None, ratings=None, haircuts=None,
+                  rbc_factors=None, execution_weight=0.5, tol=1e-12, max_rounds=10_000):
+    """Check the inputs of ``fire_sale`` and build the kernel's ``FireSaleProblem``.
+
+    Returns
+    -------
+    (FireSaleProblem, theta, tol, max_rounds)
+    """
     q = np.asarray(holdings, dtype=np.float64)
     if q.ndim != 2:
         raise ValueError(f"holdings must be a holders × assets matrix, got shape {q.shape}")
@@ -277,6 +291,12 @@ def fire_sale(holdings, prices, depth, impact, holders: Sequence[Holder | Mappin
         min_rbc_ratio=min_rbc, redemption_elasticity=elasticity, max_leverage=max_lev,
         target_leverage=target_lev,
     )
+    return prob, theta, tol, int(max_rounds)
+
+
+def solve(prob: FireSaleProblem, theta: float, tol: float, max_rounds: int) -> FireSaleResult:
+    """Run the kernel on a checked problem (from ``build_problem``, possibly ``_replace``-d)."""
+    n_h, n_a = prob.holdings.shape
     out = FireSaleOutputs(
         sales=np.empty((n_h, n_a)), prices=np.empty(n_a), total_sales=np.empty(n_a),
         direct_loss=np.empty(n_h), fire_sale_loss=np.empty(n_h), failed=np.empty(n_h, dtype=np.int8),
@@ -284,10 +304,10 @@ def fire_sale(holdings, prices, depth, impact, holders: Sequence[Holder | Mappin
     )
     rounds, converged = fire_sale_fixed_point(prob, theta, tol, int(max_rounds), out)
     return FireSaleResult(
-        prices=out.prices, fundamental=f, sales=out.sales, total_sales=out.total_sales,
+        prices=out.prices, fundamental=prob.fundamental.copy(), sales=out.sales, total_sales=out.total_sales,
         direct_loss=out.direct_loss, fire_sale_loss=out.fire_sale_loss, failed=out.failed.astype(bool),
         capital_ratio=out.capital_ratio, equity=out.equity, rounds=int(rounds), converged=bool(converged),
-        beta=beta,
+        beta=prob.beta.copy(),
     )
 
 

@@ -10,32 +10,39 @@ and every forced sale executes at ``x_a = f_a + θ·(p_a − f_a)``: θ = ½ is 
 price before any forced sale (f_a) and the price after all of them (p_a); θ = 1 sells at the final
 price, as Cifuentes–Ferrucci–Shin (2005) and Cont–Schaanning (2017) do.
 
-Each holder's rule maps prices p to the units it must have sold, T_h(p) (below). Starting from no
-sales and p = f, every round computes the targets of *all* holders from the previous round's prices,
-then ``S ← max(S, T(p))`` (a forced sale is never bought back) and ``p ← p(Σ_h S)``. Sales only grow
-and prices only fall, so the iteration converges (a holder that fails in some round stays failed,
-its liquidation being as final as any sale); when every T_h is non-increasing in p it is the
-Kleene iteration of a monotone map from the top, and its limit is the greatest-price fixed point.
-It stops when no holder's sales of any asset move by more than ``tol`` times that asset's depth.
+Each holder's rule maps the prices it sees (its marks) p to the units it must have sold, T_h(p)
+(below). Rules plan at the marks: a unit sold is counted at p_a, not at x_a. Planning at x_a would
+make a leveraged seller's sales fall as prices fall (the gap x_a − p_a it pockets on each sale widens
+and relieves its constraint), so the map would not be monotone and the greatest fixed point not
+guaranteed; with planning at marks every rule below is non-increasing in p (the insurer's when
+``min_rbc_ratio·k_a ≤ 1``, true for NAIC factors ≤ 30% and ratios ≤ 333%), and the better execution
+only shows in the realised losses. With θ = 1 the two coincide.
 
-Rules, with V = Σ_a q_a·p_a, equity at marks E(p) = c + o + V − d and x as above:
+Starting from no sales and p = f, every round computes the targets of *all* holders from the
+previous round's prices, then ``S ← max(S, T(p))`` (a forced sale is never bought back) and
+``p ← p(Σ_h S)``. Sales only grow and prices only fall, so the iteration converges (a holder that
+fails in some round stays failed, its liquidation being as final as any sale); with monotone rules
+it is the Kleene iteration of a monotone map from the top, and its limit is the greatest-price fixed
+point. It stops when no holder's sales of any asset move by more than ``tol`` times that asset's
+depth.
+
+Rules, with V = Σ_a q_a·p_a and equity at marks E(p) = c + o + V − d:
 
 * hedge_fund (0): repo margin call ``MC = d − Σ_a (1 − h_a)·q_a·p_a``. Cash pays min(c, MC); the
-  rest R is met by selling the same fraction φ of every position, each unit repaying x_a of repo and
-  releasing (1 − h_a)·p_a of collateral: ``φ = R / Σ_a q_a·(x_a − (1 − h_a)·p_a)``. φ > 1 or
-  E ≤ 0: it **fails** and its lenders liquidate every position (φ = 1).
-* insurer (1): capital E, RBC = Σ_a k_a·q_a·p_a. Below ``min_rbc_ratio`` it sells holdings in
-  ``sale_order`` (highest factor first; zero-factor assets never), each unit cutting the shortfall
-  ``r·RBC − E`` by ``r·k_a·p_a + (x_a − p_a)``, until the ratio is restored. If it cannot (or
-  E ≤ 0) it **fails**, having sold every charged holding.
+  rest R is met by selling the same fraction φ of every position, each unit repaying p_a of repo and
+  releasing (1 − h_a)·p_a of collateral: ``φ = R / Σ_a h_a·q_a·p_a``. φ > 1 or E ≤ 0: it **fails**
+  and its lenders liquidate every position (φ = 1).
+* insurer (1): capital E, RBC = Σ_a k_a·q_a·p_a. Below ``min_rbc_ratio`` r it sells holdings in
+  ``sale_order`` (highest factor first; zero-factor assets never, as they do not help), each unit
+  cutting the shortfall ``r·RBC − E`` by ``r·k_a·p_a`` (proceeds are cash, charged 0), until the
+  ratio is restored. If it cannot (or E ≤ 0) it **fails**, having sold every charged holding.
 * pension (2): never sells, never fails.
-* asset_manager (3): investors redeem ``ε·max(0, E⁰ − E(p))`` (the mark-to-market NAV loss); cash
-  pays first, the rest by selling the same fraction of every position at x. If that fraction
-  exceeds 1 it **fails** and sells everything.
+* asset_manager (3): investors redeem ``ε·max(0, E⁰ − E(p))`` (the NAV loss at marks); cash pays
+  first, the rest by selling the same fraction of every position. If the fraction exceeds 1 it
+  **fails** and sells everything.
 * bank (4), Cont–Schaanning leverage: assets A = c + o + V, leverage A/E. If A/E > ``max_leverage``
-  it sells the same fraction Γ of every position, repaying debt with the proceeds, to reach
-  ``target_leverage`` λ_t: ``(A − Γ·V) = λ_t·(E + Γ·Σ_a q_a·(x_a − p_a))``, Γ capped at 1. E ≤ 0:
-  it **fails** and liquidates (Γ = 1).
+  it sells the same fraction ``Γ = min(1, (A − λ_t·E)/V)`` of every position, repaying debt, which
+  brings its leverage to ``target_leverage`` λ_t. E ≤ 0: it **fails** and liquidates (Γ = 1).
 
 Losses per holder, with S its sales at the end: ``direct = Σ_a q_a·(p⁰_a − f_a)`` and
 ``fire_sale = Σ_a (q_a − S_a)·(f_a − p_a) + Σ_a S_a·(f_a − x_a)`` (marks on what it kept plus the
@@ -144,12 +151,11 @@ def _pro_rata(q, need, denom, row):
 
 
 @jit
-def holder_target(prob, h, p, theta, row):
-    """Units holder h must have sold at prices p (into ``row``, f8[A]); returns its failed flag
+def holder_target(prob, h, p, row):
+    """Units holder h must have sold at marks p (into ``row``, f8[A]); returns its failed flag
     (1/0) and the redemptions it owes (asset managers; 0 otherwise)."""
     q = prob.holdings[h]
     n_assets = q.shape[0]
-    f = prob.fundamental
     c = prob.cash[h]
     d = prob.debt[h]
     o = prob.other[h]
@@ -168,7 +174,7 @@ def holder_target(prob, h, p, theta, row):
         relief = 0.0
         for a in range(n_assets):
             collateral += (1.0 - prob.haircut[a]) * q[a] * p[a]
-            relief += q[a] * (_execution_price(f[a], p[a], theta) - (1.0 - prob.haircut[a]) * p[a])
+            relief += q[a] * prob.haircut[a] * p[a]
         need = d - collateral - c
         if need <= _MET_RTOL * scale:
             need = 0.0
@@ -183,13 +189,10 @@ def holder_target(prob, h, p, theta, row):
         for a in range(n_assets):
             nav0 += q[a] * prob.marks[a]
         redemptions = prob.redemption_elasticity[h] * max(0.0, nav0 - equity)
-        proceeds = 0.0
-        for a in range(n_assets):
-            proceeds += q[a] * _execution_price(f[a], p[a], theta)
         need = redemptions - c
         if need <= _MET_RTOL * scale:
             need = 0.0
-        cannot = _pro_rata(q, need, proceeds, row)
+        cannot = _pro_rata(q, need, v, row)
         return (1 if cannot else 0), redemptions
     if kind == BANK:
         if equity <= 0.0:
@@ -199,11 +202,7 @@ def holder_target(prob, h, p, theta, row):
         assets = c + o + v
         if assets <= prob.max_leverage[h] * equity * (1.0 + _MET_RTOL):
             return 0, 0.0
-        lt = prob.target_leverage[h]
-        gain = 0.0
-        for a in range(n_assets):
-            gain += q[a] * (_execution_price(f[a], p[a], theta) - p[a])
-        _pro_rata(q, assets - lt * equity, v + lt * gain, row)
+        _pro_rata(q, assets - prob.target_leverage[h] * equity, v, row)
         return 0, 0.0
     # INSURER
     r = prob.min_rbc_ratio[h]
@@ -218,7 +217,7 @@ def holder_target(prob, h, p, theta, row):
         k = prob.rbc_factor[a]
         if k <= 0.0 or q[a] <= 0.0:
             continue
-        per_unit = r * k * p[a] + (_execution_price(f[a], p[a], theta) - p[a])
+        per_unit = r * k * p[a]
         if equity > 0.0 and gap < q[a] * per_unit:
             row[a] = gap / per_unit
             return 0, 0.0
@@ -234,6 +233,18 @@ def impact_prices(fundamental, depth, beta, total_sales, prices):
     """``prices[a] = f_a·exp(−β_a·Q_a/M_a)``."""
     for a in range(fundamental.shape[0]):
         prices[a] = fundamental[a] * np.exp(-beta[a] * total_sales[a] / depth[a])
+
+
+@jit
+def _total(S, Q):
+    """Q_a = Σ_h S[h, a], summed in holder order 0..H−1: a permutation of the holders changes
+    only the rounding of this sum."""
+    n_holders, n_assets = S.shape
+    for a in range(n_assets):
+        s = 0.0
+        for h in range(n_holders):
+            s += S[h, a]
+        Q[a] = s
 
 
 @jit
@@ -273,7 +284,7 @@ def fire_sale_fixed_point(prob, theta, tol, max_rounds, out):
         for h in range(n_holders):
             # A failure is final, like the liquidation it triggers: a holder that failed at
             # higher prices stays failed even if its rule would pass at the lower ones.
-            if holder_target(prob, h, p, theta, target[h])[0]:
+            if holder_target(prob, h, p, target[h])[0]:
                 out.failed[h] = 1
         moved = 0.0
         for h in range(n_holders):
@@ -281,21 +292,17 @@ def fire_sale_fixed_point(prob, theta, tol, max_rounds, out):
                 new = max(S[h, a], min(target[h, a], prob.holdings[h, a]))
                 moved = max(moved, (new - S[h, a]) / prob.depth[a])
                 S[h, a] = new
+        # Prices always follow the sales, including a last move below tol, so that the reported
+        # prices are exactly the impact of the reported sales.
+        _total(S, Q)
+        impact_prices(prob.fundamental, prob.depth, prob.beta, Q, p)
         if moved <= tol:
             converged = True
             break
         rounds += 1
-        # Q summed in holder order 0..H−1 every round, so a permutation of holders changes only
-        # the rounding of this sum.
-        for a in range(n_assets):
-            s = 0.0
-            for h in range(n_holders):
-                s += S[h, a]
-            Q[a] = s
-        impact_prices(prob.fundamental, prob.depth, prob.beta, Q, p)
     if not converged:
         for h in range(n_holders):
-            holder_target(prob, h, p, theta, target[h])
+            holder_target(prob, h, p, target[h])
         converged = True
         for h in range(n_holders):
             for a in range(n_assets):
@@ -315,7 +322,7 @@ def _settle(prob, theta, out):
     for h in range(n_holders):
         q = prob.holdings[h]
         S = out.sales[h]
-        failed, redemptions = holder_target(prob, h, p, theta, scratch)
+        failed, redemptions = holder_target(prob, h, p, scratch)
         failed = max(failed, out.failed[h])
         direct = 0.0
         fire = 0.0
