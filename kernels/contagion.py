@@ -35,7 +35,8 @@ Rules, with V = Σ_a q_a·p_a and equity at marks E(p) = c + o + V − d:
 * insurer (1): capital E, RBC = Σ_a k_a·q_a·p_a. Below ``min_rbc_ratio`` r it sells holdings in
   ``sale_order`` (highest factor first; zero-factor assets never, as they do not help), each unit
   cutting the shortfall ``r·RBC − E`` by ``r·k_a·p_a`` (proceeds are cash, charged 0), until the
-  ratio is restored. If it cannot (or E ≤ 0) it **fails**, having sold every charged holding.
+  ratio is restored. If E ≤ 0 no sale restores it: it **fails**, having sold every charged holding
+  (with E > 0, selling every charged holding takes RBC to 0, so the ratio is always restored).
 * pension (2): never sells, never fails.
 * asset_manager (3): investors redeem ``ε·max(0, E⁰ − E(p))`` (the NAV loss at marks); cash pays
   first, the rest by selling the same fraction of every position. If the fraction exceeds 1 it

@@ -171,6 +171,78 @@ def test_cont_schaanning_leverage_targeting():
 
 
 # --------------------------------------------------------------------------------------------------
+# Each rule by hand (a market so deep that impact is below 1e-10; sales at the final price)
+# --------------------------------------------------------------------------------------------------
+
+DEEP = dict(depth=1e12, impact=0.05, execution_weight=1.0)
+
+
+def test_insurer_sells_lowest_rated_first():
+    # 100 units AAA (0.3%) and 20 units B (4.5%), marks 1; B falls to 0.8. Debt 115: E⁰ = 5,
+    # E = 100 + 16 − 115 = 1, RBC = 0.3 + 0.045·16 = 1.02, r = 2: shortfall 2·1.02 − 1 = 1.04.
+    # Each unit of B sold cuts it by 2·0.045·0.8 = 0.072: 1.04/0.072 = 14.444… units of B, no AAA;
+    # then RBC = 0.3 + 0.045·0.8·(20 − 130/9) = 0.5 and the ratio is 1/0.5 = 2.
+    r = fire_sale([[100.0, 20.0]], [1.0, 0.8], holders=[Holder("insurer", debt=115.0)],
+                  marks=[1.0, 1.0], ratings=["AAA", "B"], **DEEP)
+    np.testing.assert_allclose(r.sales, [[0.0, 130 / 9]], rtol=1e-9, atol=1e-9)
+    assert r.capital_ratio[0] == pytest.approx(2.0, rel=1e-9)
+    assert r.direct_loss[0] == pytest.approx(4.0, rel=1e-12) and not r.failed[0]
+    # With B at 0.7 the capital is gone (100 + 14 − 115 = −1): no sale restores a ratio, it fails
+    # and has sold every charged holding. (With capital left, selling every charged holding always
+    # restores it: RBC goes to 0.)
+    r = fire_sale([[100.0, 20.0]], [1.0, 0.7], holders=[Holder("insurer", debt=115.0)],
+                  marks=[1.0, 1.0], ratings=["AAA", "B"], **DEEP)
+    assert r.failed[0] and r.sales[0, 1] == 20.0 and r.sales[0, 0] == 100.0
+
+
+def test_hedge_fund_pays_the_margin_call_with_cash_then_pro_rata():
+    # 10 units each of an A (haircut 4%) and a BB (15%) asset, marks 1, both fall to 0.9; repo 17,
+    # cash 0.5. Collateral 0.96·9 + 0.85·9 = 16.29, call 0.71, cash pays 0.5, the rest 0.21 is met
+    # by selling φ = 0.21/(0.04·9 + 0.15·9) = 0.21/1.71 of each position. Equity 3.5 − 2 = 1.5;
+    # assets 18·(1 − φ) after repaying 0.5 + 18φ of repo.
+    phi = 0.21 / 1.71
+    r = fire_sale([[10.0, 10.0]], [0.9, 0.9], holders=[Holder("hedge_fund", cash=0.5, debt=17.0)],
+                  marks=[1.0, 1.0], ratings=["A", "BB"], **DEEP)
+    np.testing.assert_allclose(r.sales, [[10 * phi, 10 * phi]], rtol=1e-9)
+    assert r.equity[0] == pytest.approx(1.5, rel=1e-9)
+    assert r.capital_ratio[0] == pytest.approx(1.5 / (18 * (1 - phi)), rel=1e-9)
+    assert not r.failed[0] and r.rounds == 1
+
+
+def test_asset_manager_and_pension():
+    # Asset manager: 10 units, 1 → 0.9, cash 0.2, elasticity 2.5: NAV loss 1, redemptions 2.5, cash
+    # pays 0.2, sales 2.3/0.9 units; equity 10.2 − 1 − 2.5 = 6.7, no debt, ratio 1.
+    # Pension: never sells; funded ratio (9 + 1)/8.
+    r = fire_sale([[10.0], [10.0]], [0.9], holders=[Holder("asset_manager", cash=0.2), Holder("pension", cash=1.0, debt=8.0)],
+                  marks=[1.0], **DEEP)
+    np.testing.assert_allclose(r.sales[:, 0], [2.3 / 0.9, 0.0], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(r.equity, [6.7, 2.0], rtol=1e-9)
+    np.testing.assert_allclose(r.capital_ratio, [1.0, 10.0 / 8.0], rtol=1e-9)
+    assert not r.failed.any()
+
+
+def test_kernel_is_deterministic_on_worker_threads():
+    # The run will call the kernel per path from its thread pool (nogil): same bits as serially.
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(3)
+    problems = []
+    for _ in range(32):
+        q = rng.exponential(5.0, (4, 3))
+        holders = [Holder("hedge_fund", debt=0.9 * q[0].sum()), Holder("insurer", debt=0.95 * q[1].sum()),
+                   Holder("asset_manager"), Holder("bank", debt=0.96 * q[3].sum(), max_leverage=20, target_leverage=18)]
+        problems.append(build_problem(q, 1.0 - rng.uniform(0, 0.2, 3), 60.0, 0.1, holders, marks=np.ones(3),
+                                      ratings=["AA", "BBB", "B"]))
+    serial = [solve(*pb) for pb in problems]
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(lambda pb: solve(*pb), problems))
+    for s, t in zip(serial, threaded):
+        np.testing.assert_array_equal(s.prices, t.prices)
+        np.testing.assert_array_equal(s.sales, t.sales)
+    assert any(s.rounds >= 2 for s in serial) and any(s.failed.any() for s in serial)
+
+
+# --------------------------------------------------------------------------------------------------
 # Rule tables
 # --------------------------------------------------------------------------------------------------
 
