@@ -11,10 +11,10 @@ price before any forced sale (f_a) and the price after all of them (p_a); θ = 1
 price, as Cifuentes–Ferrucci–Shin (2005) and Cont–Schaanning (2017) do.
 
 Each holder's rule maps the prices it sees (its marks) p to the units it must have sold, T_h(p)
-(below). Rules plan at the marks: a unit sold is counted at p_a, not at x_a. Planning at x_a would
-make a leveraged seller's sales fall as prices fall (the gap x_a − p_a it pockets on each sale widens
-and relieves its constraint), so the map would not be monotone and the greatest fixed point not
-guaranteed; with planning at marks every rule below is non-increasing in p (the insurer's when
+(below). Rules plan at the marks: a unit sold is counted at p_a, not at x_a. Planning at x_a lets
+a lower mark relieve a leveraged seller (the gap x_a − p_a it pockets on each sale widens): a hedge
+fund that could not meet its call at one price could meet it at a lower one, so the rules would not
+be monotone and the greatest fixed point not guaranteed; with planning at marks every rule below is non-increasing in p (the insurer's when
 ``min_rbc_ratio·k_a ≤ 1``, true for NAIC factors ≤ 30% and ratios ≤ 333%), and the better execution
 only shows in the realised losses. With θ = 1 the two coincide.
 
