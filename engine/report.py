@@ -50,12 +50,10 @@ _LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 4)))
 _MARKERS = ("o", "s", "D", "^", "v", "P")
 
 NOT_YET = {
-    "trigger_timing": "When performance triggers (coverage tests, early amortization) first fire: the engine "
-                      "has no triggers yet. They come with the deal-realism issue (renewals, RVG, triggers, ARD).",
     "holder_losses": "Losses of the funds and banks that hold the notes, and their fire sales: holders are not "
                      "modelled yet. They come with the contagion issue (MODEL §6).",
     "sweep": "Tranche EL across a grid of a parameter (e.g. GPU economic life): a run is one config and its "
-             "named scenarios. Parameter sweeps come with the batch issue.",
+             "named scenarios; `dcabs sweep` writes the grid as its own table (sweep.parquet).",
 }
 
 
@@ -454,6 +452,34 @@ def network_effect(tables: dict[str, pd.DataFrame]) -> Figure:
     return fig
 
 
+_NO_TRIGGERS = "no deal of this run has a DSCR trigger (deals.triggers)"
+
+
+@_optional
+def trigger_timing(tables: dict[str, pd.DataFrame]) -> Figure:
+    """P(a DSCR trigger has fired by month t), one panel per deal, one colour per trigger, one line style per scenario."""
+    trig = _table(tables, "triggers", _NO_TRIGGERS)
+    deals = list(dict.fromkeys(trig["deal"].astype(str)))
+    scenarios = [s for s in _scenarios(tables) if s in set(trig["scenario"])]
+    fig = Figure(figsize=(7.0, 3.2 * len(deals) + 0.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(len(deals), 1, squeeze=False)[:, 0])
+    for ax, deal in zip(axes, deals):
+        for c, trigger in enumerate(("cash_trap", "rapid_amortization")):
+            for j, scenario in enumerate(scenarios):
+                rows = trig[(trig["deal"].astype(str) == deal) & (trig["trigger"] == trigger) & (trig["scenario"] == scenario)]
+                if rows.empty:
+                    continue
+                ax.step(rows["month"], 100 * rows["p_by_month"], where="post", color=f"C{c}",
+                        linestyle=_LINESTYLES[j % len(_LINESTYLES)], label=f"{trigger.replace('_', ' ')} ({scenario})")
+        ax.set_title(f"deal {deal}", fontsize=10)
+        ax.set_xlabel("month")
+        ax.set_ylabel("P(fired by month)")
+        _percent_axis(ax)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left")
+    return fig
+
+
 FIGURES: dict[str, tuple[Callable[[dict], Figure | None], str, str]] = {
     "exceedance": (
         exceedance, "Tranche loss exceedance curves",
@@ -500,6 +526,13 @@ FIGURES: dict[str, tuple[Callable[[dict], Figure | None], str, str]] = {
         "Probability of each cascade size, the number of contagion defaults on a path, per scenario. Size 0 means "
         "that no firm failed through contagion. Read how likely one failure is to bring others down, and how far.",
     ),
+    "trigger_timing": (
+        trigger_timing, "When DSCR triggers first fire",
+        "For each deal with DSCR triggers, the probability that the cash trap (blue) and rapid amortisation "
+        "(orange) have fired by each month, one line style per scenario. A trap cures when the DSCR recovers, so "
+        "this is its first firing; rapid amortisation never turns off. Read how early in the deal's life the "
+        "structure starts diverting cash from the residual to the notes.",
+    ),
     "network_effect": (
         network_effect, "Tranche expected loss with and without the network",
         "Expected principal loss of each tranche (cash-flow view) on the same simulated paths with the network's "
@@ -528,6 +561,8 @@ def available(tables: dict[str, pd.DataFrame]) -> dict[str, str | None]:
             out[name] = "this run has no loss distributions (summary/distributions.parquet)"
         elif name in ("factor_fan", "gpu_fan") and tables.get("fans") is None:
             out[name] = "this run has no fan table (summary/fans.parquet)"
+        elif name == "trigger_timing" and (tables.get("triggers") is None or tables["triggers"].empty):
+            out[name] = _NO_TRIGGERS
     return out
 
 

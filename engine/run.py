@@ -22,18 +22,18 @@ from .compile import Plan
 from .config import Config, ConfigError
 from .outputs import OutputExistsError, check_writable, clear_path_tables, read_path_table, read_run, write_run
 from .rng import BLOCK_PATHS, DrawSource
-from .stats import RunStats, cascade_table, deal_table, distribution_table, fan_table, network_table, tranche_table
+from .stats import RunStats, cascade_table, deal_table, distribution_table, fan_table, network_table, tranche_table, trigger_table
 
 
 # Summary tables a run writes only when it has the data for them, besides tranches and deals.
-OPTIONAL_TABLES = ("network", "cascades", "distributions", "fans")
+OPTIONAL_TABLES = ("network", "cascades", "distributions", "fans", "triggers")
 
 
 @dataclass
 class Results:
     """The outcome of a run. ``tranches``, ``deals`` and (with a network) ``network`` and
-    ``cascades`` are tidy DataFrames with a ``scenario`` column; ``stats`` holds each scenario's
-    merged statistics."""
+    ``cascades``, (with DSCR triggers) ``triggers`` are tidy DataFrames with a ``scenario`` column;
+    ``stats`` holds each scenario's merged statistics."""
 
     tranches: pd.DataFrame
     deals: pd.DataFrame
@@ -43,6 +43,7 @@ class Results:
     cascades: pd.DataFrame | None = None
     distributions: pd.DataFrame | None = None
     fans: pd.DataFrame | None = None
+    triggers: pd.DataFrame | None = None
     run_dir: Path | None = None
 
     @property
@@ -210,6 +211,9 @@ def _scenario_run(job, batch, name: str) -> _ScenarioRun:
     tables["deals"] = deal_table(stats, plan.deal_names, plan.pool.deal_pool_balance)
     tables["distributions"] = distribution_table(stats, plan.tranche_deal, plan.tranche_names, has_points)
     tables["fans"] = fan_table(stats)
+    has_trigger = np.stack([plan.deals.deal_trap_dscr > 0, plan.deals.deal_rapid_dscr > 0], axis=1)
+    if has_trigger.any():
+        tables["triggers"] = trigger_table(stats, plan.deal_names, has_trigger)
     if plan.firm_names and plan.network.enabled:
         tables["network"] = network_table(stats, plan.firm_names)
         tables["cascades"] = cascade_table(stats)

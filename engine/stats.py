@@ -154,6 +154,8 @@ class RunStats:
     rapid_fired: np.ndarray | None = None
     ard_refinanced: np.ndarray | None = None
     ard_swept: np.ndarray | None = None
+    trap_month_hist: np.ndarray | None = None
+    rapid_month_hist: np.ndarray | None = None
     loss_pos: np.ndarray | None = None
     alloc_pos: np.ndarray | None = None
     any_shortfall: np.ndarray | None = None
@@ -190,6 +192,8 @@ class RunStats:
             rapid_fired=_count(out.deal_rapid_month > 0),
             ard_refinanced=_count(out.deal_ard == ARD_REFINANCED),
             ard_swept=_count(out.deal_ard == ARD_SWEPT),
+            trap_month_hist=_month_counts(out.deal_trap_month, horizon),
+            rapid_month_hist=_month_counts(out.deal_rapid_month, horizon),
             loss_pos=(out.tranche_loss > 0).sum(axis=0).astype(np.int64),
             alloc_pos=(np.nan_to_num(alloc) > 0).sum(axis=0).astype(np.int64),
             any_shortfall=out.tranche_any_shortfall.sum(axis=0, dtype=np.int64),
@@ -218,6 +222,12 @@ class RunStats:
             a, b = getattr(self, f.name), getattr(other, f.name)
             merged[f.name] = a.merge(b) if isinstance(a, Moments) else a + b
         return RunStats(**merged)
+
+
+def _month_counts(months: np.ndarray, horizon: int) -> np.ndarray:
+    """int64[columns, T+1]: paths per column whose month is m (0 = never)."""
+    return np.stack([np.bincount(months[:, j], minlength=horizon + 1) for j in range(months.shape[1])]).astype(np.int64) \
+        if months.shape[1] else np.zeros((0, horizon + 1), dtype=np.int64)
 
 
 def _count(flags: np.ndarray) -> np.ndarray:
@@ -292,6 +302,22 @@ def deal_table(stats: RunStats, deals: tuple[str, ...], pool_balance: np.ndarray
         "renewals_mean": stats.renewals.mean(),
         "paths": n,
     })
+
+
+def trigger_table(stats: RunStats, deals: tuple[str, ...], has_trigger: np.ndarray) -> pd.DataFrame:
+    """When each trigger first fires: one row per deal with that trigger, trigger and month 1..T, with the
+    probability of first firing in that month and by that month."""
+    n = stats.n_paths
+    frames = []
+    for trigger, hist, present in (("cash_trap", stats.trap_month_hist, has_trigger[:, 0]),
+                                   ("rapid_amortization", stats.rapid_month_hist, has_trigger[:, 1])):
+        for d in np.flatnonzero(present):
+            counts = hist[d, 1:]
+            frames.append(pd.DataFrame({"deal": deals[d], "trigger": trigger, "month": np.arange(1, counts.size + 1),
+                                        "p_first": counts / n, "p_by_month": np.cumsum(counts) / n}))
+    if not frames:
+        return pd.DataFrame({"deal": [], "trigger": [], "month": [], "p_first": [], "p_by_month": []})
+    return pd.concat(frames, ignore_index=True)
 
 
 def network_table(stats: RunStats, firms: tuple[str, ...]) -> pd.DataFrame:

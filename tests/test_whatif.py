@@ -139,3 +139,28 @@ def _toml(v) -> str:
     if isinstance(v, dict):
         return "{" + ", ".join(f"{k} = {_toml(x)}" for k, x in v.items()) + "}"
     return repr(v)
+
+
+def test_trigger_table_matches_the_path_level_first_months(tmp_path):
+    """The triggers table is the distribution of the per-path first-firing months, and ends at the
+    deal table's firing probability."""
+    d = base_dict()
+    deal = d["deals"][0]
+    deal["triggers"] = {"cash_trap_dscr": 1.6, "rapid_amortization_dscr": 1.2}
+    deal["waterfall"].insert(-1, {"type": "trap"})
+    cfg = make_config(d)
+    res = run(cfg, paths=1500, out=tmp_path / "r", paths_out=True)
+    paths = res.paths("deals")
+    trig = res.triggers
+    for trigger, column in (("cash_trap", "cash_trap_month"), ("rapid_amortization", "rapid_amortization_month")):
+        rows = trig[trig["trigger"] == trigger].set_index("month")
+        fired = paths[column].to_numpy()
+        assert (fired > 0).mean() > 0.01, f"{trigger} never fired: the check would be vacuous"
+        expected = np.bincount(fired, minlength=61)[1:] / len(fired)
+        np.testing.assert_array_equal(rows["p_first"].to_numpy(), expected)
+        p = res.deals[f"p_{trigger}"].item()
+        assert rows["p_by_month"].iloc[-1] == pytest.approx(p, abs=1e-15)
+    assert "trigger_timing" in res.plot.available()
+    from matplotlib.figure import Figure
+
+    assert isinstance(res.plot.trigger_timing(), Figure)
