@@ -9,8 +9,13 @@ Supported: AR(1) factor with stationary start and geometric/fixed burst; Gaussia
 per-tenant hazards with Exp(1) thresholds on the cumulative hazard and forced default months;
 straight-line/exponential GPU curve, scheduled obsolescence, factor loadings; rent with escalators,
 `sale`/`fixed` recovery, terminal sales; the waterfall steps fees, interest, reserve (target, draws,
-release), principal (sequential/pro_rata; sweep/level/bullet) and residual; the loss-allocation view.
-Unsupported (raise NotImplementedError): the t-copula, Poisson chip releases, the network.
+release), principal (sequential/pro_rata; sweep/level/bullet/schedule), trap and residual; the
+trailing 3-month DSCR triggers (cash trap, rapid amortisation: per-path state, vectorised); the
+loss-allocation view.
+Unsupported (raise NotImplementedError, naming the feature): the t-copula, Poisson chip releases,
+the network, deterministic what-ifs, lease options (renewals, RVG, re-letting, early termination),
+deferrable (PIK) classes, the ARD (and `io` classes, which need it), ABS-of-ABS collateral
+tranches.
 
 Thresholds c_i are taken from ``engine.compile.compile_plan(cfg).tenant_threshold`` (calibration is
 not what is benchmarked).
@@ -53,6 +58,23 @@ def _check_supported(cfg):
         raise NotImplementedError("Poisson chip releases are not supported by the numpy reference")
     if cfg.network is not None and cfg.network.enabled:
         raise NotImplementedError("the circular-financing network is not supported by the numpy reference")
+    if cfg.deterministic is not None:
+        raise NotImplementedError("deterministic what-ifs are not supported by the numpy reference")
+    for deal in cfg.deals:
+        where = f"deal {deal.name!r}: "
+        if deal.collateral_tranches:
+            raise NotImplementedError(where + "ABS-of-ABS (collateral_tranches) is not supported by the numpy reference")
+        if deal.ard is not None:
+            raise NotImplementedError(where + "the ARD is not supported by the numpy reference")
+        for tr in deal.tranches:
+            if tr.deferrable:
+                raise NotImplementedError(where + f"deferrable (PIK) class {tr.name!r} is not supported by the numpy reference")
+            if tr.amortization == "io":
+                raise NotImplementedError(where + f"`io` class {tr.name!r} (needs the ARD) is not supported by the numpy reference")
+        optioned = [x for x in deal.all_leases if x.has_options]
+        if optioned:
+            raise NotImplementedError(where + f"{len(optioned)} lease(s) with options (renewals, RVG, re-letting or early "
+                                      "termination) are not supported by the numpy reference")
 
 
 def prepare(cfg) -> dict:
@@ -120,6 +142,10 @@ def prepare(cfg) -> dict:
                 tgt = x.balance * np.clip((b - months) / (b - a), 0.0, 1.0)
             elif x.amortization == "bullet":
                 tgt = np.where(months < LF, x.balance, 0.0)
+            elif x.amortization == "schedule":
+                tgt = np.full(T + 1, x.balance)
+                for month, b in x.target_schedule:
+                    tgt[month:] = b
             targets.append(tgt)
         steps = []
         for si, st in enumerate(deal.waterfall):
@@ -144,6 +170,7 @@ def prepare(cfg) -> dict:
             "reserve0": deal.reserve.initial_balance, "reserve_months": deal.reserve.target_months,
             "reserve_rate_m": deal.reserve.rate / 12.0,
             "fee_rate_m": deal.fees.bps / 1e4 / 12.0, "fee_fixed": deal.fees.fixed_monthly,
+            "trap_dscr": deal.triggers.cash_trap_dscr, "rapid_dscr": deal.triggers.rapid_amortization_dscr,
             "steps": steps,
         })
     return {
@@ -266,31 +293,63 @@ def deal_collections(P, D, tau, gidx, sidx):
 # --------------------------------------------------------------------------- waterfall
 
 
-def waterfall(D, cash):
+def waterfall(D, cash, trace: dict | None = None):
     """Run the deal's priority of payments over months 1..legal final, vectorised over paths.
 
-    Returns principal loss [n, K] (unpaid balance / original) and interest shortfall [n, K].
+    Triggers are per-path state: the trailing 3-month DSCR (numerator and denominator sums kept as
+    [n] arrays), ``trap_on`` [n] (re-tested every month, it cures) and ``sweep`` [n] (once on, on
+    for good). Every step computes the sweeping and the normal behaviour for all paths and selects
+    with ``np.where``. Returns principal loss [n, K] (unpaid balance / original) and interest
+    shortfall [n, K]; fills ``trace`` (if given) with the first trap and rapid-amortisation months [n].
     """
     n = cash.shape[0]
     K = len(D["names"])
     bal = np.tile(D["balance"], (n, 1))
     short = np.zeros((n, K))
     res = np.full(n, float(D["reserve0"]))
+    trapped = np.zeros(n)
     fee_short = np.zeros(n)
     cpn = D["coupon_m"]
     LF = D["LF"]
+    senior, scheduled = D["senior"], D["scheduled"]
+    trap_level, rapid_level = D["trap_dscr"], D["rapid_dscr"]
+    triggers = trap_level > 0.0 or rapid_level > 0.0
+    window = 3
+    cf = [np.zeros(n) for _ in range(window)]     # collections − new fees, months t−3..t−1
+    ds = [np.zeros(n) for _ in range(window)]     # senior interest + scheduled principal, same months
+    trap_on = np.zeros(n, dtype=bool)
+    sweep = np.zeros(n, dtype=bool)
+    trap_month = np.zeros(n, dtype=np.int64)
+    rapid_month = np.zeros(n, dtype=np.int64)
     for t in range(1, LF + 1):
         final = t == LF
         bal0 = bal.copy()
+        behind = np.maximum(0.0, bal0 - D["target"][:, t][None, :])
+        new_fee = D["fee_rate_m"] * bal0.sum(axis=1) + D["fee_fixed"]
+        if triggers:
+            if t > window:
+                num = cf[0] + cf[1] + cf[2]
+                den = ds[0] + ds[1] + ds[2]
+                dscr = np.where(den > 0.0, num / np.where(den > 0.0, den, 1.0), np.inf)
+                trap_on = (dscr < trap_level) if trap_level > 0.0 else trap_on
+                trap_month = np.where(trap_on & (trap_month == 0), t, trap_month)
+                if rapid_level > 0.0:
+                    hit = dscr < rapid_level
+                    rapid_month = np.where(hit & (rapid_month == 0), t, rapid_month)
+                    sweep = sweep | hit
+            service = (bal0[:, senior] * cpn[senior][None, :]).sum(axis=1) + behind[:, scheduled].sum(axis=1)
+            cf = cf[1:] + [cash[:, t] - new_fee]
+            ds = ds[1:] + [service]
         avail = cash[:, t] + res * D["reserve_rate_m"]
         if final:
             avail = avail + res
             res = np.zeros(n)
+            trapped = np.zeros(n)
         for st in D["steps"]:
             kind = st["type"]
             if kind in ("fees", "interest"):
                 if kind == "fees":
-                    due = fee_short + D["fee_rate_m"] * bal0.sum(axis=1) + D["fee_fixed"]
+                    due = fee_short + new_fee
                 else:
                     idx = st["idx"]
                     carried = short[:, idx] * np.where(D["ios"][idx], 1.0 + cpn[idx], 1.0)[None, :]
@@ -314,8 +373,9 @@ def waterfall(D, cash):
                 if final:
                     target = np.zeros(n)
                 else:
-                    target = D["reserve_months"] * (bal0[:, D["senior"]] * cpn[D["senior"]][None, :]).sum(axis=1)
-                dep = np.minimum(avail, np.maximum(0.0, target - res))
+                    target = D["reserve_months"] * (bal0[:, senior] * cpn[senior][None, :]).sum(axis=1)
+                # Trapped cash sits in the reserve account but does not count towards its target.
+                dep = np.minimum(avail, np.maximum(0.0, target - (res - trapped)))
                 res = res + dep
                 avail = avail - dep
             elif kind == "principal":
@@ -324,27 +384,44 @@ def waterfall(D, cash):
                 if final:
                     due_k = b
                 else:
-                    sched = D["scheduled"][idx]
-                    due_k = np.where(sched[None, :], np.maximum(0.0, b - D["target"][idx, t][None, :]), b)
+                    sched = scheduled[idx][None, :] & ~sweep[:, None]
+                    due_k = np.where(sched, np.maximum(0.0, b - D["target"][idx, t][None, :]), b)
                 total = due_k.sum(axis=1)
                 full = avail >= total
+                # Sequential: each class in list order takes what is left (a sweeping deal always pays so).
+                seq = b.copy()
+                left = avail.copy()
+                for c in range(len(idx)):
+                    p = np.minimum(left, due_k[:, c])
+                    left = left - p
+                    seq[:, c] = np.where(p >= b[:, c], 0.0, b[:, c] - p)
                 if st["pro_rata"]:
                     pot = np.minimum(avail, total)
                     frac = np.where(total > 0, pot / np.where(total > 0, total, 1.0), 1.0)
                     paid_k = np.where(full[:, None], due_k, due_k * frac[:, None])
                     paid_k = np.minimum(paid_k, avail[:, None])
-                    avail = avail - paid_k.sum(axis=1)
-                    new = np.where(paid_k >= b, 0.0, b - paid_k)
+                    pro = np.where(paid_k >= b, 0.0, b - paid_k)
+                    new = np.where(sweep[:, None], seq, pro)
+                    left = np.where(sweep, left, avail - paid_k.sum(axis=1))
                 else:
-                    new = b.copy()
-                    for c in range(len(idx)):
-                        p = np.minimum(avail, due_k[:, c])
-                        avail = avail - p
-                        new[:, c] = np.where(p >= b[:, c], 0.0, b[:, c] - p)
+                    new = seq
                 bal[:, idx] = new
-                avail = np.maximum(avail, 0.0)
+                avail = np.maximum(left, 0.0)
+            elif kind == "trap":
+                if final:
+                    continue
+                # On: everything left goes to the reserve account, as trapped cash. Off: the trapped
+                # cash still there (draws may have used some) comes back into the waterfall here.
+                back = np.where(trap_on, 0.0, np.minimum(trapped, res))
+                into = np.where(trap_on, avail, 0.0)
+                res = res + into - back
+                avail = avail - into + back
+                trapped = np.where(trap_on, trapped + into, 0.0)
             elif kind == "residual":
                 avail = np.zeros(n)
+    if trace is not None:
+        trace["cash_trap_month"] = trap_month
+        trace["rapid_amortization_month"] = rapid_month
     orig = D["balance"][None, :]
     return bal / orig, short / orig
 
@@ -352,41 +429,59 @@ def waterfall(D, cash):
 # --------------------------------------------------------------------------- driver
 
 
+def deal_outputs(D, cash, nl):
+    """Waterfall and loss-allocation view of deal D from its collections [n, T+1] and NL_T [n]:
+    (principal loss [n, K], allocated loss [n, K], first cash-trap month [n], first rapid-amortisation month [n])."""
+    trace: dict = {}
+    pl, _ = waterfall(D, cash, trace)
+    A, Dt = D["attach"][None, :], D["detach"][None, :]
+    w = Dt - A
+    al = np.minimum(np.maximum(nl[:, None] - A, 0.0), w) / w      # NaN where no attach/detach
+    return pl, al, trace["cash_trap_month"], trace["rapid_amortization_month"]
+
+
+def assemble(P, per_deal, nls):
+    """Stack the per-deal outputs of one block into the arrays ``simulate`` returns."""
+    pl, al, trap, rapid = zip(*per_deal)
+    return (np.concatenate(pl, axis=1), np.concatenate(al, axis=1), np.stack(nls, axis=1),
+            np.stack(trap, axis=1), np.stack(rapid, axis=1))
+
+
 def simulate_block(P, n, rng, default_months=default_months_hazard):
     X = factor_paths(P, n, rng)
     tau = default_months(P, X, rng)
     gidx, sidx = value_indices(P, X)
-    loss, alloc, nls = [], [], []
+    per_deal, nls = [], []
     for D in P["deals"]:
         cash, nl = deal_collections(P, D, tau, gidx, sidx)
-        pl, _ = waterfall(D, cash)
-        A, Dt = D["attach"][None, :], D["detach"][None, :]
-        w = Dt - A
-        al = np.minimum(np.maximum(nl[:, None] - A, 0.0), w) / w      # NaN where no attach/detach
-        loss.append(pl)
-        alloc.append(al)
+        per_deal.append(deal_outputs(D, cash, nl))
         nls.append(nl)
-    return np.concatenate(loss, axis=1), np.concatenate(alloc, axis=1), np.stack(nls, axis=1)
+    return assemble(P, per_deal, nls)
 
 
 def simulate(cfg, n_paths: int, seed: int = 0, *, chunk: int = 50_000, default_months=default_months_hazard,
-             prepared: dict | None = None) -> dict:
+             prepared: dict | None = None, block=None) -> dict:
     """Simulate ``n_paths`` paths. Returns per-path arrays:
 
     ``principal_loss`` [n, K] and ``alloc_loss`` [n, K] (NaN for tranches without attach/detach),
-    K = all tranches of all deals in config order; ``net_loss`` [n, n_deals]; plus the labels
-    ``tranches`` [(deal, tranche)] and ``deals``.
+    K = all tranches of all deals in config order; ``net_loss``, ``cash_trap_month`` and
+    ``rapid_amortization_month`` [n, n_deals] (0 when the trigger never fired); plus the labels
+    ``tranches`` [(deal, tranche)] and ``deals``. ``block(P, n, rng)`` replaces the per-block
+    simulation (the naive version's).
     """
     P = prepared if prepared is not None else prepare(cfg)
     rng = np.random.default_rng(seed)
+    block = block or (lambda P_, n_, rng_: simulate_block(P_, n_, rng_, default_months))
     parts = []
     for s in range(0, n_paths, chunk):   # blocks bound memory; every block is vectorised over its paths
-        parts.append(simulate_block(P, min(chunk, n_paths - s), rng, default_months))
-    loss, alloc, nl = (np.concatenate(a, axis=0) for a in zip(*parts))
+        parts.append(block(P, min(chunk, n_paths - s), rng))
+    loss, alloc, nl, trap, rapid = (np.concatenate(a, axis=0) for a in zip(*parts))
     return {
         "principal_loss": loss,
         "alloc_loss": alloc,
         "net_loss": nl,
+        "cash_trap_month": trap,
+        "rapid_amortization_month": rapid,
         "tranches": [(D["name"], nm) for D in P["deals"] for nm in D["names"]],
         "deals": [D["name"] for D in P["deals"]],
     }
@@ -472,6 +567,15 @@ def check_against_engine(config_path_or_dict, paths: int = 50_000, seed: int = 1
         se = np.hypot(se_e, se_r)
         rows.append({"deal": deal, "tranche": "(NL_T)", "view": "deal", "el_engine": el_e, "se_engine": se_e,
                      f"el_{label}": el_r, f"se_{label}": se_r, "z": (el_r - el_e) / se if se > 0 else 0.0})
+        # Trigger firing shares (binomial standard errors), where the deal has the trigger.
+        for col, key in (("p_cash_trap", "cash_trap_month"), ("p_rapid_amortization", "rapid_amortization_month")):
+            if col not in e or not (out[key][:, d] > 0).any() and float(e[col].iloc[0]) == 0.0:
+                continue
+            p_e, p_r = float(e[col].iloc[0]), float((out[key][:, d] > 0).mean())
+            se_e, se_r = np.sqrt(p_e * (1 - p_e) / paths), np.sqrt(p_r * (1 - p_r) / paths)
+            se = np.hypot(se_e, se_r)
+            rows.append({"deal": deal, "tranche": f"({col})", "view": "deal", "el_engine": p_e, "se_engine": se_e,
+                         f"el_{label}": p_r, f"se_{label}": se_r, "z": (p_r - p_e) / se if se > 0 else 0.0})
     table = pd.DataFrame(rows)
     timings = {"engine_paths_per_s": eng_pps, f"{label}_paths_per_s": round(ref_pps, 1)}
     if verbose:

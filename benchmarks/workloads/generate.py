@@ -37,12 +37,13 @@ def tenants(n: int, rng) -> str:
     return "\n".join(out)
 
 
-def tranche_block(names, widths, total, coupons, points=None) -> str:
+def tranche_block(names, widths, total, coupons, points=None, amortization=None) -> str:
     rows = []
     a = 0.0
     for name, w, c in zip(names, widths, coupons):
         pts = f", attach = {a:.4f}, detach = {a + w:.4f}" if points else ""
-        rows.append(f'  {{ name = "{name}", balance = {total * w:.1f}, coupon = {c}{pts} }}')
+        amort = f", {amortization[name]}" if amortization and name in amortization else ""
+        rows.append(f'  {{ name = "{name}", balance = {total * w:.1f}, coupon = {c}{amort}{pts} }}')
         a += w
     return "tranches = [\n" + ",\n".join(rows) + "\n]\n"
 
@@ -86,16 +87,99 @@ WATERFALL = """waterfall = [
 """
 
 
-def deal(name, legal_final, leases_text, names, widths, total, coupons, reserve=True, points=False) -> str:
+# The medium deal's priority of payments: the senior class amortises on a schedule, then the cash
+# trap (while the trailing DSCR is below the cash-trap level, everything left is trapped in the
+# reserve), then the juniors are paid sequentially from what remains. After the rapid-amortisation
+# trigger every principal step sweeps, so the senior class is paid down first.
+TRIGGER_WATERFALL = """waterfall = [
+  {{ type = "fees" }},
+  {{ type = "interest", classes = [{senior}] }},
+  {{ type = "reserve" }},
+  {{ type = "interest", classes = [{junior}] }},
+  {{ type = "principal", classes = [{senior}] }},
+  {{ type = "trap" }},
+  {{ type = "principal", classes = [{rest}] }},
+  {{ type = "residual" }},
+]
+"""
+
+
+def deal(name, legal_final, leases_text, names, widths, total, coupons, reserve=True, points=False,
+         amortization=None, triggers=None) -> str:
     q = lambda xs: ", ".join(f'"{x}"' for x in xs)  # noqa: E731
     coupon_names = [n for n, c in zip(names, coupons) if c > 0]
     text = f'[[deals]]\nname = "{name}"\nlegal_final_month = {legal_final}\n' + leases_text
-    text += tranche_block(names, widths, total, coupons, points)
-    if reserve:
+    text += tranche_block(names, widths, total, coupons, points, amortization)
+    if triggers:
+        text += TRIGGER_WATERFALL.format(senior=q(coupon_names[:1]), junior=q(coupon_names[1:]), rest=q(names[1:]))
+        text += "[deals.triggers]\n" + "".join(f"{k} = {v}\n" for k, v in triggers.items())
+        text += f"[deals.reserve]\ninitial_balance = {total * 0.01:.1f}\ntarget_months = 6\nrate = 0.03\n[deals.fees]\nbps = 10\n"
+    elif reserve:
         text += WATERFALL.format(senior=q(coupon_names[:1]), junior=q(coupon_names[1:]), all=q(names))
         text += f"[deals.reserve]\ninitial_balance = {total * 0.01:.1f}\ntarget_months = 6\nrate = 0.03\n[deals.fees]\nbps = 10\n"
     else:
         text += f'waterfall = [ {{ type = "principal", classes = [{q(names)}] }}, {{ type = "residual" }} ]\n'
+    return text
+
+
+# medium: class A amortises level from month 12 (after the pool's leases have started) to month 72,
+# so "scheduled principal" is in the DSCR's denominator; a missed scheduled payment stays due, so
+# it drives DSCR far down and both triggers fire. The levels were chosen (8,192 engine paths) so that
+# the cash trap fires on about 28% of paths and rapid amortisation on about 17%.
+MEDIUM_AMORT = (12, 72)
+MEDIUM_TRIGGERS = {"cash_trap_dscr": 1.1, "rapid_amortization_dscr": 0.9}
+MEDIUM_STRUCTURE = {
+    "amortization": {"A": 'amortization = "level", amort_start_month = {}, amort_end_month = {}'.format(*MEDIUM_AMORT)},
+    "triggers": MEDIUM_TRIGGERS,
+}
+MEDIUM_TITLE = (
+    "medium: 200 leases, 25 tenants, 120 months, 5 tranches, reserve, fees and DSCR triggers\n"
+    "# Class A amortises level over months {0}-{1}; the trailing 3-month DSCR traps cash below {2} (curable)\n"
+    "# and turns the deal to rapid amortisation below {3} (for good). Waterfall: fees, A interest, reserve,\n"
+    "# B-D interest, A scheduled principal, trap, B-E principal sequentially, residual."
+).format(*MEDIUM_AMORT, MEDIUM_TRIGGERS["cash_trap_dscr"], MEDIUM_TRIGGERS["rapid_amortization_dscr"])
+
+
+# network: the medium workload (the same tenants and the same deal, so its paths/s against medium's
+# is the cost of the clearing) plus the circular-financing network of configs/ai_bubble.toml, with
+# its four tenant firms tied to medium's tenants of about their ratings (the one with the most rent
+# in each PD bucket). The network clears once a year (months 12, 24, ..., 120).
+NETWORK_FIRMS = [  # name, PD bucket of the tied tenant (None: not a tenant), revenue, growth, beta, cash, debt
+    ("chip_vendor", None, 130e9, 0.0, 0.8, 60e9, 0.0),
+    ("ai_lab", 0.05, 13e9, 0.9, 0.7, 40e9, 1e9),
+    ("cloud_vendor", 0.003, 25e9, 0.0, 0.5, 10e9, 15e9),
+    ("hyperscaler", 0.0005, 250e9, 0.0, 0.3, 90e9, 10e9),
+    ("neocloud", 0.1, 4e9, 0.0, 0.8, 3e9, 2.5e9),
+]
+NETWORK_OBLIGATIONS = [  # payer, payee, kind, amount, start_year, end_year, growth
+    ("chip_vendor", "ai_lab", "investment", 20e9, 1, 5, 0.0),
+    ("ai_lab", "cloud_vendor", "compute", 30e9, 1, 5, 0.3),
+    ("cloud_vendor", "chip_vendor", "chips", 25e9, 1, 5, 0.3),
+    ("ai_lab", "neocloud", "compute", 4.4e9, 1, 5, 0.0),
+    ("neocloud", "chip_vendor", "chips", 4e9, 1, 4, 0.0),
+    ("hyperscaler", "chip_vendor", "chips", 35e9, 1, 6, 0.1),
+]
+
+
+def network_section(tenants_text: str, frame: pd.DataFrame) -> str:
+    """The [network] of the `network` workload, its firms tied to tenants of the medium pool."""
+    import re
+
+    pds = dict(re.findall(r'name = "(t\d+)"\npd = ([0-9.e-]+)', tenants_text))
+    rent = (frame.monthly_rent * frame.term_months).groupby(frame.tenant).sum()
+    text = "[network]\nalpha = 0.8\nbeta = 0.9\ncompare_without = false\n"
+    used = set()
+    for name, bucket, revenue, growth, beta, cash, debt in NETWORK_FIRMS:
+        text += f'\n[[network.firms]]\nname = "{name}"\n'
+        if bucket is not None:
+            choices = [t for t, v in pds.items() if float(v) == bucket and t not in used]
+            tenant = max(choices, key=lambda t: rent.get(t, 0.0))
+            used.add(tenant)
+            text += f'tenant = "{tenant}"\n'
+        text += f"revenue = {revenue:g}\nrevenue_growth = {growth}\nfactor_beta = {beta}\ncash = {cash:g}\nexternal_debt = {debt:g}\n"
+    for payer, payee, kind, amount, y0, y1, growth in NETWORK_OBLIGATIONS:
+        text += (f'\n[[network.obligations]]\npayer = "{payer}"\npayee = "{payee}"\nkind = "{kind}"\namount = {amount:g}\n'
+                 f"start_year = {y0}\nend_year = {y1}\ngrowth = {growth}\n")
     return text
 
 
@@ -110,12 +194,20 @@ def main() -> None:
     (HERE / "small.toml").write_text(text)
 
     medium = pool(200, 25, 120, rng)
-    text = HEAD.format(title="medium: 200 leases, 25 tenants, 120 months, 5 tranches, reserve "
-                             "(the DSCR trigger comes with the deal-realism issue)", months=120, phi=0.97, burst=burst)
-    text += "\n" + tenants(25, rng) + "\n"
-    text += deal("medium", 120, inline(medium), ["A", "B", "C", "D", "E"], [0.55, 0.15, 0.1, 0.1, 0.1],
-                 levered(medium), [0.055, 0.07, 0.09, 0.12, 0.0])
+    text = HEAD.format(title=MEDIUM_TITLE, months=120, phi=0.97, burst=burst)
+    medium_tenants = tenants(25, rng)
+    text += "\n" + medium_tenants + "\n"
+    medium_deal = deal("medium", 120, inline(medium), ["A", "B", "C", "D", "E"], [0.55, 0.15, 0.1, 0.1, 0.1],
+                       levered(medium), [0.055, 0.07, 0.09, 0.12, 0.0], **MEDIUM_STRUCTURE)
+    text += medium_deal
     (HERE / "medium.toml").write_text(text)
+
+    text = HEAD.format(title="network: the medium workload (same tenants, same deal) plus a circular-financing network\n"
+                             "# of 5 firms (4 tied to medium's tenants) and 6 yearly obligations, as in configs/ai_bubble.toml;\n"
+                             "# the network clears every 12 months; compare_without = false",
+                       months=120, phi=0.97, burst=burst)
+    text += "\n" + medium_tenants + "\n" + medium_deal + "\n" + network_section(medium_tenants, medium)
+    (HERE / "network.toml").write_text(text)
 
     large = pool(10_000, 500, 180, rng)
     large.to_csv(HERE / "large_tape.csv", index=False)
