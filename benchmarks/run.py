@@ -87,13 +87,18 @@ def compile_times(config: Path) -> dict:
 
 
 def peak_rss_mb(config: Path, paths: int) -> float:
-    """Peak resident memory (MB) of a fresh process that runs ``paths`` paths of ``config``."""
+    """Peak resident memory (MB) of a fresh process that runs ``paths`` paths of ``config``.
+
+    Read from VmHWM in /proc/self/status: Linux carries ``ru_maxrss`` across fork and exec, so a
+    child started by a big parent would report the parent's peak (every workload read 609 MB).
+    """
     code = (
-        "import json, resource, sys;"
+        "import json, sys;"
         f"sys.path.insert(0, {str(ROOT)!r});"
         "from engine import load_config, run;"
         f"run(load_config({str(config)!r}), paths={paths});"
-        "print(json.dumps({'rss': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))"
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0].split()[1];"
+        "print(json.dumps({'rss': int(hwm) / 1024}))"
     )
     return _child(code)["rss"]
 
