@@ -116,6 +116,8 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
     cf1 = cf2 = cf3 = 0.0
     ds1 = ds2 = ds3 = 0.0
     sweep = False
+    # Step-up interest accrues and is paid only after a failed refinancing with a step-up.
+    stepping = False
     trap_on = False
     refinance = False
     out.deal_reserve_out[out_p, d] = 0
@@ -157,6 +159,7 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
                 out.deal_ard[out_p, d] = ARD_REFINANCED
             else:
                 sweep = True
+                stepping = dp.deal_step_up_m[d] > 0.0
                 out.deal_ard[out_p, d] = ARD_SWEPT
         res_int = res * dp.deal_reserve_rate_m[d]
         avail = cash[t] + res_int
@@ -286,20 +289,22 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
                     step_paid = -back
                     trapped = 0.0
             elif op == OP_RESIDUAL:
-                paid = _step_up(k0, k1, avail, t, disc, st, tcash)
-                avail -= paid
-                step_up_paid += paid
+                if stepping:
+                    paid = _step_up(k0, k1, avail, t, disc, st, tcash)
+                    avail -= paid
+                    step_up_paid += paid
                 residual += avail
                 step_paid = avail
                 avail = 0.0
             if record:
                 sledger[s, t] = step_paid
         # Cash no step claimed pays the step-up interest and then the residual holder.
-        paid = _step_up(k0, k1, avail, t, disc, st, tcash)
-        avail -= paid
-        step_up_paid += paid
+        if stepping:
+            paid = _step_up(k0, k1, avail, t, disc, st, tcash)
+            avail -= paid
+            step_up_paid += paid
         residual += avail
-        if out.deal_ard[out_p, d] == ARD_SWEPT and t >= ard:
+        if stepping:
             for k in range(k0, k1):
                 st[SUP, k] += dp.deal_step_up_m[d] * st[BAL, k]
         refi_paid = 0.0
