@@ -30,10 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run the Monte Carlo and write the run directory")
     r.add_argument("config", type=Path)
     r.add_argument("--scenario", help="a scenario name, a comma-separated list, or `all` (base and every scenario)")
-    r.add_argument("--paths", type=int, help="override run.paths")
-    r.add_argument("--seed", type=int, help="override run.seed")
-    r.add_argument("--chunk-paths", type=int, help="override run.chunk_paths")
-    r.add_argument("--threads", type=int, help="override run.threads")
+    add_run_overrides(r)
     r.add_argument("--out", type=Path, help="run directory (default: runs/<config name>)")
     r.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     r.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -87,6 +84,14 @@ def _whatif(args, cfg) -> int:
     tmp.replace(out)
     print(f"wrote {out}: {len(table)} rows ({table['deal'].nunique()} deal(s) × {table['month'].max() + 1} months)")
     return 0
+
+
+def add_run_overrides(p: argparse.ArgumentParser) -> None:
+    """--paths, --seed, --chunk-paths, --threads: the fields of [run] a command line may override."""
+    p.add_argument("--paths", type=int, help="override run.paths")
+    p.add_argument("--seed", type=int, help="override run.seed")
+    p.add_argument("--chunk-paths", type=int, help="override run.chunk_paths")
+    p.add_argument("--threads", type=int, help="override run.threads")
 
 
 def add_backend_arguments(p: argparse.ArgumentParser) -> None:

@@ -36,6 +36,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from engine import rules
+from engine.network import check_finite_nonnegative
 from kernels.contagion import HOLDER_TYPES, FireSaleOutputs, FireSaleProblem, fire_sale_fixed_point
 
 IMPACT_REFERENCE_SALE = 0.05
@@ -221,14 +222,7 @@ def build_problem(holdings, prices, depth, impact, holders, *, marks=None, ratin
     if q.ndim != 2:
         raise ValueError(f"holdings must be a holders × assets matrix, got shape {q.shape}")
     n_h, n_a = q.shape
-    bad = np.argwhere(~np.isfinite(q))
-    if bad.size:
-        h, a = bad[0]
-        raise ValueError(f"holdings[{h},{a}] = {q[h, a]:g} is not finite")
-    bad = np.argwhere(q < 0.0)
-    if bad.size:
-        h, a = bad[0]
-        raise ValueError(f"holdings[{h},{a}] = {q[h, a]:g} is negative")
+    check_finite_nonnegative("holdings", q)
     f = _per_asset("prices", prices, n_a, positive=True)
     p0 = f.copy() if marks is None else _per_asset("marks", marks, n_a, positive=True)
     M = _per_asset("depth", depth, n_a, positive=True)

@@ -83,19 +83,21 @@ def _vector(name: str, value, n: int) -> np.ndarray:
     return np.ascontiguousarray(v)
 
 
+def check_finite_nonnegative(name: str, matrix: np.ndarray) -> None:
+    """ValueError naming the first entry of ``matrix`` that is not finite, or negative."""
+    for bad, what in ((~np.isfinite(matrix), "is not finite"), (matrix < 0.0, "is negative")):
+        where = np.argwhere(bad)
+        if where.size:
+            idx = tuple(int(i) for i in where[0])
+            raise ValueError(f"{name}[{','.join(map(str, idx))}] = {matrix[idx]:g} {what}")
+
+
 def _validate(L, e, external_debt) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     L = np.asarray(L, dtype=np.float64)
     if L.ndim != 2 or L.shape[0] != L.shape[1]:
         raise ValueError(f"L must be a square n×n matrix of obligations, got shape {L.shape}")
     n = L.shape[0]
-    bad = np.argwhere(~np.isfinite(L))
-    if bad.size:
-        i, j = bad[0]
-        raise ValueError(f"L[{i},{j}] = {L[i, j]:g} is not finite")
-    bad = np.argwhere(L < 0.0)
-    if bad.size:
-        i, j = bad[0]
-        raise ValueError(f"L[{i},{j}] = {L[i, j]:g} is negative")
+    check_finite_nonnegative("L", L)
     for i in range(n):
         if L[i, i] != 0.0:
             raise ValueError(f"firm {i} owes itself (L[{i},{i}] = {L[i, i]:g}); the diagonal of L must be 0")

@@ -36,8 +36,8 @@ def _step(node: Any, key: str, where: str) -> tuple[Any, Any]:
     raise PathError(f"{where} is a value, not a table or list")
 
 
-def set_path(data: dict, path: str, value: Any) -> None:
-    """Set ``value`` at dotted ``path`` inside ``data`` (in place)."""
+def _locate(data: dict, path: str) -> tuple[Any, Any]:
+    """The container and key/index that dotted ``path`` names inside ``data``."""
     keys = path.split(".")
     node: Any = data
     where = ""
@@ -45,8 +45,19 @@ def set_path(data: dict, path: str, value: Any) -> None:
         container, k = _step(node, key, where)
         node = container[k]
         where = f"{where}.{key}" if where else key
-    container, k = _step(node, keys[-1], where)
+    return _step(node, keys[-1], where)
+
+
+def set_path(data: dict, path: str, value: Any) -> None:
+    """Set ``value`` at dotted ``path`` inside ``data`` (in place)."""
+    container, k = _locate(data, path)
     container[k] = value
+
+
+def get_path(data: dict, path: str) -> Any:
+    """The value at dotted ``path`` inside ``data``."""
+    container, k = _locate(data, path)
+    return container[k]
 
 
 def scenario_config(cfg: Config, name: str) -> Config:

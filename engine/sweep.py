@@ -243,7 +243,7 @@ def _bisect_el(config, deal, tranche, target_el, path, lo, hi, tol, view, run_kw
 
 
 def add_sweep_parser(sub) -> None:
-    from .cli import add_backend_arguments
+    from .cli import add_backend_arguments, add_run_overrides
 
     s = sub.add_parser("sweep", help="run a grid of overrides on common random numbers; write one table",
                        description="Run every point of a grid of dotted-path overrides on the same seed and write "
@@ -252,10 +252,7 @@ def add_sweep_parser(sub) -> None:
     s.add_argument("--set", dest="sets", action="append", required=True, metavar="PATH=SPEC",
                    help="a dimension: PATH=start:stop:step (stop included) or PATH=v1,v2,...; repeat for a grid")
     s.add_argument("--scenario", help="a scenario name, a comma-separated list, or `all`")
-    s.add_argument("--paths", type=int, help="override run.paths")
-    s.add_argument("--seed", type=int, help="override run.seed")
-    s.add_argument("--chunk-paths", type=int, help="override run.chunk_paths")
-    s.add_argument("--threads", type=int, help="override run.threads")
+    add_run_overrides(s)
     s.add_argument("--out", type=Path, help="output directory (default: runs/<config name>-sweep)")
     s.add_argument("--overwrite", action="store_true", help="replace a finished sweep in --out")
     s.add_argument("--no-progress", action="store_true", help="hide the progress bar")

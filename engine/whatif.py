@@ -14,7 +14,7 @@ from .compile import compile_plan
 from .config import Config, ConfigError
 from .rng import draw_source
 from .run import simulate, trace
-from .scenarios import BASE, scenario_config
+from .scenarios import BASE, PathError, get_path, scenario_config
 
 
 def statement(config: Config, *, scenario: str | None = None, path: int = 0) -> pd.DataFrame:
@@ -87,7 +87,9 @@ def breakeven(config: Config, *, tranche: str, vary: str, lo: float | None = Non
     if cfg.deterministic is None:
         raise ConfigError([("deterministic", "breakeven needs a deterministic what-if: add a [deterministic] "
                                               "section, or pick a scenario that sets one")])
-    deal_index, k = _find_tranche(cfg, tranche)
+    deal_index, j = _find_tranche(cfg, tranche)
+    deal = cfg.deals[deal_index]
+    k = _first(cfg, deal_index) + j  # the tranche's column in the kernel outputs
     current = _current(cfg, vary)
     if not isinstance(current, (int, float)) or isinstance(current, bool):
         raise ConfigError([(vary, f"is {current!r}, not a number to vary")])
@@ -110,7 +112,7 @@ def breakeven(config: Config, *, tranche: str, vary: str, lo: float | None = Non
     loss_lo, loss_hi = loss(lo), loss(hi)
     if (loss_lo > 0) == (loss_hi > 0):
         state = "loses principal" if loss_lo > 0 else "is repaid in full"
-        raise ConfigError([(vary, f"tranche {cfg.deals[deal_index].name}.{cfg.deals[deal_index].tranches[k - _first(cfg, deal_index)].name} "
+        raise ConfigError([(vary, f"tranche {deal.name}.{deal.tranches[j].name} "
                                   f"{state} at both ends of [{lo:g}, {hi:g}]: widen the bracket with --lo/--hi")])
     losing, safe, loss_losing = (lo, hi, loss_lo) if loss_lo > 0 else (hi, lo, loss_hi)
     while abs(losing - safe) > (1 if integer else tol) and evaluations < max_evaluations:
@@ -120,8 +122,7 @@ def breakeven(config: Config, *, tranche: str, vary: str, lo: float | None = Non
             losing, loss_losing = mid, value
         else:
             safe = mid
-    deal = cfg.deals[deal_index]
-    return Breakeven(path=vary, deal=deal.name, tranche=deal.tranches[k - _first(cfg, deal_index)].name,
+    return Breakeven(path=vary, deal=deal.name, tranche=deal.tranches[j].name,
                      losing=losing, safe=safe, loss_at_losing=loss_losing, evaluations=evaluations)
 
 
@@ -130,9 +131,9 @@ def _first(cfg: Config, deal_index: int) -> int:
 
 
 def _find_tranche(cfg: Config, name: str) -> tuple[int, int]:
-    """(deal index, global tranche index) of ``B`` or ``deal.B``."""
+    """(deal index, index within the deal) of ``B`` or ``deal.B``."""
     deal_name, _, tranche = name.rpartition(".")
-    hits = [(d, _first(cfg, d) + j) for d, deal in enumerate(cfg.deals) for j, t in enumerate(deal.tranches)
+    hits = [(d, j) for d, deal in enumerate(cfg.deals) for j, t in enumerate(deal.tranches)
             if t.name == tranche and deal_name in ("", deal.name)]
     if not hits:
         raise ConfigError([("tranche", f"no tranche {name!r} in this config")])
@@ -142,21 +143,10 @@ def _find_tranche(cfg: Config, name: str) -> tuple[int, int]:
 
 
 def _current(cfg: Config, path: str):
-    node = cfg.resolved()
-    for key in path.split("."):
-        if isinstance(node, dict) and key in node:
-            node = node[key]
-        elif isinstance(node, list):
-            match = [item for item in node if isinstance(item, dict) and item.get("name") == key]
-            if match:
-                node = match[0]
-            elif key.isdigit() and int(key) < len(node):
-                node = node[int(key)]
-            else:
-                raise ConfigError([(path, f"has no item {key!r}")])
-        else:
-            raise ConfigError([(path, f"names nothing in the config (at {key!r})")])
-    return node
+    try:
+        return get_path(cfg.resolved(), path)
+    except PathError as exc:
+        raise ConfigError([(path, f"names nothing in the config: {exc}")]) from None
 
 
 __all__ = ["Breakeven", "breakeven", "statement"]
