@@ -11,6 +11,7 @@ Dask is imported only when the Dask backend runs, so the engine itself never nee
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -22,8 +23,10 @@ from typing import Callable
 
 import numpy as np
 
+from . import marks
 from .compile import Plan, compile_plan
 from .config import Config
+from .holders import HolderStats, HolderSystem, build_system, holder_path_rows, run_paths
 from .outputs import write_path_chunk
 from .rng import DrawSource, FixedDraws, draw_source
 from .stats import RunStats, path_tables
@@ -56,6 +59,8 @@ class Job:
     max_defaults: int
     compile_s: float = 0.0
     paths_to: tuple[Path, str] | None = None
+    system: HolderSystem | None = None
+    marks_s: float = 0.0
 
     @classmethod
     def prepare(cls, cfg: Config, paths_to: tuple[Path, str] | None = None, warm: bool = True) -> Job:
@@ -67,6 +72,10 @@ class Job:
             t0 = time.perf_counter()
             simulate(plan, job.source(), 0, 1)  # compiles on first use, or loads numba's cache
             job.compile_s = time.perf_counter() - t0
+        if cfg.contagion is not None:
+            t0 = time.perf_counter()
+            job.system = holder_system(cfg, plan, job.source())
+            job.marks_s = time.perf_counter() - t0
         return job
 
     def source(self) -> DrawSource | FixedDraws:
@@ -83,17 +92,43 @@ class Job:
         return [Chunk(name, s, min(n, s + size), net) for net in passes for s in range(0, n, size)]
 
 
+def holder_system(cfg: Config, plan: Plan, source) -> HolderSystem:
+    """Fit the marks on the pilot paths, check them by nested re-simulation and build the holder
+    system of a config with a ``contagion`` section (engine/marks.py, engine/holders.py)."""
+    from .run import simulate, simulate_draws
+
+    c = cfg.contagion
+    pilot = simulate(plan, source, 0, min(c.pilot_paths, cfg.run.paths))
+    ptr = plan.deals.deal_tranche_ptr
+    fitted = marks.fit(pilot, np.repeat(np.arange(ptr.size - 1), np.diff(ptr)))
+    nested = None
+    if c.nested_paths > 0 and cfg.deterministic is None:
+        nested = marks.nested_check(plan, source, fitted, cfg, simulate_draws)
+    return build_system(cfg, plan, fitted, nested)
+
+
 def compute(job: Job, chunk: Chunk, source: DrawSource | None = None) -> RunStats:
     """The statistics of one chunk (and its path-level rows, when the job writes them)."""
     from .run import simulate
 
     plan = job.plan if chunk.network else job.plan.without_network()
     out = simulate(plan, source or job.source(), chunk.start, chunk.stop)
+    held = None
+    if job.system is not None and chunk.network:
+        t0 = time.perf_counter_ns()
+        firms = out.firm_default_month if plan.network.enabled else None
+        pc = run_paths(job.system, out, firms)
+        held = HolderStats.of_chunk(job.system, pc)
+        held.nanoseconds = time.perf_counter_ns() - t0
     if job.paths_to is not None and chunk.network:
         firms = plan.firm_names if plan.network.enabled else ()
         rows = path_tables(out, chunk.start, plan.tranche_deal, plan.tranche_names, plan.deal_names, firms)
+        if held is not None and job.system.holder_names:
+            rows["holders"] = holder_path_rows(job.system, pc, chunk.start)
         write_path_chunk(job.paths_to[0], job.paths_to[1], chunk.start, rows)
-    return RunStats.of_chunk(out, job.max_defaults, plan.months)
+    stats = RunStats.of_chunk(out, job.max_defaults, plan.months)
+    stats.holders = held
+    return stats
 
 
 Done = Callable[[Chunk, "RunStats | None", "float | None"], None]
@@ -143,7 +178,7 @@ def chunk_task(cfg: Config, chunk: Chunk, paths_to: tuple[Path, str] | None, thr
         if len(_WORKER_JOBS) >= _WORKER_JOBS_KEPT:  # a long-lived worker serves many sweeps and runs
             _WORKER_JOBS.pop(next(iter(_WORKER_JOBS)))
         job = _WORKER_JOBS[key] = Job.prepare(cfg, warm=False)
-    job = Job(job.cfg, job.plan, job.max_defaults, paths_to=paths_to)
+    job = dataclasses.replace(job, paths_to=paths_to)
     with _KERNEL_LOCK:
         set_threads(min(threads, available_threads()) if threads > 0 else 0)
         return compute(job, chunk)

@@ -129,6 +129,28 @@ def format_summary(tranches: pd.DataFrame) -> str:
     return t.to_string(index=False, formatters=fmt, na_rep="-")
 
 
+def format_who_bears(res) -> str:
+    """"Who bears the loss": expected losses by holder type at the stress horizon, direct and from
+    fire sales, with the amplification ratio; then the system line of each scenario."""
+    t = res.holder_types.copy()
+    for c in ("el_direct", "el_fire_sale", "el_total"):
+        t[c] = t[c] / 1e6
+    t = t.rename(columns={"el_direct": "direct $m", "el_fire_sale": "fire-sale $m", "el_total": "total $m",
+                          "share_of_system_loss": "share", "amplification": "amplif.", "p_any_failure": "P(failure)"})
+    fmt = {"direct $m": "{:,.1f}".format, "fire-sale $m": "{:,.1f}".format, "total $m": "{:,.1f}".format,
+           "share": "{:.1%}".format, "amplif.": "{:.2f}x".format, "P(failure)": "{:.4f}".format}
+    month = int(res.system["horizon_month"].iloc[0])
+    lines = [f"\nwho bears the loss at month {month} (expected, by holder type; amplification = (direct + fire-sale) / direct):",
+             t.to_string(index=False, formatters=fmt, na_rep="-")]
+    for row in res.system.itertuples(index=False):
+        lines.append(f"  {row.scenario}: system {row.el_direct / 1e6:,.1f} $m direct + {row.el_fire_sale / 1e6:,.1f} $m fire-sale "
+                     f"({row.amplification:.2f}x), P(a holder fails) {row.p_any_failure:.4f}, {row.rounds_mean:.2f} rounds on average")
+    outside = res.holders[res.holders["type"] == "outside"]
+    for row in outside.itertuples(index=False):
+        lines.append(f"  {row.scenario}: unheld par and buyers of forced sales lose {row.el_total / 1e6:,.1f} $m more (holders.parquet, `(outside)`)")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
@@ -206,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
                 columns={"el": "el_with_network"})
             print("\ntranche EL with and without the network (same paths):")
             print(both.to_string(index=False, float_format="{:.6f}".format))
+    if res.holder_types is not None:
+        print(format_who_bears(res))
     print(
         f"\n{len(res.manifest['scenarios'])} scenario(s) × {res.manifest['paths']:,} paths in {t['simulate_s']:.2f} s ({t['paths_per_s'] or 0:,.0f} paths/s, "
         f"{res.manifest['threads']} threads; compile/cache load {t['compile_s']:.2f} s)"

@@ -395,6 +395,7 @@ def _deals(cfg: Config) -> tuple[DealPlan, tuple[str, ...], tuple[str, ...]]:
             coll_tranche.append(tranche_index[(ct.deal, ct.tranche)])
             coll_fraction.append(ct.fraction)
         coll_ptr.append(len(coll_tranche))
+    discount_m = float((1.0 + cfg.run.discount_rate) ** (-1.0 / 12.0))
     plan = DealPlan(
         deal_legal_final=np.array([d.legal_final_month for d in cfg.deals], dtype=I4),
         deal_reserve0=np.array([d.reserve.initial_balance for d in cfg.deals], dtype=float),
@@ -418,7 +419,7 @@ def _deals(cfg: Config) -> tuple[DealPlan, tuple[str, ...], tuple[str, ...]]:
         step_draws_reserve=np.array(draws, dtype=I1),
         step_target_ptr=np.array(tgt_ptr, dtype=I4),
         step_target=np.array(tgt, dtype=I4),
-        discount_m=float((1.0 + cfg.run.discount_rate) ** (-1.0 / 12.0)),
+        discount_m=discount_m,
         deal_order=np.array(cfg.deal_order(), dtype=I4),
         deal_trap_dscr=np.array([d.triggers.cash_trap_dscr for d in cfg.deals], dtype=float),
         deal_rapid_dscr=np.array([d.triggers.rapid_amortization_dscr for d in cfg.deals], dtype=float),
@@ -428,5 +429,7 @@ def _deals(cfg: Config) -> tuple[DealPlan, tuple[str, ...], tuple[str, ...]]:
         deal_coll_ptr=np.array(coll_ptr, dtype=I4),
         coll_tranche=np.array(coll_tranche, dtype=I4),
         coll_fraction=np.array(coll_fraction, dtype=float),
+        horizon_month=int(cfg.contagion.horizon_month) if cfg.contagion is not None else 0,
+        tranche_mark_disc=np.array([1.0 / (1.0 + c) if c > 0.0 else discount_m for c in coupon], dtype=float),
     )
     return plan, tuple(tr_deal), tuple(tr_name)

@@ -14,6 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
+import numpy as np
 import pandas as pd
 from pydantic import (
     BaseModel,
@@ -809,6 +810,166 @@ class NetworkConfig(_Section):
         return self
 
 
+# --------------------------------------------------------------------------- holders and contagion
+
+
+HOLDER_TYPES = ("hedge_fund", "insurer", "pension", "asset_manager", "bank")
+HOLDINGS_COLUMNS = ("holder", "asset", "par")
+Impact = Annotated[float, Field(gt=0.0, lt=1.0)]
+
+
+class MarketAsset(_Section):
+    """An asset other than the deals' tranches that holders can hold (MODEL §6.3). A unit is
+    worth 1 before the shock; ``depth`` is the market depth in units."""
+
+    kind: Literal["ai_equity", "bond"] = Field(
+        ..., description="`ai_equity`: price exp(β_e·X_h − β_e²/2) × (1 − share of network firms defaulted by h); "
+        "`bond`: a generic bond whose fundamental price stays 1 (only fire sales move it).",
+    )
+    depth: float = Field(..., gt=0.0, le=1e14, description="Market depth M in units (USD at the pre-shock price of 1).")
+    impact: Impact | None = Field(None, description="Price move from selling 5% of the depth; default `contagion.impact`.")
+    rating: str = Field("A", description="Rating of a `bond` (its repo haircut and NAIC factor); `ai_equity` is `equity`.")
+    rbc_factor: float | None = Field(
+        None, ge=0.0, le=1.0,
+        description="Insurer capital charge per unit of value; default: the NAIC factor of `rating` for a bond, "
+        "0.30 for AI equity (life RBC, unaffiliated common stock).",
+    )
+
+    @field_validator("rating")
+    @classmethod
+    def _known_rating(cls, v: str) -> str:
+        from .rules import rating_grade  # rules.py holds the tables
+
+        rating_grade(v)
+        return v
+
+
+class ContagionConfig(_Section):
+    """The stress horizon and the fire-sale market (MODEL §6)."""
+
+    horizon_month: int = Field(..., ge=1, le=600, description="Stress horizon h: tranches are marked and holders react at the end of this month.")
+    equity_beta: float = Field(1.0, ge=0.0, le=5.0, description="β_e of the AI-equity asset's price exp(β_e·X_h − β_e²/2).")
+    impact: Impact = Field(0.05, description="Price move from selling 5% of an asset's depth (default for every asset).")
+    tranche_depth: float = Field(
+        1.0, gt=0.0, le=100.0, description="Market depth of a tranche's paper, as a multiple of its original balance."
+    )
+    haircut_multiplier: float = Field(
+        1.0, ge=0.0, le=50.0, description="Scales every repo haircut (capped at 1): the repo market's stress (Gorton–Metrick 2012)."
+    )
+    haircuts: dict[str, float] = Field(
+        default_factory=dict,
+        description="Repo haircut by rating grade (`AAA` … `D`, `equity`), overriding the defaults of engine/rules.py.",
+    )
+    rbc_factors: dict[str, float] = Field(
+        default_factory=dict, description="NAIC RBC factor by designation (`\"1\"` … `\"6\"`), overriding the defaults."
+    )
+    execution_weight: float = Field(0.5, ge=0.0, le=1.0, description="Forced sales execute at f + θ·(p − f); ½ is the midpoint.")
+    tol: float = Field(1e-10, gt=0.0, le=1e-2, description="Fixed point: stop when no sale moves by more than tol × depth.")
+    max_rounds: int = Field(1000, ge=1, le=1_000_000, description="Fixed point: at most this many rounds.")
+    pilot_paths: int = Field(
+        8192, ge=64, le=1_000_000,
+        description="Paths 0..pilot_paths−1 of the run fit the least-squares Monte Carlo marks (fewer if the run is smaller).",
+    )
+    nested_paths: int = Field(8, ge=0, le=256, description="Outer paths re-simulated to check the marks (0: no check).")
+    nested_inner: int = Field(256, ge=16, le=65_536, description="Inner paths per outer path of that check.")
+    assets: dict[Name, MarketAsset] = Field(default_factory=dict, description="Assets besides the tranches, by name.")
+    holdings_file: str | None = Field(
+        None, description="CSV or Parquet of positions, columns `holder`, `asset`, `par`; added to the holders' inline positions."
+    )
+
+    @field_validator("haircuts")
+    @classmethod
+    def _haircuts(cls, v: dict[str, float]) -> dict[str, float]:
+        from .rules import HAIRCUT_BY_RATING
+
+        errs = [_ref_error((k,), f"unknown rating grade; use one of {', '.join(HAIRCUT_BY_RATING)}", k)
+                for k in v if k not in HAIRCUT_BY_RATING]
+        errs += [_ref_error((k,), "a haircut must be in [0, 1]", x) for k, x in v.items() if not 0.0 <= x <= 1.0]
+        if errs:
+            raise ValidationError.from_exception_data("ContagionConfig", errs)
+        return v
+
+    @field_validator("rbc_factors")
+    @classmethod
+    def _rbc(cls, v: dict[str, float]) -> dict[str, float]:
+        errs = [_ref_error((k,), "unknown NAIC designation; use \"1\" … \"6\"", k) for k in v if k not in ("1", "2", "3", "4", "5", "6")]
+        errs += [_ref_error((k,), "an RBC factor must be in [0, 1]", x) for k, x in v.items() if not 0.0 <= x <= 1.0]
+        if errs:
+            raise ValidationError.from_exception_data("ContagionConfig", errs)
+        return v
+
+
+class Holder(_Section):
+    """A holder of tranches and other assets, and the rule it follows under stress (MODEL §6.4).
+
+    The balance sheet is at the horizon before the shock, with every position at par (a unit of a
+    tranche is a unit of its original balance; principal repaid by h is held as cash)."""
+
+    name: Name
+    type: Literal["hedge_fund", "insurer", "pension", "asset_manager", "bank"] = Field(..., description="Which rule it follows.")
+    cash: Usd = Field(0.0, description="Cash (never sold; pays margin calls and redemptions first).")
+    debt: Usd = Field(0.0, description="Repo (hedge fund), liabilities (pension: funded ratio = assets/debt) or debt.")
+    equity: Usd | None = Field(
+        None, description="Equity; more than cash + positions − debt means other assets that are never sold. Default: no other assets."
+    )
+    positions: dict[str, Usd] = Field(
+        default_factory=dict, description="Par held, by `deal.tranche` or by the name of a `contagion.assets` entry."
+    )
+    min_rbc_ratio: float = Field(2.0, gt=0.0, le=10.0, description="Insurers: sell when capital / RBC falls below this (2.0: NAIC Company Action Level).")
+    redemption_elasticity: float = Field(2.5, ge=0.0, le=20.0, description="Asset managers: redemptions per unit of NAV loss (Farmer et al. 2020).")
+    max_leverage: float | None = Field(None, ge=1.0, le=1000.0, description="Banks: sell when assets / equity exceeds this.")
+    target_leverage: float | None = Field(None, ge=1.0, le=1000.0, description="Banks: sell down to this leverage.")
+
+    @model_validator(mode="after")
+    def _bank(self) -> Holder:
+        errs = []
+        if self.type == "bank":
+            for f in ("max_leverage", "target_leverage"):
+                if getattr(self, f) is None:
+                    errs.append(_ref_error((f,), "a bank needs max_leverage and target_leverage", None))
+            if not errs and self.target_leverage > self.max_leverage:
+                errs.append(_ref_error(("target_leverage",), f"above max_leverage ({self.max_leverage:g})", self.target_leverage))
+        if errs:
+            raise ValidationError.from_exception_data("Holder", errs)
+        return self
+
+
+def _read_holdings(path: Path) -> list[tuple[str, str, float]]:
+    """Rows (holder, asset, par) of a holdings file; errors are located at `contagion.holdings_file`."""
+    def fail(msg: str, where: tuple = ()) -> ValidationError:
+        return ValidationError.from_exception_data("Config", [_ref_error(("contagion", "holdings_file", *where), msg, str(path))])
+
+    if not path.is_file():
+        raise fail(f"file not found: {path}")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            frame = pd.read_csv(path)
+        elif suffix in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        else:
+            raise fail(f"unsupported holdings file format {suffix!r} (use .csv or .parquet)")
+    except ValidationError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any reader error is a user error about this file
+        raise fail(f"cannot read {path.name}: {exc}") from None
+    cols = [c for c in frame.columns if c not in HOLDINGS_COLUMNS]
+    missing = [c for c in HOLDINGS_COLUMNS if c not in frame.columns]
+    if cols or missing:
+        raise fail(f"columns must be exactly {', '.join(HOLDINGS_COLUMNS)}"
+                   + (f"; unknown: {', '.join(map(str, cols))}" if cols else "") + (f"; missing: {', '.join(missing)}" if missing else ""))
+    rows = []
+    for i, (h, a, par) in enumerate(frame[list(HOLDINGS_COLUMNS)].itertuples(index=False)):
+        try:
+            x = float(par)
+        except (TypeError, ValueError):
+            raise fail(f"par {par!r} is not a number", (f"row {i}", "par")) from None
+        if not np.isfinite(x) or x < 0.0:
+            raise fail(f"par {x:g} must be finite and ≥ 0", (f"row {i}", "par"))
+        rows.append((str(h), str(a), x))
+    return rows
+
+
 # --------------------------------------------------------------------------- scenarios
 
 
@@ -843,11 +1004,15 @@ class Config(_Section):
     deterministic: DeterministicConfig | None = Field(
         None, description="Run one deterministic what-if path instead of the Monte Carlo (`dcabs trace`, `dcabs breakeven`)."
     )
+    contagion: ContagionConfig | None = Field(None, description="Stress horizon, marks and the fire-sale market (§6).")
+    holders: list[Holder] = Field(default_factory=list, description="Holders of the tranches and other assets (§6).")
     scenarios: dict[Name, Scenario] = Field(
         default_factory=dict, description="Named stress scenarios: overrides of this config, run with `--scenario`."
     )
 
-    @field_validator("tenants", "deals")
+    _holdings: list[tuple[str, str, float]] = PrivateAttr(default_factory=list)
+
+    @field_validator("tenants", "deals", "holders")
     @classmethod
     def _unique_names(cls, items: list, info: ValidationInfo) -> list:
         names = [item.name for item in items]
@@ -888,6 +1053,74 @@ class Config(_Section):
         if errs:
             raise ValidationError.from_exception_data("Config", errs)
         return self
+
+    @model_validator(mode="after")
+    def _holders(self, info: ValidationInfo) -> Config:
+        errs: list[InitErrorDetails] = []
+        c = self.contagion
+        if self.holders and c is None:
+            errs.append(_ref_error(("holders",), "holders need a `contagion` section (the stress horizon)", None))
+        if c is None:
+            if errs:
+                raise ValidationError.from_exception_data("Config", errs)
+            return self
+        for d, deal in enumerate(self.deals):
+            if c.horizon_month >= deal.legal_final_month:
+                errs.append(_ref_error(("contagion", "horizon_month"),
+                                       f"must come before every deal's legal final; deal {deal.name!r} ends in month {deal.legal_final_month}",
+                                       c.horizon_month))
+        size = {f"{d.name}.{t.name}": t.balance for d in self.deals for t in d.tranches}
+        clash = sorted(set(size) & set(c.assets))
+        for name in clash:
+            errs.append(_ref_error(("contagion", "assets", name), "an asset cannot share its name with a tranche", name))
+        known = {**size, **{a: None for a in c.assets}}
+        names = {h.name: i for i, h in enumerate(self.holders)}
+        rows: list[tuple[str, str, float]] = []
+        if c.holdings_file is not None:
+            try:
+                rows = _read_holdings(Path((info.context or {}).get("base_dir", ".")) / c.holdings_file)
+            except ValidationError as exc:
+                errs.extend(_line_errors(exc))
+            for r, (h, a, _) in enumerate(rows):
+                if h not in names:
+                    errs.append(_ref_error(("contagion", "holdings_file", f"row {r}", "holder"), f"unknown holder {h!r}", h))
+                if a not in known:
+                    errs.append(_ref_error(("contagion", "holdings_file", f"row {r}", "asset"),
+                                           f"unknown tranche or asset {a!r} (tranches are named `deal.tranche`)", a))
+        held: dict[str, float] = {}
+        par_of = [dict(h.positions) for h in self.holders]
+        for i, h in enumerate(self.holders):
+            for a, x in h.positions.items():
+                if a not in known:
+                    errs.append(_ref_error(("holders", i, "positions", a),
+                                           f"unknown tranche or asset {a!r} (tranches are named `deal.tranche`)", a))
+        for h, a, x in rows:
+            if h in names and a in known:
+                par_of[names[h]][a] = par_of[names[h]].get(a, 0.0) + x
+        for pos in par_of:
+            for a, x in pos.items():
+                held[a] = held.get(a, 0.0) + x
+        for a, total in held.items():
+            if a in size and total > size[a] * (1.0 + 1e-12):
+                errs.append(_ref_error(("holders",), f"tranche {a!r} is held {total:,.6g} in total, above its balance {size[a]:,.6g}", total))
+        for i, h in enumerate(self.holders):
+            at_par = sum(x for a, x in par_of[i].items() if a in known)
+            floor = h.cash + at_par - h.debt
+            # A pension's surplus may be negative (underfunded); every other holder needs equity.
+            if h.equity is None and floor < 0.0 and h.type != "pension":
+                errs.append(_ref_error(("holders", i, "debt"),
+                                       f"negative equity: cash + positions at par − debt = {floor:,.6g}", h.debt))
+            elif h.equity is not None and h.equity < floor * (1.0 - 1e-12) - 1e-6:
+                errs.append(_ref_error(("holders", i, "equity"),
+                                       f"below cash + positions at par − debt = {floor:,.6g}: the balance sheet cannot hold it", h.equity))
+        if errs:
+            raise ValidationError.from_exception_data("Config", errs)
+        self._holdings = [(h.name, a, x) for h, pos in zip(self.holders, par_of) for a, x in pos.items()]
+        return self
+
+    def positions(self) -> list[tuple[str, str, float]]:
+        """Every position as (holder, asset, par): inline positions plus the holdings file."""
+        return list(self._holdings)
 
     def deal_order(self) -> list[int]:
         """Deal indices in dependency order: every deal after the deals whose tranches it holds."""
@@ -942,6 +1175,8 @@ class Config(_Section):
         for deal in self.deals:
             if deal._tape_sha256:
                 h.update(deal._tape_sha256.encode())
+        if self.contagion is not None and self.contagion.holdings_file is not None:
+            h.update(json.dumps(self._holdings).encode())
         return h.hexdigest()
 
     def with_run(self, **changes: Any) -> Config:

@@ -69,7 +69,8 @@ class DrawSource:
             counts = np.zeros((n, 0), dtype=np.int32)
         # One 64-bit key per path for the counter-based option uniforms (kernels/uniforms.py).
         key = _generator(self.seed, b, STREAM_LEASE_KEY).integers(0, 2**64, n, dtype=np.uint64, endpoint=False)
-        draws = Draws(eps=eps, expo=expo, burst_month=burst, winv=winv, release_counts=counts, key=key)
+        draws = Draws(eps=eps, expo=expo, burst_month=burst, winv=winv, release_counts=counts, key=key, key_late=key,
+                      split=np.full(n, T + 1, dtype=np.int32))
         self._cached = (b, draws)
         return draws
 
@@ -115,6 +116,7 @@ class FixedDraws:
             eps=np.zeros((n, self.T + 1)), expo=np.full((n, self.n_tenants), np.inf),
             burst_month=np.full(n, self.T + 1, dtype=np.int32), winv=np.ones(n),
             release_counts=np.zeros((n, 0), dtype=np.int32), key=np.zeros(n, dtype=np.uint64),
+            key_late=np.zeros(n, dtype=np.uint64), split=np.full(n, self.T + 1, dtype=np.int32),
         )
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 from kernels import empty_outputs, simulate_chunk
 from kernels.plan import LEDGER_COLUMNS, TRANCHE_LEDGER_COLUMNS
 
+from . import holders
 from .compile import Plan
 from .config import Config, ConfigError
 from .outputs import OutputExistsError, check_writable, clear_path_tables, read_path_table, read_run, write_run
@@ -26,14 +27,16 @@ from .stats import RunStats, cascade_table, deal_table, distribution_table, fan_
 
 
 # Summary tables a run writes only when it has the data for them, besides tranches and deals.
-OPTIONAL_TABLES = ("network", "cascades", "distributions", "fans", "triggers")
+OPTIONAL_TABLES = ("network", "cascades", "distributions", "fans", "triggers", "marks", "holders", "holder_types", "assets",
+                   "system")
 
 
 @dataclass
 class Results:
     """The outcome of a run. ``tranches``, ``deals`` and (with a network) ``network`` and
-    ``cascades``, (with DSCR triggers) ``triggers`` are tidy DataFrames with a ``scenario`` column;
-    ``stats`` holds each scenario's merged statistics."""
+    ``cascades``, (with DSCR triggers) ``triggers``, (with a ``contagion`` section) ``marks`` and,
+    with holders, ``holders``, ``holder_types``, ``assets`` and ``system`` are tidy DataFrames with a
+    ``scenario`` column; ``stats`` holds each scenario's merged statistics."""
 
     tranches: pd.DataFrame
     deals: pd.DataFrame
@@ -44,6 +47,11 @@ class Results:
     distributions: pd.DataFrame | None = None
     fans: pd.DataFrame | None = None
     triggers: pd.DataFrame | None = None
+    marks: pd.DataFrame | None = None
+    holders: pd.DataFrame | None = None
+    holder_types: pd.DataFrame | None = None
+    assets: pd.DataFrame | None = None
+    system: pd.DataFrame | None = None
     run_dir: Path | None = None
 
     @property
@@ -138,11 +146,15 @@ def _rows(arrays: tuple, a: int, b: int) -> tuple:
 
 def simulate(plan: Plan, source: DrawSource, start: int, stop: int):
     """Path outputs of paths ``start .. stop-1``."""
-    draws = source.draws(start, stop)
-    out = empty_outputs(stop - start, plan.deals.tranche_balance.size, len(plan.deal_names), len(plan.firm_names), plan.months)
+    return simulate_draws(plan, source.draws(start, stop))
+
+
+def simulate_draws(plan: Plan, draws):
+    """Path outputs of the paths of ``draws`` (a kernels.plan.Draws)."""
+    n = draws.eps.shape[0]
+    out = empty_outputs(n, plan.deals.tranche_balance.size, len(plan.deal_names), len(plan.firm_names), plan.months)
     n_deals, n_tranches = len(plan.deal_names), plan.deals.tranche_balance.size
     no_trace = (np.empty((n_deals, 0, 0)), np.empty((0, 0)), np.empty((n_tranches, 0, 0)), np.empty(0, dtype=np.int32))
-    n = stop - start
     if _threads["count"] == 1 or n <= TASK_PATHS:
         simulate_chunk(*plan.kernel_args, draws, out, *no_trace)
         return out
@@ -217,6 +229,16 @@ def _scenario_run(job, batch, name: str) -> _ScenarioRun:
     if plan.firm_names and plan.network.enabled:
         tables["network"] = network_table(stats, plan.firm_names)
         tables["cascades"] = cascade_table(stats)
+    contagion_s = None
+    if job.system is not None and stats.holders is not None:
+        held = stats.holders
+        contagion_s = held.nanoseconds / 1e9
+        tables["marks"] = holders.marks_table(job.system, held, plan)
+        if job.system.holder_names:
+            tables["holders"] = holders.holders_table(job.system, held)
+            tables["holder_types"] = holders.holder_types_table(job.system, held, tables["holders"])
+            tables["assets"] = holders.assets_table(job.system, held)
+            tables["system"] = holders.system_table(job.system, held, tables["holders"], round(contagion_s, 4))
     info = {
         "config_sha256": cfg.digest(),
         "paths": n,
@@ -227,6 +249,9 @@ def _scenario_run(job, batch, name: str) -> _ScenarioRun:
             "simulate_s": round(t_sim, 4),
             "simulate_without_network_s": round(t_without, 4) if compare else None,
             "paths_per_s": round(n / t_sim, 1) if t_sim > 0 else None,
+            # the contagion step inside simulate_s (summed over chunks), and the marks' pilot fit and nested check
+            "contagion_s": round(contagion_s, 4) if contagion_s is not None else None,
+            "marks_s": round(job.marks_s, 4) if job.system is not None else None,
         },
     }
     return _ScenarioRun(tables, stats, info)

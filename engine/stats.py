@@ -170,6 +170,7 @@ class RunStats:
     cascade_hist: np.ndarray | None = None
     fan_factor: np.ndarray | None = None
     fan_gpu: np.ndarray | None = None
+    holders: object | None = None  # engine.holders.HolderStats of the contagion step, when there is one
 
     @classmethod
     def of_chunk(cls, out: PathOutputs, max_defaults: int, horizon: int) -> RunStats:
@@ -220,7 +221,10 @@ class RunStats:
             if f.name == "n_paths":
                 continue
             a, b = getattr(self, f.name), getattr(other, f.name)
-            merged[f.name] = a.merge(b) if isinstance(a, Moments) else a + b
+            if a is None or b is None:
+                merged[f.name] = a if b is None else b
+            else:
+                merged[f.name] = a.merge(b) if hasattr(a, "merge") else a + b
         return RunStats(**merged)
 
 

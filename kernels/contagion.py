@@ -371,3 +371,51 @@ def _settle(prob, theta, out):
         out.failed[h] = failed
         out.capital_ratio[h] = ratio
         out.equity[h] = equity
+
+
+class PathFireSales(NamedTuple):
+    """Per-path inputs and outputs of ``fire_sale_paths`` (n paths, H holders, A assets).
+
+    Inputs: fundamental, marks, haircut, rbc_factor : f8[n, A]; cash : f8[n, H] (the base problem's
+    cash plus the principal each holder was repaid by the horizon on that path).
+    Outputs: sales : f8[n, H, A]; prices, total_sales : f8[n, A]; direct_loss, fire_sale_loss,
+    capital_ratio, equity : f8[n, H]; failed : i1[n, H]; rounds : i4[n]; converged : i1[n].
+    """
+
+    fundamental: np.ndarray
+    marks: np.ndarray
+    haircut: np.ndarray
+    rbc_factor: np.ndarray
+    cash: np.ndarray
+    sales: np.ndarray
+    prices: np.ndarray
+    total_sales: np.ndarray
+    direct_loss: np.ndarray
+    fire_sale_loss: np.ndarray
+    capital_ratio: np.ndarray
+    equity: np.ndarray
+    failed: np.ndarray
+    rounds: np.ndarray
+    converged: np.ndarray
+
+
+@jit
+def fire_sale_paths(base, theta, tol, max_rounds, io):
+    """The fire-sale equilibrium of every path of ``io`` (PathFireSales): the holders, holdings,
+    depths, impact and rules of ``base`` (a FireSaleProblem), with each path's prices, haircuts,
+    RBC factors and cash. Insurers sell in each path's own order of RBC factors."""
+    n = io.fundamental.shape[0]
+    for p in range(n):
+        order = np.argsort(-io.rbc_factor[p], kind="mergesort").astype(np.int64)
+        prob = FireSaleProblem(
+            base.holdings, io.marks[p], io.fundamental[p], base.depth, base.beta, io.haircut[p], io.rbc_factor[p],
+            order, base.kind, io.cash[p], base.debt, base.other, base.min_rbc_ratio, base.redemption_elasticity,
+            base.max_leverage, base.target_leverage,
+        )
+        out = FireSaleOutputs(
+            io.sales[p], io.prices[p], io.total_sales[p], io.direct_loss[p], io.fire_sale_loss[p], io.failed[p],
+            io.capital_ratio[p], io.equity[p],
+        )
+        rounds, converged = fire_sale_fixed_point(prob, theta, tol, max_rounds, out)
+        io.rounds[p] = rounds
+        io.converged[p] = 1 if converged else 0

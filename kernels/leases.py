@@ -35,7 +35,7 @@ def _recovery(gpu, shell, a0, liq, fixed_rr, r, col, gidx, sidx):
 
 
 @jit_inline
-def deal_collections(d, pool, col, tau, X, gidx, sidx, midx, H, key, flows, lost, adj_gpu, adj_shell, drent):
+def deal_collections(d, pool, col, tau, X, gidx, sidx, midx, H, key, key_late, split, flows, lost, adj_gpu, adj_shell, drent):
     """Collections of deal ``d`` by month and source, given the tenants' default months.
 
     Rent of a group stops from its tenant's default month τ. A lease whose tenant defaults by the
@@ -50,6 +50,9 @@ def deal_collections(d, pool, col, tau, X, gidx, sidx, midx, H, key, flows, lost
     X, gidx, sidx, midx : f8[T+1]     factor, GPU, facility and market-rent indices
     H : f8[classes, T+1]              cumulative hazards (replacement tenants of re-let leases)
     key : u8                          the path's key for option uniforms
+    key_late, split : u8, i4          draws of decisions after month ``split`` use ``key_late``
+                                      (engine/marks.py nested re-simulation; a run has
+                                      key_late = key and split = T+1)
     flows : f8[N_SRC, T+1] (out)      collections by source; rows SRC_*
     lost, adj_gpu, adj_shell : f8[T+1]; drent : f8[T+2] (scratch)
 
@@ -94,7 +97,7 @@ def deal_collections(d, pool, col, tau, X, gidx, sidx, midx, H, key, flows, lost
             collateral = pool.lease_gpu[j] + pool.lease_shell[j]
             if collateral > proceeds:
                 loss += collateral - proceeds
-    lm, renewals, scale = option_leases(d, pool, col, tau, X, gidx, sidx, midx, H, key, flows, drent)
+    lm, renewals, scale = option_leases(d, pool, col, tau, X, gidx, sidx, midx, H, key, key_late, split, flows, drent)
     loss += lm
     acc = 0.0
     for t in range(T + 1):
@@ -147,7 +150,7 @@ def _sell(gpu, shell, a0, liq, m, col, gidx, sidx, flows, src):
 
 
 @jit
-def option_leases(d, pool, col, tau, X, gidx, sidx, midx, H, key, flows, drent):
+def option_leases(d, pool, col, tau, X, gidx, sidx, midx, H, key, key_late, split, flows, drent):
     """Walk deal ``d``'s option leases term by term on one path (MODEL §4), adding their cash to
     ``flows``/``drent``. One call per deal, not per lease: passing the pool plan costs reference
     counting on each of its arrays.
@@ -202,11 +205,19 @@ def option_leases(d, pool, col, tau, X, gidx, sidx, midx, H, key, flows, drent):
                 if c >= 0 and r < end and r <= T:
                     tr = T + 1
                     if pool.fixed_uniform < 0.0:
-                        need = -math.log(uniform(key, m, 1))
+                        need = -math.log(uniform(key if r < split else key_late, m, 1))
                         for u in range(r + 1, T + 1):
                             if H[c, u] - H[c, r] >= need:
                                 tr = u
                                 break
+                        if tr > split and r < split:
+                            # Survived to the split: redraw the rest of its life from there (memoryless).
+                            need = H[c, split] - H[c, r] - math.log(uniform(key_late, m, 1))
+                            tr = T + 1
+                            for u in range(split + 1, T + 1):
+                                if H[c, u] - H[c, r] >= need:
+                                    tr = u
+                                    break
                     w, v = add_rent(drent, R * midx[r], e, s, r + 1, min(end, tr - 1), E0)
                     received += w
                     top = max(top, v)
@@ -242,7 +253,7 @@ def option_leases(d, pool, col, tau, X, gidx, sidx, midx, H, key, flows, drent):
                     # A deterministic what-if renews iff Φ(a + b·X_t) ≥ ½ (engine/config.py DeterministicConfig).
                     renew = p_renew >= pool.fixed_uniform
                 else:
-                    renew = uniform(key, m, 2 * renewed + 2) < p_renew
+                    renew = uniform(key if end <= split else key_late, m, 2 * renewed + 2) < p_renew
                 if renew:
                     mult = midx[end]
                     cur = end

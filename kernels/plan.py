@@ -50,6 +50,10 @@ FAN_BINS = 1600
 FACTOR_LO, FACTOR_WIDTH = -8.0, 0.01
 GPU_LO, GPU_WIDTH = 0.0, 0.0025
 
+# The interest coverage recorded at the stress horizon is capped: a deal whose notes are paid off
+# (no interest due) or nearly so would otherwise put an unbounded regressor into the marks' fit.
+COVERAGE_CAP = 10.0
+
 # Columns of the per-deal monthly ledger written in trace mode: the sources (SOURCE_NAMES), then these.
 L_RESERVE_INTEREST = N_SRC
 L_RESERVE_DRAW = N_SRC + 1
@@ -227,6 +231,10 @@ class DealPlan(NamedTuple):
     deal_refi_threshold, deal_step_up_m : f8[D]
     deal_coll_ptr : i4[D+1]; coll_tranche : i4[C]; coll_fraction : f8[C]
                                     tranches of other deals held as collateral, and the share held
+    horizon_month : int             the stress horizon h of MODEL §6 (0: no horizon state recorded)
+    tranche_mark_disc : f8[K]       monthly discount factor of a tranche's marks: 1/(1 + its monthly
+                                    coupon), so a tranche paid in full as promised is worth par
+                                    (the run's discount rate for a zero-coupon class)
     """
 
     deal_legal_final: np.ndarray
@@ -261,6 +269,8 @@ class DealPlan(NamedTuple):
     deal_coll_ptr: np.ndarray
     coll_tranche: np.ndarray
     coll_fraction: np.ndarray
+    horizon_month: int
+    tranche_mark_disc: np.ndarray
 
 
 class NetworkPlan(NamedTuple):
@@ -295,6 +305,10 @@ class Draws(NamedTuple):
     release_counts : i4[n, T+1] or i4[n, 0]   chip releases per month (Poisson mode only)
     key : u8[n]               per-path key of the counter-based uniforms of lease options
                               (kernels/rng.py): renewals and replacement-tenant defaults
+    key_late : u8[n]          the key of option decisions after month ``split``
+    split : i4[n]             T+1 in a run (key_late = key); the stress horizon h in a nested
+                              re-simulation (engine/marks.py), whose inner paths share the outer
+                              path's history up to h and draw afresh after it
     """
 
     eps: np.ndarray
@@ -303,6 +317,8 @@ class Draws(NamedTuple):
     winv: np.ndarray
     release_counts: np.ndarray
     key: np.ndarray
+    key_late: np.ndarray
+    split: np.ndarray
 
 
 class PathOutputs(NamedTuple):
@@ -331,6 +347,16 @@ class PathOutputs(NamedTuple):
     firm_caused : f8[n, F]         contagion defaults attributed to the firm's own failure
     cascade : i4[n]                contagion defaults on the path
     factor_bin, gpu_bin : i2[n, T+1] or i2[n, 0]   fan-chart bin of X_t and of the GPU value index
+    The state at the stress horizon h (DealPlan.horizon_month; all 0 when h = 0), MODEL §6.1:
+    tranche_h_balance : f8[n, K]   balance after month h's payments / original balance
+    tranche_h_value : f8[n, K]     cash paid after h, discounted to h at the tranche's mark rate
+                                   (DealPlan.tranche_mark_disc) / original balance
+    tranche_h_wal : f8[n, K]       years from h to the principal paid after h; NaN when none is
+    deal_h_coverage : f8[n, D]     collections of months h−2..h over three months of interest due
+                                   on the balances after h (capped at COVERAGE_CAP)
+    deal_h_defaulted : f8[n, D]    share of the deal's scheduled rent whose original tenant had
+                                   defaulted by h
+    h_factor, h_gpu : f8[n]        X_h and the GPU value index at h
     """
 
     tranche_loss: np.ndarray
@@ -357,6 +383,13 @@ class PathOutputs(NamedTuple):
     cascade: np.ndarray
     factor_bin: np.ndarray
     gpu_bin: np.ndarray
+    tranche_h_balance: np.ndarray
+    tranche_h_value: np.ndarray
+    tranche_h_wal: np.ndarray
+    deal_h_coverage: np.ndarray
+    deal_h_defaulted: np.ndarray
+    h_factor: np.ndarray
+    h_gpu: np.ndarray
 
 
 def empty_outputs(n: int, n_tranches: int, n_deals: int, n_firms: int = 0, months: int = -1) -> PathOutputs:
@@ -387,4 +420,11 @@ def empty_outputs(n: int, n_tranches: int, n_deals: int, n_firms: int = 0, month
         cascade=np.zeros(n, dtype=np.int32),
         factor_bin=np.zeros((n, months + 1), dtype=np.int16),
         gpu_bin=np.zeros((n, months + 1), dtype=np.int16),
+        tranche_h_balance=f(n_tranches),
+        tranche_h_value=f(n_tranches),
+        tranche_h_wal=f(n_tranches),
+        deal_h_coverage=f(n_deals),
+        deal_h_defaulted=f(n_deals),
+        h_factor=np.zeros(n),
+        h_gpu=np.zeros(n),
     )

@@ -9,7 +9,7 @@ from .collateral import value_indices
 from .credit import class_cumulative_hazard, default_month, network_defaults
 from .factor import factor_path
 from .leases import deal_collections
-from .plan import FACTOR_LO, FACTOR_WIDTH, FAN_BINS, GPU_LO, GPU_WIDTH, L_FACTOR, L_GPU_INDEX, N_SRC, SRC_ABS, SRC_RECOVERY, SRC_RVG, SRC_SALE
+from .plan import COVERAGE_CAP, FACTOR_LO, FACTOR_WIDTH, FAN_BINS, GPU_LO, GPU_WIDTH, L_FACTOR, L_GPU_INDEX, N_SRC, SRC_ABS, SRC_RECOVERY, SRC_RVG, SRC_SALE
 from .waterfall import STATE_ROWS, run_waterfall
 
 @jit
@@ -47,8 +47,13 @@ def simulate_paths(fp, cp, col, pool, dp, net, draws, out, sc, ledger, sledger, 
                 out.factor_bin[p, t] = _bin(X[t], FACTOR_LO, FACTOR_WIDTH)
                 out.gpu_bin[p, t] = _bin(gidx[t], GPU_LO, GPU_WIDTH)
         key = draws.key[p]
+        hm = dp.horizon_month
+        if hm > 0:
+            out.h_factor[p] = X[hm]
+            out.h_gpu[p] = gidx[hm]
         for d in dp.deal_order:
-            loss_amt, ndef, nren = deal_collections(d, pool, col, tau, X, gidx, sidx, midx, H, key, flows, lost, adj_g, adj_s, drent)
+            loss_amt, ndef, nren = deal_collections(d, pool, col, tau, X, gidx, sidx, midx, H, key, draws.key_late[p],
+                                                    draws.split[p], flows, lost, adj_g, adj_s, drent)
             p0 = pool.deal_pool_balance[d]
             # ABS-of-ABS: the held share of each collateral tranche's cash, and of its written-off balance.
             # (A written-off tranche is no tenant default: `defaults` counts the deal's tenants only.)
@@ -94,8 +99,36 @@ def simulate_paths(fp, cp, col, pool, dp, net, draws, out, sc, ledger, sledger, 
                     w = dp.tranche_detach[k] - a
                     out.tranche_alloc_loss[p, k] = min(max(nl - a, 0.0), w) / w
             out.deal_reserve_used[p, d] = used / note_total
+            if hm > 0:
+                _deal_horizon_state(d, p, hm, pool, dp, tau, cash, out)
         if record:
             tau_out[:] = tau
+
+
+@jit
+def _deal_horizon_state(d, p, hm, pool, dp, tau, cash, out):
+    """Deal d's coverage and defaulted share at the stress horizon (PathOutputs.deal_h_*)."""
+    due = 0.0
+    for k in range(dp.deal_tranche_ptr[d], dp.deal_tranche_ptr[d + 1]):
+        due += dp.tranche_coupon_m[k] * out.tranche_h_balance[p, k] * dp.tranche_balance[k]
+    got = 0.0
+    for t in range(max(1, hm - 2), hm + 1):
+        got += cash[t]
+    cover = got / (3.0 * due) if due > 0.0 else COVERAGE_CAP
+    out.deal_h_coverage[p, d] = min(cover, COVERAGE_CAP)
+    total = 0.0
+    gone = 0.0
+    for g in range(pool.deal_group_ptr[d], pool.deal_group_ptr[d + 1]):
+        w = pool.group_rent_suffix[g, 0]
+        total += w
+        if tau[pool.group_tenant[g]] <= hm:
+            gone += w
+    for m in range(pool.deal_dyn_ptr[d], pool.deal_dyn_ptr[d + 1]):
+        w = pool.dyn_sched[m]
+        total += w
+        if tau[pool.lease_tenant[pool.dyn_lease[m]]] <= hm:
+            gone += w
+    out.deal_h_defaulted[p, d] = gone / total if total > 0.0 else 0.0
 
 
 @jit

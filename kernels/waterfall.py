@@ -41,8 +41,8 @@ from .plan import (
 )
 
 # Rows of the tranche state scratch ``st``.
-BAL, BAL0, SHORT, PV, WALN, PRIN, DUE, FIRST, SUP = 0, 1, 2, 3, 4, 5, 6, 7, 8
-STATE_ROWS = 9
+BAL, BAL0, SHORT, PV, WALN, PRIN, DUE, FIRST, SUP, HWALN, HPRIN = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+STATE_ROWS = 11
 DSCR_WINDOW = 3
 
 
@@ -101,6 +101,9 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
         for t in range(T + 1):
             tcash[k, t] = 0.0
         out.tranche_any_shortfall[out_p, k] = 0
+        out.tranche_h_balance[out_p, k] = 0.0
+    hm = dp.horizon_month
+    reached = False  # a refinanced deal can end before the horizon
     res = dp.deal_reserve0[d]
     trapped = 0.0
     fee_short = 0.0
@@ -338,10 +341,18 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
             ledger[t, L_SWEEP_ON] = 1.0 if sweep else 0.0
             for k in range(k0, k1):
                 tledger[k, t, TL_BALANCE] = st[BAL, k]
+        if t == hm:
+            reached = True
+            for k in range(k0, k1):
+                out.tranche_h_balance[out_p, k] = st[BAL, k]
+                st[HWALN, k] = st[WALN, k]
+                st[HPRIN, k] = st[PRIN, k]
         if refinance:
             break
     for k in range(k0, k1):
         orig = dp.tranche_balance[k]
+        if hm > 0:
+            _horizon_state(k, hm, LF, reached, dp, st, tcash, out_p, out)
         # A PIK balance can exceed the original: the excess written off is unpaid interest.
         written_off = st[BAL, k]
         loss = min(written_off, orig) / orig
@@ -355,6 +366,21 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
         else:
             out.tranche_first_loss[out_p, k] = 0
     return used
+
+
+@jit_inline
+def _horizon_state(k, hm, LF, reached, dp, st, tcash, out_p, out):
+    """Tranche k's state at the stress horizon (PathOutputs.tranche_h_*), once the path is done."""
+    orig = dp.tranche_balance[k]
+    value = 0.0
+    df = 1.0
+    for t in range(hm + 1, LF + 1):
+        df *= dp.tranche_mark_disc[k]
+        value += tcash[k, t] * df
+    out.tranche_h_value[out_p, k] = value / orig
+    out.tranche_h_balance[out_p, k] /= orig
+    late = st[PRIN, k] - st[HPRIN, k] if reached else 0.0
+    out.tranche_h_wal[out_p, k] = (st[WALN, k] - st[HWALN, k]) / late - hm / 12.0 if late > 0.0 else np.nan
 
 
 @jit_inline

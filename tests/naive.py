@@ -610,6 +610,27 @@ def run_deal(cfg, deal, collections: list[float], X) -> dict:
         )
         out["any_shortfall"].append(any_short[k])
         out["first_loss"].append((first_miss[k] or LF) if loss > 0 else 0)
+    # docs/model.md §6.1: the state at the stress horizon h (all zero without a `contagion` section).
+    h = cfg.contagion.horizon_month if cfg.contagion is not None else 0
+    out.update(h_balance=[], h_value=[], h_wal=[])
+    for k, tr in enumerate(trs):
+        B0 = tr.balance
+        if h == 0:
+            out["h_balance"].append(0.0)
+            out["h_value"].append(0.0)
+            out["h_wal"].append(0.0)
+            continue
+        rate = tr.coupon / 12.0 if tr.coupon > 0 else (1.0 + cfg.run.discount_rate) ** (1.0 / 12.0) - 1.0
+        out["h_balance"].append(tledger[k, h, 2] / B0)
+        out["h_value"].append(sum(received[k][t] * (1.0 + rate) ** -(t - h) for t in range(h + 1, T + 1)) / B0)
+        late = sum(tledger[k, t, 1] for t in range(h + 1, T + 1))
+        out["h_wal"].append(sum((t - h) / 12.0 * tledger[k, t, 1] for t in range(h + 1, T + 1)) / late if late > 0 else math.nan)
+    if h > 0:
+        due = sum(tr.coupon / 12.0 * tledger[k, h, 2] for k, tr in enumerate(trs))
+        got = sum(collections[t] for t in range(max(1, h - 2), h + 1))
+        out["h_coverage"] = min(got / (3.0 * due), 10.0) if due > 0 else 10.0
+    else:
+        out["h_coverage"] = 0.0
     out.update(ledger=ledger, step_ledger=sledger, tranche_ledger=tledger, received=received, reserve_covered=covered,
                reserve_used=reserve_draws / sum(tr.balance for tr in trs), reserve_out=reserve_out,
                trap_month=trap_month, rapid_month=rapid_month, ard=ard_outcome,
@@ -802,6 +823,10 @@ def simulate_path(cfg, c, draws, relet_c=None) -> dict:
             L[t, COL["factor"]] = X[t]
             L[t, COL["gpu_index"]] = gpu_index[t]
         d["net_loss"] = nl
+        h = cfg.contagion.horizon_month if cfg.contagion is not None else 0
+        rent_in_T = [(sum(contract_rent(lease, t) for t in range(1, T + 1)), tau[tenant_index[lease.tenant]]) for lease in deal.all_leases]
+        total_rent = sum(w for w, _ in rent_in_T)
+        d["h_defaulted"] = sum(w for w, t in rent_in_T if t <= h) / total_rent if h > 0 and total_rent > 0 else 0.0
         deal_tenants = {tenant_index[lease.tenant] for lease in deal.all_leases}
         d["defaults"] = sum(1 for i in deal_tenants if tau[i] <= T)
         d["renewals"] = renewals
@@ -811,7 +836,7 @@ def simulate_path(cfg, c, draws, relet_c=None) -> dict:
 
     res = {k: [] for k in ("principal_loss", "interest_shortfall", "pv", "wal", "any_shortfall", "first_loss_month", "alloc_loss")}
     res.update(net_loss=[], defaults=[], reserve_used=[], reserve_out=[], trap_month=[], rapid_month=[], ard=[],
-               rvg=[], recoveries=[], renewals=[])
+               rvg=[], recoveries=[], renewals=[], h_balance=[], h_value=[], h_wal=[], h_coverage=[], h_defaulted=[])
     ledgers, step_ledgers, tranche_ledgers, reserve_covered = [], [], [], []
     for deal in cfg.deals:  # outputs in config order
         d = results[deal.name]
@@ -819,6 +844,9 @@ def simulate_path(cfg, c, draws, relet_c=None) -> dict:
         res["interest_shortfall"] += d["shortfall"]
         res["pv"] += d["pv"]
         res["wal"] += d["wal"]
+        res["h_balance"] += d["h_balance"]
+        res["h_value"] += d["h_value"]
+        res["h_wal"] += d["h_wal"]
         res["any_shortfall"] += d["any_shortfall"]
         res["first_loss_month"] += d["first_loss"]
         reserve_covered += d["reserve_covered"]
@@ -831,7 +859,8 @@ def simulate_path(cfg, c, draws, relet_c=None) -> dict:
                 res["alloc_loss"].append(min(max(nl - A, 0.0), D - A) / (D - A))
         for key_out, key_in in (("net_loss", "net_loss"), ("defaults", "defaults"), ("reserve_used", "reserve_used"),
                                 ("reserve_out", "reserve_out"), ("trap_month", "trap_month"), ("rapid_month", "rapid_month"),
-                                ("ard", "ard"), ("rvg", "rvg"), ("recoveries", "recoveries"), ("renewals", "renewals")):
+                                ("ard", "ard"), ("rvg", "rvg"), ("recoveries", "recoveries"), ("renewals", "renewals"),
+                                ("h_coverage", "h_coverage"), ("h_defaulted", "h_defaulted")):
             res[key_out].append(d[key_in])
         ledgers.append(d["ledger"])
         step_ledgers.append(d["step_ledger"])
@@ -850,6 +879,9 @@ def simulate_path(cfg, c, draws, relet_c=None) -> dict:
     out["step_ledger"] = np.concatenate(step_ledgers)  # [S, T+1]
     out["tranche_ledger"] = np.concatenate(tranche_ledgers)  # [K, T+1, 3]
     out["X"] = np.array(X)
+    h = cfg.contagion.horizon_month if cfg.contagion is not None else 0
+    out["h_factor"] = np.array(X[h] if h > 0 else 0.0)
+    out["h_gpu"] = np.array(gpu_index[h] if h > 0 else 0.0)
     out["factor_bin"] = np.array([min(max(math.floor((x + 8.0) / 0.01), 0), 1599) for x in X], dtype=np.int64)
     out["gpu_bin"] = np.array([min(max(math.floor(g / 0.0025), 0), 1599) for g in gpu_index], dtype=np.int64)
     out["reserve_covered"] = reserve_covered

@@ -407,7 +407,7 @@ OK = dict(holdings=[[1.0, 2.0]], prices=[1.0, 1.0], depth=100.0, impact=0.05, ho
     (dict(impact=-0.1), r"impact\[0\] = -0.1 is outside \(0, 1\)"),
     (dict(holders=[Holder("bank", debt=1.0, equity=-1.0, max_leverage=10, target_leverage=8)]),
      r"holders\[0\]\.equity = -1 is negative"),
-    (dict(holders=[Holder("pension", debt=5.0)]), r"holders\[0\] has negative equity before the shock"),
+    (dict(holders=[Holder("hedge_fund", debt=5.0)], haircuts=[0.1, 0.1]), r"holders\[0\] has negative equity before the shock"),
     (dict(holders=[Holder("pension", debt=1.0, equity=0.5)]), r"holders\[0\]\.equity = 0.5 is below"),
     (dict(holdings=[[1.0, -2.0]]), r"holdings\[0,1\] = -2 is negative"),
     (dict(holdings=[[1.0, float("nan")]]), r"holdings\[0,1\] = nan is not finite"),

@@ -48,6 +48,13 @@ FLOAT_FIELDS = {
     "deal_recovery": "recoveries",
     "firm_ratio": "firm_ratio",
     "firm_caused": "firm_caused",
+    "tranche_h_balance": "h_balance",
+    "tranche_h_value": "h_value",
+    "tranche_h_wal": "h_wal",
+    "deal_h_coverage": "h_coverage",
+    "deal_h_defaulted": "h_defaulted",
+    "h_factor": "h_factor",
+    "h_gpu": "h_gpu",
 }
 INT_FIELDS = {
     "tranche_any_shortfall": "any_shortfall",
@@ -83,7 +90,13 @@ def _stressed(d: dict) -> dict:
 
 
 def compare(d: dict, paths: int = 120, trace_every: int = 1) -> dict:
-    """Compare engine and oracle on paths 0..paths-1 of config dict ``d``; return tallies."""
+    """Compare engine and oracle on paths 0..paths-1 of config dict ``d``; return tallies.
+
+    Without a `contagion` section, the stress horizon is set half-way to the first legal final, so
+    the horizon state is compared too."""
+    first_final = min(deal["legal_final_month"] for deal in d["deals"])
+    if "contagion" not in d and first_final >= 2:
+        d = {**d, "contagion": {"horizon_month": first_final // 2}}
     cfg = make_config(d)
     plan = compile_plan(cfg)
     source = draw_source(cfg)
