@@ -905,7 +905,7 @@ class Holder(_Section):
     The balance sheet is at the horizon before the shock, with every position at par (a unit of a
     tranche is a unit of its original balance; principal repaid by h is held as cash)."""
 
-    name: Name
+    name: Name = Field(..., description="Holder name (unique; the holdings file refers to it).")
     type: Literal["hedge_fund", "insurer", "pension", "asset_manager", "bank"] = Field(..., description="Which rule it follows.")
     cash: Usd = Field(0.0, description="Cash (never sold; pays margin calls and redemptions first).")
     debt: Usd = Field(0.0, description="Repo (hedge fund), liabilities (pension: funded ratio = assets/debt) or debt.")

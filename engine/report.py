@@ -29,6 +29,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
+from . import ratings
 from .outputs import read_run
 
 BASE = "base"
@@ -36,12 +37,9 @@ DPI = 110
 REPORT = "report.html"
 FIGURES_DIR = "figures"
 
-# Moody's idealized cumulative expected-loss rates at a 10-year horizon, as fractions of par.
-# Recalled, not yet checked against Moody's published table; the engine also does not yet pick the
-# horizon matching each tranche's WAL, so the lines are a rough scale, and the caption says so.
-MOODYS_IDEALIZED_EL_10Y = (
-    ("Aaa", 0.000055), ("Aa2", 0.0011), ("A2", 0.0055), ("Baa2", 0.0198), ("Ba2", 0.1056), ("B2", 0.22),
-)
+# The 10-year column of the idealized expected-loss table the implied ratings use (engine/ratings.py,
+# where its source and caveats are); the figure does not pick each tranche's WAL, so the lines are a scale.
+MOODYS_IDEALIZED_EL_10Y = tuple((r, ratings.IDEALIZED_EL[r][-1]) for r in ("Aaa", "Aa2", "A2", "Baa2", "Ba2", "B2"))
 
 # A 95% Monte Carlo interval: EL is a mean over independent paths.
 _Z95 = 1.96
@@ -50,8 +48,6 @@ _LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 4)))
 _MARKERS = ("o", "s", "D", "^", "v", "P")
 
 NOT_YET = {
-    "holder_losses": "Losses of the funds and banks that hold the notes, and their fire sales: holders are not "
-                     "modelled yet. They come with the contagion issue (MODEL §6).",
     "sweep": "Tranche EL across a grid of a parameter (e.g. GPU economic life): a run is one config and its "
              "named scenarios; `dcabs sweep` writes the grid as its own table (sweep.parquet).",
 }
@@ -480,6 +476,39 @@ def trigger_timing(tables: dict[str, pd.DataFrame]) -> Figure:
     return fig
 
 
+@_optional
+def holder_losses(tables: dict[str, pd.DataFrame]) -> Figure:
+    """Expected loss by holder type at the stress horizon, direct and from fire sales; one panel per scenario."""
+    types = _table(tables, "holder_types", "this run has no holders (the config has no [[holders]])")
+    scenarios = [s for s in _scenarios(tables) if s in set(types["scenario"])]
+    order = _ordered(types["type"].astype(str))
+    nrows, ncols = _grid(len(scenarios))
+    fig = Figure(figsize=(max(5.0, 1.1 * len(order) + 1.5) * ncols + 0.4, 3.6 * nrows + 0.6), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True).ravel()
+    top = float(types["el_total"].max()) / 1e6
+    x = np.arange(len(order))
+    for ax, scenario in zip(axes, scenarios):
+        rows = types[types["scenario"] == scenario].set_index("type").reindex(order)
+        direct = rows["el_direct"].to_numpy(float) / 1e6
+        fire = rows["el_fire_sale"].to_numpy(float) / 1e6
+        ax.bar(x, direct, color="C0", width=0.65)
+        ax.bar(x, fire, bottom=direct, color="C3", width=0.65, hatch="//", edgecolor="white", lw=0)
+        for xi, total, amp in zip(x, direct + fire, rows["amplification"].to_numpy(float)):
+            label = f"{amp:.2f}x" if np.isfinite(amp) else "-"
+            ax.text(xi, total + 0.015 * max(top, 1e-9), label, ha="center", va="bottom", fontsize=7)
+        ax.set_xticks(x, order, rotation=20, ha="right", fontsize=8)
+        ax.set_title(f"scenario {scenario}", fontsize=10)
+        ax.grid(True, axis="y", alpha=0.3)
+    for ax in axes[len(scenarios):]:
+        ax.set_visible(False)
+    axes[0].set_ylim(0, max(top * 1.18, 1e-9))
+    for row in range(nrows):
+        axes[row * ncols].set_ylabel("expected loss at the horizon ($m)")
+    handles = [Patch(color="C0", label="direct (marks)"), Patch(facecolor="C3", hatch="//", edgecolor="white", label="fire sales")]
+    fig.legend(handles=handles, loc="outside upper center", ncols=2, fontsize=8)
+    return fig
+
+
 FIGURES: dict[str, tuple[Callable[[dict], Figure | None], str, str]] = {
     "exceedance": (
         exceedance, "Tranche loss exceedance curves",
@@ -493,11 +522,10 @@ FIGURES: dict[str, tuple[Callable[[dict], Figure | None], str, str]] = {
         el_vs_ratings, "Tranche expected loss against rating thresholds",
         "Expected principal loss of each tranche (cash-flow view), in % of its balance on a log scale, with "
         "±1.96 standard errors (a 95% Monte Carlo interval); one marker per scenario; a hollow downward triangle at "
-        "the bottom marks a tranche that lost nothing on any path. The dashed lines are Moody's idealized 10-year "
-        "expected-loss rates (Aaa 0.0055%, Aa2 0.11%, A2 0.55%, Baa2 1.98%, Ba2 10.56%, B2 22.0%), recalled and still "
-        "to be confirmed against Moody's published table. The engine does not yet adjust them for each tranche's WAL "
-        "(the idealized rates grow with the horizon), so read them as a rough scale: a tranche below a line has a "
-        "lower EL than that rating's 10-year benchmark.",
+        "the bottom marks a tranche that lost nothing on any path. The dashed lines are the 10-year idealized "
+        "expected-loss rates the implied ratings use (Moody's 10-year idealized default rates × 55% severity; "
+        "engine/ratings.py gives the source). They are not adjusted for each tranche's WAL (the rates grow with the "
+        "horizon), so read them as a scale: a tranche below a line has a lower EL than that rating's 10-year budget.",
     ),
     "factor_fan": (
         factor_fan, "AI-demand factor over time",
@@ -540,6 +568,14 @@ FIGURES: dict[str, tuple[Callable[[dict], Figure | None], str, str]] = {
         "scale, with ±1.96 standard errors; the label over each pair is the ratio with/without. Read how much of each "
         "tranche's risk comes from contagion in the circle rather than from its tenants' own default probabilities.",
     ),
+    "holder_losses": (
+        holder_losses, "Who bears the loss: holders by type",
+        "Expected loss of each holder type at the stress horizon (contagion.horizon_month), in $m: the direct loss "
+        "from marking its tranches and assets to their fundamental prices (blue) and the further loss from fire "
+        "sales, its own and everyone else's (red, hatched); the label is the amplification ratio (direct + fire "
+        "sale) / direct. One panel per scenario. Losses are measured from par; unheld paper and the buyers of forced "
+        "sales are the `(outside)` row of holders.parquet, not drawn here.",
+    ),
 }
 
 
@@ -563,6 +599,8 @@ def available(tables: dict[str, pd.DataFrame]) -> dict[str, str | None]:
             out[name] = "this run has no fan table (summary/fans.parquet)"
         elif name == "trigger_timing" and (tables.get("triggers") is None or tables["triggers"].empty):
             out[name] = _NO_TRIGGERS
+        elif name == "holder_losses" and (tables.get("holder_types") is None or tables["holder_types"].empty):
+            out[name] = "this run has no holders (the config has no [[holders]])"
     return out
 
 
@@ -651,6 +689,24 @@ def warnings(tables: dict[str, pd.DataFrame]) -> list[str]:
                                             lambda r: _pct(r["el_se"] / r["el"])):
         out.append(f"The expected loss of tranche {tranche} of {deal} is imprecise: its standard error is "
                    f"{_by_scenario(items, ' of the estimate')}; run more paths.")
+
+    holders = _optional_table(tables, "holders")
+    if holders is not None:
+        for holder in _ordered(holders["holder"].astype(str)):
+            rows = holders[holders["holder"].astype(str) == holder].set_index("scenario")
+            items = [(s, _pct(rows.loc[s, "p_failure"])) for s in scenarios
+                     if s in rows.index and rows.loc[s, "p_failure"] > 0]
+            if items:
+                out.append(f"Holder {holder} ({rows['type'].iloc[0]}) fails at the stress horizon in {_by_scenario(items, ' of paths')}.")
+    marks = _optional_table(tables, "marks")
+    if marks is not None:
+        for row in marks.itertuples(index=False):
+            if row.scenario != scenarios[0]:
+                continue
+            if np.isfinite(row.nested_rmse) and row.nested_rmse > 0.02 and row.nested_rmse > 3 * row.nested_se:
+                out.append(f"The marks of tranche {row.tranche} of {row.deal} at month {row.horizon_month} are off a nested "
+                           f"re-simulation by {row.nested_rmse:.3f} per unit of par (RMSE over {row.nested_outer} paths; the "
+                           f"check's own noise is {row.nested_se:.4f}); read its fire-sale losses as approximate.")
     return _ordered(out)
 
 
