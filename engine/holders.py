@@ -27,12 +27,11 @@ from . import ratings, rules
 from .compile import Plan
 from .contagion import Holder as RuleHolder, build_problem, glt_vulnerability
 from .marks import Marks, NestedCheck
-from .stats import LEVELS, Moments, count_histogram, loss_histogram, quantile_and_es
+from .stats import LEVELS, Moments, loss_histogram, quantile_and_es
 
 OUTSIDE = "(outside)"
 EQUITY_RBC_FACTOR = 0.30
 """NAIC life RBC factor for unaffiliated common stock, the insurer charge on the AI-equity asset."""
-MAX_ROUNDS_BINS = 64
 
 
 @dataclass(frozen=True)
@@ -275,7 +274,7 @@ class HolderStats:
     any_failed: int = 0
     any_forced: int = 0
     rounds: Moments | None = None          # [1]
-    rounds_hist: np.ndarray | None = None  # [1, MAX_ROUNDS_BINS]
+    rounds_max: int = 0                    # merged by max, not summed
     not_converged: int = 0
     av: Moments | None = None              # [1] aggregate vulnerability (a return, ≤ 0 for losses)
     tranche_direct: Moments | None = None  # [K]
@@ -318,7 +317,6 @@ class HolderStats:
             fund_r = np.where(pc.asset_marks > 0, io.fundamental / pc.asset_marks, np.nan)
             price_r = np.where(pc.asset_marks > 0, io.prices / pc.asset_marks, np.nan)
         depth = system.base.depth
-        rounds = np.minimum(io.rounds, MAX_ROUNDS_BINS - 1).astype(np.int64)
         return cls(
             n_paths=n,
             direct=Moments.of(direct), fire=Moments.of(fire), total=Moments.of(direct + fire),
@@ -327,7 +325,7 @@ class HolderStats:
             sold_value=Moments.of(_frac(proceeds, system.assets0[None, :]) if H else proceeds),
             sold_share=Moments.of(share), capital_ratio=Moments.of(ratio), type_failed=type_failed,
             any_failed=int((io.failed > 0).any(axis=1).sum()), any_forced=int((io.total_sales > 0).any(axis=1).sum()),
-            rounds=Moments.of(io.rounds[:, None].astype(np.float64)), rounds_hist=count_histogram(rounds[:, None], MAX_ROUNDS_BINS),
+            rounds=Moments.of(io.rounds[:, None].astype(np.float64)), rounds_max=int(io.rounds.max()) if n else 0,
             not_converged=int((io.converged == 0).sum()),
             av=Moments.of(pc.aggregate_vulnerability[:, None]),
             tranche_direct=Moments.of(pc.par - pc.fundamental), tranche_fire=Moments.of(pc.fundamental - pc.final),
@@ -345,7 +343,10 @@ class HolderStats:
         merged = {}
         for f in dataclasses.fields(self):
             a, b = getattr(self, f.name), getattr(other, f.name)
-            merged[f.name] = a.merge(b) if isinstance(a, Moments) else a + b
+            if f.name == "rounds_max":
+                merged[f.name] = max(a, b)
+            else:
+                merged[f.name] = a.merge(b) if isinstance(a, Moments) else a + b
         return HolderStats(**merged)
 
 
@@ -436,7 +437,7 @@ def assets_table(system: HolderSystem, st: HolderStats) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
-def system_table(system: HolderSystem, st: HolderStats, holders: pd.DataFrame, seconds: float | None) -> pd.DataFrame:
+def system_table(system: HolderSystem, st: HolderStats, holders: pd.DataFrame) -> pd.DataFrame:
     """One row: the holder system as a whole, with Greenwood–Landier–Thesmar aggregate vulnerability."""
     inside = holders[holders["type"] != "outside"]
     d, f = inside["el_direct"].sum(), inside["el_fire_sale"].sum()
@@ -444,11 +445,10 @@ def system_table(system: HolderSystem, st: HolderStats, holders: pd.DataFrame, s
         "horizon_month": system.horizon, "holders": len(system.holder_names), "assets": len(system.asset_names),
         "el_direct": d, "el_fire_sale": f, "amplification": (d + f) / d if d > 0 else np.nan,
         "p_any_failure": st.any_failed / st.n_paths, "p_any_forced_sale": st.any_forced / st.n_paths,
-        "rounds_mean": float(st.rounds.mean()[0]), "rounds_max": int(np.flatnonzero(st.rounds_hist[0]).max()),
+        "rounds_mean": float(st.rounds.mean()[0]), "rounds_max": st.rounds_max,
         "p_not_converged": st.not_converged / st.n_paths,
         "glt_aggregate_vulnerability_mean": float(st.av.mean()[0]),
         "glt_aggregate_vulnerability_sd": float(np.sqrt(st.av.variance()[0])),
-        "contagion_s": seconds,
     }])
 
 

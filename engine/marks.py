@@ -90,9 +90,17 @@ class Marks:
 
     def notches(self, prices: np.ndarray) -> np.ndarray:
         """Implied rating notch (``ratings.NOTCHES`` index) per path and tranche: EL = 1 − price at the
-        tranche's remaining WAL. A tranche no longer outstanding gets the best notch (it is not held)."""
+        tranche's remaining WAL. A tranche no longer outstanding gets the best notch (it is not held).
+
+        Same as ``ratings.implied_notch`` (tests/test_holders.py checks it), with each tranche's
+        budgets computed once, since its WAL is the same on every path."""
         el = np.clip(1.0 - np.nan_to_num(prices, nan=1.0), 0.0, 1.0)
-        return np.asarray(ratings.implied_notch(el, np.broadcast_to(self.wal, el.shape)), dtype=np.int64)
+        out = np.empty(el.shape, dtype=np.int64)
+        tabled = ratings.NOTCHES[:-1]  # the last notch (C) has no budget: everything above Ca's
+        for k in range(el.shape[1]):
+            budgets = np.array([ratings.idealized_el(r, float(self.wal[k])) for r in tabled])
+            out[:, k] = np.searchsorted(budgets, el[:, k], side="left")
+        return out
 
 
 def fit(out, tranche_deal: np.ndarray) -> Marks:
@@ -108,6 +116,9 @@ def fit(out, tranche_deal: np.ndarray) -> Marks:
         if np.isfinite(w).any():
             wal[k] = max(float(np.nanmean(w)), 1.0 / 12.0)
         if used[k] == 0:
+            # Never outstanding on the pilot: no data to fit. Par is the neutral mark (no direct
+            # loss) for the rare run path where it is outstanding; docs/model.md §6 says so.
+            coef[k, 0] = 1.0
             continue
         X = basis(out, k, tranche_deal[k])[alive]
         yk = y[alive]
@@ -181,16 +192,18 @@ class NestedCheck:
 
 
 def nested_check(plan: Plan, source, marks: Marks, cfg, simulate) -> NestedCheck:
-    """Re-simulate ``contagion.nested_paths`` outer paths (0, 1, …) with ``nested_inner`` inner
-    paths each and compare the regression's prices with the inner means (``simulate(plan, draws)``
-    runs the kernel on given draws)."""
+    """Re-simulate ``contagion.nested_paths`` outer paths with ``nested_inner`` inner paths each and
+    compare the regression's prices with the inner means (``simulate(plan, draws)`` runs the kernel
+    on given draws). The outer paths are the ones right after the pilot's, so the check is out of
+    sample (their draws exist whether or not the run reaches them)."""
     c = cfg.contagion
-    h, n_outer, inner = c.horizon_month, min(c.nested_paths, cfg.run.paths), c.nested_inner
+    h, n_outer, inner = c.horizon_month, c.nested_paths, c.nested_inner
+    first = min(c.pilot_paths, cfg.run.paths)
     K = plan.deals.tranche_balance.size
     errs: list[list[float]] = [[] for _ in range(K)]
     ses: list[list[float]] = [[] for _ in range(K)]
     g = cfg.gpu
-    for p in range(n_outer):
+    for p in range(first, first + n_outer):
         outer_draws = source.draws(p, p + 1)
         outer = simulate(plan, outer_draws)
         reg = marks.price(outer)[0]

@@ -238,7 +238,7 @@ def _scenario_run(job, batch, name: str) -> _ScenarioRun:
             tables["holders"] = holders.holders_table(job.system, held)
             tables["holder_types"] = holders.holder_types_table(job.system, held, tables["holders"])
             tables["assets"] = holders.assets_table(job.system, held)
-            tables["system"] = holders.system_table(job.system, held, tables["holders"], round(contagion_s, 4))
+            tables["system"] = holders.system_table(job.system, held, tables["holders"])
     info = {
         "config_sha256": cfg.digest(),
         "paths": n,

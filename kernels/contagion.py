@@ -361,7 +361,9 @@ def _settle(prob, theta, out):
         else:
             assets = c + o + kept + proceeds
         if kind == INSURER:
-            ratio = equity / rbc if rbc > 0.0 else np.inf
+            # With nothing charged left, the ratio is ±∞ by the sign of the capital (a failed
+            # insurer that sold everything has no charge but no capital either).
+            ratio = equity / rbc if rbc > 0.0 else (np.inf if equity > 0.0 else -np.inf)
         elif kind == PENSION:
             ratio = assets / d if d > 0.0 else np.inf
         else:

@@ -320,3 +320,27 @@ def test_ai_bubble_example_writes_the_holder_tables_and_the_cli_answers_who_bear
     np.testing.assert_array_equal(base["el_direct"], stress["el_direct"])
     assert stress["el_fire_sale"].sum() > base["el_fire_sale"].sum()
     assert set(base.index) == {"apex_multistrat", "heartland_life", "summit_re_life", "state_teachers", "credit_income_fund", OUTSIDE}
+
+
+def test_per_tranche_notches_equal_the_ratings_module():
+    rng = np.random.default_rng(3)
+    f = _Fake(rng, 3000)
+    f.tranche_h_value = (rng.uniform(0.0, 1.06, 3000) * f.tranche_h_balance[:, 0])[:, None]
+    for wal in (0.4, 2.0, 7.3, 14.0):
+        fitted = dataclasses.replace(marks_mod.fit(f, np.array([0])), wal=np.array([wal]))
+        prices = np.concatenate([rng.uniform(0.0, 1.05, 2990), [1.0, 0.0, 0.5, np.nan, 0.99, 0.9999, 1.02, 0.3, 0.7, 0.95]])[:, None]
+        el = np.clip(1.0 - np.nan_to_num(prices, nan=1.0), 0.0, 1.0)
+        from engine import ratings
+
+        np.testing.assert_array_equal(fitted.notches(prices)[:, 0], ratings.implied_notch(el[:, 0], wal))
+
+
+def test_a_tranche_never_outstanding_on_the_pilot_is_marked_at_par():
+    rng = np.random.default_rng(2)
+    f = _Fake(rng, 200)
+    f.tranche_h_balance[:, 0] = 0.0
+    f.tranche_h_value = np.zeros((200, 1))
+    fitted = marks_mod.fit(f, np.array([0]))
+    g = _Fake(rng, 50)
+    np.testing.assert_allclose(fitted.price(g)[:, 0], 1.0, rtol=0, atol=1e-15)
+    assert fitted.fit_paths[0] == 0 and np.isnan(fitted.r2[0])
