@@ -27,9 +27,10 @@ sys.path[:0] = [str(ROOT), str(HERE)]
 from engine import load_config, run  # noqa: E402
 from engine.rng import BLOCK_PATHS  # noqa: E402
 
-WORKLOADS = ("small", "medium", "large", "qlpool", "network")
+WORKLOADS = ("small", "medium", "large", "qlpool", "network", "contagion")
 REFERENCE = {"medium", "qlpool"}  # workloads the numpy reference (and the naive version) implement
-NO_REFERENCE = {"network": "n/a: the numpy reference has no network clearing"}
+NO_REFERENCE = {"network": "n/a: the numpy reference has no network clearing",
+                "contagion": "n/a: the numpy reference has no network clearing or holders"}
 
 
 def _engine_rate(cfg, paths: int, threads: int = 0, repeat: int = 2) -> tuple[float, object]:
@@ -137,7 +138,7 @@ def _reference_check(cfg, res, module, paths: int, seed: int) -> tuple[float, fl
 
 
 def bench(quick: bool = False) -> dict:
-    paths = {"small": 100_000, "medium": 50_000, "large": 10_000, "qlpool": 200_000, "network": 50_000}
+    paths = {"small": 100_000, "medium": 50_000, "large": 10_000, "qlpool": 200_000, "network": 50_000, "contagion": 50_000}
     if quick:
         paths = {k: max(v // 5, 2 * BLOCK_PATHS) for k, v in paths.items()}
     rng = rng_throughput()
@@ -178,6 +179,15 @@ def bench(quick: bool = False) -> dict:
         if name == "network" and "medium" in results["workloads"]:
             # Same tenants and deal as medium: the ratio is what the yearly network clearing costs.
             entry["vs_medium"] = rate2 / results["workloads"]["medium"]["paths_per_s"]
+        if name == "contagion":
+            # The contagion step runs inside each chunk, so it is part of simulate_s; the marks' pilot
+            # fit and nested check run once before the chunks (marks_s).
+            timing = res.manifest["scenarios"]["base"]["timings"]
+            entry["contagion_share"] = timing["contagion_s"] / timing["simulate_s"]
+            entry["marks_s"] = timing["marks_s"]
+            entry["contagion_share_of_total"] = (timing["contagion_s"] + timing["marks_s"]) / (timing["simulate_s"] + timing["marks_s"])
+            if "network" in results["workloads"]:
+                entry["vs_network"] = rate2 / results["workloads"]["network"]["paths_per_s"]
         if name == "medium" and not quick:
             try:
                 entry.update(dask_rate(cfg, n))
@@ -236,6 +246,10 @@ def main(argv: list[str] | None = None) -> int:
         if any(e.get("p_cash_trap", ())) or any(e.get("p_rapid_amortization", ())):
             print(f"{name}: cash trap fired on {', '.join(f'{p:.1%}' for p in e['p_cash_trap'])} of paths, "
                   f"rapid amortisation on {', '.join(f'{p:.1%}' for p in e['p_rapid_amortization'])}")
+        if e.get("contagion_share") is not None:
+            print(f"{name}: the contagion step is {e['contagion_share']:.1%} of the chunks' time; with the marks' pilot fit "
+                  f"and nested check ({e['marks_s']:.2f} s) {e['contagion_share_of_total']:.1%} of the run"
+                  + (f"; {e['vs_network']:.2f}× network's paths/s" if e.get("vs_network") else ""))
         if e.get("vs_medium"):
             print(f"{name}: {e['vs_medium']:.2f}× medium's paths/s (same deal; the difference is the network clearing)")
     if args.json:

@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 
 from . import marks
 from .compile import Plan, compile_plan
 from .config import Config
-from .holders import HolderStats, HolderSystem, build_system, holder_path_rows, run_paths
+from .holders import HolderStats, HolderSystem, build_system, holder_path_rows, holder_sales_rows, run_paths
 from .outputs import write_path_chunk
 from .rng import DrawSource, FixedDraws, draw_source
 from .stats import RunStats, path_tables
@@ -107,6 +108,34 @@ def holder_system(cfg: Config, plan: Plan, source) -> HolderSystem:
     return build_system(cfg, plan, fitted, nested)
 
 
+def contagion_step(system: HolderSystem, out, start: int, network: bool, rows: bool) -> tuple[HolderStats, list[dict]]:
+    """The contagion step of one chunk's outputs: its statistics and (``rows``) its path-level rows.
+
+    The chunk is cut into one slice per kernel thread, run on the engine's thread pool (numba and
+    most numpy work release the GIL), and the slices' statistics merged exactly: the split cannot
+    change a bit."""
+    from .run import _pool, _rows, _threads
+
+    n = out.h_factor.shape[0]
+    parts = max(1, min(_threads["count"], n // 1024))
+    cuts = np.linspace(0, n, parts + 1).astype(np.int64)
+
+    def one(ab):
+        a, b = ab
+        part = _rows(out, a, b)
+        pc = run_paths(system, part, part.firm_default_month if network else None)
+        extra = {"holders": holder_path_rows(system, pc, start + a),
+                 "holder_sales": holder_sales_rows(system, pc, start + a)} if rows else None
+        return HolderStats.of_chunk(system, pc), extra
+
+    spans = list(zip(cuts[:-1], cuts[1:]))
+    done = [one(spans[0])] if parts == 1 else list(_pool().map(one, spans))
+    stats = HolderStats()
+    for part, _ in done:
+        stats = stats.merge(part)
+    return stats, [extra for _, extra in done if extra is not None]
+
+
 def compute(job: Job, chunk: Chunk, source: DrawSource | None = None) -> RunStats:
     """The statistics of one chunk (and its path-level rows, when the job writes them)."""
     from .run import simulate
@@ -114,17 +143,18 @@ def compute(job: Job, chunk: Chunk, source: DrawSource | None = None) -> RunStat
     plan = job.plan if chunk.network else job.plan.without_network()
     out = simulate(plan, source or job.source(), chunk.start, chunk.stop)
     held = None
+    holder_rows: list[dict] = []
     if job.system is not None and chunk.network:
         t0 = time.perf_counter_ns()
-        firms = out.firm_default_month if plan.network.enabled else None
-        pc = run_paths(job.system, out, firms)
-        held = HolderStats.of_chunk(job.system, pc)
+        want_rows = job.paths_to is not None and bool(job.system.holder_names)
+        held, holder_rows = contagion_step(job.system, out, chunk.start, plan.network.enabled, want_rows)
         held.nanoseconds = time.perf_counter_ns() - t0
     if job.paths_to is not None and chunk.network:
         firms = plan.firm_names if plan.network.enabled else ()
         rows = path_tables(out, chunk.start, plan.tranche_deal, plan.tranche_names, plan.deal_names, firms)
-        if held is not None and job.system.holder_names:
-            rows["holders"] = holder_path_rows(job.system, pc, chunk.start)
+        for name in ("holders", "holder_sales"):
+            if holder_rows:
+                rows[name] = pd.concat([part[name] for part in holder_rows], ignore_index=True)
         write_path_chunk(job.paths_to[0], job.paths_to[1], chunk.start, rows)
     stats = RunStats.of_chunk(out, job.max_defaults, plan.months)
     stats.holders = held

@@ -464,3 +464,16 @@ def holder_path_rows(system: HolderSystem, pc: PathContagion, start: int) -> pd.
         "failed": io.failed.ravel().astype(bool), "capital_ratio": io.capital_ratio.ravel(),
         "rounds": np.repeat(io.rounds, H),
     })
+
+
+def holder_sales_rows(system: HolderSystem, pc: PathContagion, start: int) -> pd.DataFrame:
+    """Path-level forced sales by asset: one row per path, holder and asset it sold (units > 0)."""
+    io = pc.io
+    p, h, a = np.nonzero(io.sales > 0.0)
+    x = io.fundamental + system.theta * (io.prices - io.fundamental)
+    return pd.DataFrame({
+        "path": (start + p).astype(np.int64),
+        "holder": np.array(system.holder_names, dtype=object)[h],
+        "asset": np.array(system.asset_names, dtype=object)[a],
+        "units": io.sales[p, h, a], "price": x[p, a],
+    })

@@ -57,6 +57,12 @@ def network_config():
 
     d = with_network()
     d["scenarios"] = {"stress": {"set": {"tenants.lab.pd": 0.2}}}
+    # Holders too: every worker fits the marks on the same pilot paths, so their tables must match.
+    d["contagion"] = {"horizon_month": 18, "pilot_paths": 1000, "nested_paths": 2, "nested_inner": 32}
+    d["holders"] = [
+        {"name": "hf", "type": "hedge_fund", "cash": 1e6, "debt": 15e6, "positions": {"d1.B": 12e6, "d1.E": 6e6}},
+        {"name": "life", "type": "insurer", "cash": 1e6, "debt": 28e6, "positions": {"d1.A": 30e6}},
+    ]
     return validate_config(d)
 
 

@@ -220,7 +220,8 @@ def test_type_table_is_the_sum_of_its_holders(ran):
 
 def test_run_is_independent_of_chunking_and_holder_order(ran):
     cfg, res = ran
-    other = run(cfg, paths=3000, chunk_paths=700, threads=1)
+    other = run(cfg, paths=3000, chunk_paths=3000)  # one chunk cut into two contagion slices
+    assert run(cfg, paths=3000, chunk_paths=700, threads=1).holders.equals(res.holders)
     for name in ("holders", "holder_types", "assets", "marks"):
         pd.testing.assert_frame_equal(getattr(res, name), getattr(other, name))
     d = holders_dict(nested_paths=4, nested_inner=64)
@@ -344,3 +345,18 @@ def test_a_tranche_never_outstanding_on_the_pilot_is_marked_at_par():
     g = _Fake(rng, 50)
     np.testing.assert_allclose(fitted.price(g)[:, 0], 1.0, rtol=0, atol=1e-15)
     assert fitted.fit_paths[0] == 0 and np.isnan(fitted.r2[0])
+
+
+def test_path_level_holder_tables_add_up_to_the_summary(tmp_path):
+    cfg = make_config(holders_dict())
+    res = run(cfg, paths=1200, chunk_paths=500, out=tmp_path / "r", paths_out=True)
+    rows = res.paths("holders")
+    assert len(rows) == 1200 * len(HOLDERS) and rows["path"].nunique() == 1200
+    h = res.holders.set_index("holder")
+    for name, g in rows.groupby("holder"):
+        assert g["direct_loss"].mean() == pytest.approx(h.loc[name, "el_direct"], rel=1e-9)
+        assert g["failed"].mean() == pytest.approx(h.loc[name, "p_failure"], abs=0)
+    sales = res.paths("holder_sales")
+    value = (sales["units"] * sales["price"]).groupby(sales["holder"]).sum() / 1200
+    np.testing.assert_allclose(value.to_numpy(), h.loc[value.index, "sold_value_mean"].to_numpy(), rtol=1e-9)
+    assert (sales["units"] > 0).all()

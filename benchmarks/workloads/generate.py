@@ -183,6 +183,62 @@ def network_section(tenants_text: str, frame: pd.DataFrame) -> str:
     return text
 
 
+# contagion: the network workload plus five holders of medium's tranches, marked at month 24 and
+# selling into each other's prices (docs/model.md §6), as in configs/ai_bubble.toml. Its paths/s
+# against network's is the cost of the marks, ratings and fire sale.
+CONTAGION = """
+[contagion]
+horizon_month = 24
+equity_beta = 0.6
+pilot_paths = 8192
+nested_paths = 8
+nested_inner = 256
+
+[contagion.assets.ai_equity]
+kind = "ai_equity"
+depth = 100e9
+
+[contagion.assets.ig_bonds]
+kind = "bond"
+rating = "A"
+depth = 500e9
+
+[[holders]]
+name = "hedge_fund"
+type = "hedge_fund"
+cash = 0.4e9
+debt = 2.0e9
+positions = { "medium.C" = 0.8e9, "medium.D" = 0.8e9, "medium.E" = 0.5e9, ai_equity = 1.5e9 }
+
+[[holders]]
+name = "life_insurer"
+type = "insurer"
+cash = 0.5e9
+debt = 19.0e9
+positions = { "medium.A" = 4.0e9, "medium.B" = 1.0e9, ig_bonds = 15e9 }
+
+[[holders]]
+name = "pe_insurer"
+type = "insurer"
+cash = 0.2e9
+debt = 4.2e9
+positions = { "medium.B" = 1.0e9, "medium.C" = 0.5e9, "medium.D" = 0.5e9, ig_bonds = 2.5e9 }
+
+[[holders]]
+name = "pension"
+type = "pension"
+cash = 1.0e9
+debt = 30e9
+positions = { "medium.A" = 3.0e9, ai_equity = 6.0e9, ig_bonds = 20e9 }
+
+[[holders]]
+name = "credit_fund"
+type = "asset_manager"
+cash = 0.2e9
+positions = { "medium.A" = 1.0e9, "medium.B" = 0.2e9, "medium.C" = 0.2e9, ig_bonds = 3.0e9 }
+"""
+
+
 def main() -> None:
     rng = np.random.default_rng(20251122)
     burst = "[factor.burst]\nmonthly_hazard = 0.005\nshift = -1.0"
@@ -208,6 +264,11 @@ def main() -> None:
                        months=120, phi=0.97, burst=burst)
     text += "\n" + medium_tenants + "\n" + medium_deal + "\n" + network_section(medium_tenants, medium)
     (HERE / "network.toml").write_text(text)
+    (HERE / "contagion.toml").write_text(
+        text.replace("# network: the medium workload (same tenants, same deal) plus a circular-financing network",
+                     "# contagion: the network workload plus five holders marked at month 24 (docs/model.md §6);\n"
+                     "# network: the medium workload (same tenants, same deal) plus a circular-financing network", 1)
+        + CONTAGION)
 
     large = pool(10_000, 500, 180, rng)
     large.to_csv(HERE / "large_tape.csv", index=False)
