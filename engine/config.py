@@ -870,7 +870,10 @@ class ContagionConfig(_Section):
         8192, ge=64, le=1_000_000,
         description="Paths 0..pilot_paths−1 of the run fit the least-squares Monte Carlo marks (fewer if the run is smaller).",
     )
-    nested_paths: int = Field(8, ge=0, le=256, description="Outer paths re-simulated to check the marks (0: no check).")
+    nested_paths: int = Field(
+        32, ge=0, le=256,
+        description="Outer paths re-simulated to check the marks (0: no check); the errors are heavy-tailed, so a few paths can miss them.",
+    )
     nested_inner: int = Field(256, ge=16, le=65_536, description="Inner paths per outer path of that check.")
     assets: dict[Name, MarketAsset] = Field(default_factory=dict, description="Assets besides the tranches, by name.")
     holdings_file: str | None = Field(
