@@ -342,37 +342,48 @@ def gpu_fan(tables: dict[str, pd.DataFrame]) -> Figure:
                 "GPU market-value multiplier O_t·exp(β_g X_t − β_g²/2): quantiles by month")
 
 
+def _stacked_panels(frame: pd.DataFrame, scenarios: list[str], key: str, lower: str, upper: str, *, scale: float,
+                    label: Callable[[float, pd.Series], str], top: float, ylim: float, pad_floor: float, ylabel: str,
+                    names: tuple[str, str], bar_inches: float) -> Figure:
+    """One panel per scenario of bars per ``key``: ``lower`` (solid) with ``upper`` (hatched) on top,
+    both times ``scale``, each labelled ``label(total, row)``. Shared by firm_defaults and holder_losses."""
+    order = _ordered(frame[key].astype(str))
+    nrows, ncols = _grid(len(scenarios))
+    fig = Figure(figsize=(max(5.0, bar_inches * len(order) + 1.5) * ncols + 0.4, 3.6 * nrows + 0.6), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True).ravel()
+    x = np.arange(len(order))
+    for ax, scenario in zip(axes, scenarios):
+        rows = frame[frame["scenario"] == scenario].set_index(key).reindex(order)
+        low = scale * rows[lower].to_numpy(float)
+        high = scale * rows[upper].to_numpy(float)
+        ax.bar(x, low, color="C0", width=0.65)
+        ax.bar(x, high, bottom=low, color="C3", width=0.65, hatch="//", edgecolor="white", lw=0)
+        for xi, total, (_, row) in zip(x, low + high, rows.iterrows()):
+            ax.text(xi, total + 0.015 * max(top, pad_floor), label(total, row), ha="center", va="bottom", fontsize=7)
+        ax.set_xticks(x, order, rotation=20, ha="right", fontsize=8)
+        ax.set_title(f"scenario {scenario}", fontsize=10)
+        ax.grid(True, axis="y", alpha=0.3)
+    for ax in axes[len(scenarios):]:
+        ax.set_visible(False)
+    axes[0].set_ylim(0, ylim)
+    for row in range(nrows):
+        axes[row * ncols].set_ylabel(ylabel)
+    handles = [Patch(color="C0", label=names[0]), Patch(facecolor="C3", hatch="//", edgecolor="white", label=names[1])]
+    fig.legend(handles=handles, loc="outside upper center", ncols=2, fontsize=8)
+    return fig
+
+
 @_optional
 def firm_defaults(tables: dict[str, pd.DataFrame]) -> Figure:
     """Per firm, P(default) stacked as own failure and contagion; one panel per scenario."""
     net = _table(tables, "network", _NO_NETWORK)
     scenarios = [s for s in _scenarios(tables) if s in set(net["scenario"])]
-    firms = _ordered(net["firm"].astype(str))
-    nrows, ncols = _grid(len(scenarios))
-    fig = Figure(figsize=(max(5.0, 0.9 * len(firms) + 1.5) * ncols + 0.4, 3.6 * nrows + 0.6), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True).ravel()
     top = 100 * float(net["p_default"].max())
-    x = np.arange(len(firms))
-    for ax, scenario in zip(axes, scenarios):
-        rows = net[net["scenario"] == scenario].set_index("firm").reindex(firms)
-        own = 100 * rows["p_own"].to_numpy(float)
-        contagion = 100 * rows["p_contagion"].to_numpy(float)
-        ax.bar(x, own, color="C0", width=0.65, label="own failure")
-        ax.bar(x, contagion, bottom=own, color="C3", width=0.65, hatch="//", edgecolor="white", lw=0, label="contagion")
-        for xi, total in zip(x, own + contagion):
-            ax.text(xi, total + 0.015 * max(top, 1), f"{total:.3g}%", ha="center", va="bottom", fontsize=7)
-        ax.set_xticks(x, firms, rotation=20, ha="right", fontsize=8)
-        ax.set_title(f"scenario {scenario}", fontsize=10)
-        ax.grid(True, axis="y", alpha=0.3)
+    fig = _stacked_panels(net, scenarios, "firm", "p_own", "p_contagion", scale=100.0,
+                          label=lambda total, _: f"{total:.3g}%", top=top, ylim=max(top * 1.15, 1.0), pad_floor=1.0,
+                          ylabel="P(default within the horizon)", names=("own failure", "contagion"), bar_inches=0.9)
+    for ax in fig.axes[:len(scenarios)]:
         _percent_axis(ax)
-    for ax in axes[len(scenarios):]:
-        ax.set_visible(False)
-    axes[0].set_ylim(0, max(top * 1.15, 1.0))
-    for row in range(nrows):
-        axes[row * ncols].set_ylabel("P(default within the horizon)")
-    handles = [Patch(color="C0", label="own failure"),
-               Patch(facecolor="C3", hatch="//", edgecolor="white", label="contagion")]
-    fig.legend(handles=handles, loc="outside upper center", ncols=2, fontsize=8)
     return fig
 
 
@@ -481,32 +492,14 @@ def holder_losses(tables: dict[str, pd.DataFrame]) -> Figure:
     """Expected loss by holder type at the stress horizon, direct and from fire sales; one panel per scenario."""
     types = _table(tables, "holder_types", "this run has no holders (the config has no [[holders]])")
     scenarios = [s for s in _scenarios(tables) if s in set(types["scenario"])]
-    order = _ordered(types["type"].astype(str))
-    nrows, ncols = _grid(len(scenarios))
-    fig = Figure(figsize=(max(5.0, 1.1 * len(order) + 1.5) * ncols + 0.4, 3.6 * nrows + 0.6), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True).ravel()
     top = float(types["el_total"].max()) / 1e6
-    x = np.arange(len(order))
-    for ax, scenario in zip(axes, scenarios):
-        rows = types[types["scenario"] == scenario].set_index("type").reindex(order)
-        direct = rows["el_direct"].to_numpy(float) / 1e6
-        fire = rows["el_fire_sale"].to_numpy(float) / 1e6
-        ax.bar(x, direct, color="C0", width=0.65)
-        ax.bar(x, fire, bottom=direct, color="C3", width=0.65, hatch="//", edgecolor="white", lw=0)
-        for xi, total, amp in zip(x, direct + fire, rows["amplification"].to_numpy(float)):
-            label = f"{amp:.2f}x" if np.isfinite(amp) else "-"
-            ax.text(xi, total + 0.015 * max(top, 1e-9), label, ha="center", va="bottom", fontsize=7)
-        ax.set_xticks(x, order, rotation=20, ha="right", fontsize=8)
-        ax.set_title(f"scenario {scenario}", fontsize=10)
-        ax.grid(True, axis="y", alpha=0.3)
-    for ax in axes[len(scenarios):]:
-        ax.set_visible(False)
-    axes[0].set_ylim(0, max(top * 1.18, 1e-9))
-    for row in range(nrows):
-        axes[row * ncols].set_ylabel("expected loss at the horizon ($m)")
-    handles = [Patch(color="C0", label="direct (marks)"), Patch(facecolor="C3", hatch="//", edgecolor="white", label="fire sales")]
-    fig.legend(handles=handles, loc="outside upper center", ncols=2, fontsize=8)
-    return fig
+
+    def amplification(_, row: pd.Series) -> str:
+        return f"{row['amplification']:.2f}x" if np.isfinite(row["amplification"]) else "-"
+
+    return _stacked_panels(types, scenarios, "type", "el_direct", "el_fire_sale", scale=1e-6, label=amplification,
+                           top=top, ylim=max(top * 1.18, 1e-9), pad_floor=1e-9, ylabel="expected loss at the horizon ($m)",
+                           names=("direct (marks)", "fire sales"), bar_inches=1.1)
 
 
 FIGURES: dict[str, tuple[Callable[[dict], Figure | None], str, str]] = {
@@ -642,6 +635,14 @@ def warnings(tables: dict[str, pd.DataFrame]) -> list[str]:
             if items:
                 yield deal, tranche, items
 
+    def per_key(frame: pd.DataFrame, key: str, column: str):
+        """(name, rows by scenario, [(scenario, column as %)]) of each ``key`` value whose ``column`` is > 0."""
+        for name in _ordered(frame[key].astype(str)):
+            rows = frame[frame[key].astype(str) == name].set_index("scenario")
+            items = [(s, _pct(rows.loc[s, column])) for s in scenarios if s in rows.index and rows.loc[s, column] > 0]
+            if items:
+                yield name, rows, items
+
     for deal, tranche, items in per_tranche("pd", lambda r: r["pd"] > 0, lambda r: _pct(r["pd"])):
         out.append(f"Tranche {tranche} of {deal} loses principal at legal final in {_by_scenario(items, ' of paths')}.")
     for deal, tranche, items in per_tranche("p_interest_shortfall", lambda r: r["p_interest_shortfall"] > 0,
@@ -651,33 +652,22 @@ def warnings(tables: dict[str, pd.DataFrame]) -> list[str]:
 
     deals = _optional_table(tables, "deals")
     if deals is not None and "reserve_used_mean" in deals.columns:
-        for deal in _ordered(deals["deal"].astype(str)):
-            rows = deals[deals["deal"].astype(str) == deal].set_index("scenario")
-            items = [(s, _pct(rows.loc[s, "reserve_used_mean"])) for s in scenarios
-                     if s in rows.index and rows.loc[s, "reserve_used_mean"] > 0]
-            if items:
-                out.append(f"The reserve of deal {deal} pays on average {_by_scenario(items, ' of the note balance')}.")
+        for deal, _, items in per_key(deals, "deal", "reserve_used_mean"):
+            out.append(f"The reserve of deal {deal} pays on average {_by_scenario(items, ' of the note balance')}.")
         for column, what in (("p_reserve_exhausted", "The reserve of deal {deal} is exhausted with a shortfall left in "),
                              ("p_cash_trap", "The cash trap of deal {deal} fires in "),
                              ("p_rapid_amortization", "Rapid amortisation of deal {deal} starts in "),
                              ("p_ard_swept", "Deal {deal} cannot refinance at its ARD and sweeps in ")):
             if column not in deals.columns:
                 continue
-            for deal in _ordered(deals["deal"].astype(str)):
-                rows = deals[deals["deal"].astype(str) == deal].set_index("scenario")
-                items = [(s, _pct(rows.loc[s, column])) for s in scenarios if s in rows.index and rows.loc[s, column] > 0]
-                if items:
-                    out.append(what.format(deal=deal) + f"{_by_scenario(items, ' of paths')}.")
+            for deal, _, items in per_key(deals, "deal", column):
+                out.append(what.format(deal=deal) + f"{_by_scenario(items, ' of paths')}.")
 
     net = _optional_table(tables, "network")
     if net is not None:
-        for firm in _ordered(net["firm"].astype(str)):
-            rows = net[net["firm"].astype(str) == firm].set_index("scenario")
-            items = [(s, _pct(rows.loc[s, "p_contagion"])) for s in scenarios
-                     if s in rows.index and rows.loc[s, "p_contagion"] > 0]
-            if items:
-                out.append(f"Firm {firm} defaults through contagion (a counterparty did not pay) in "
-                           f"{_by_scenario(items, ' of paths')}.")
+        for firm, _, items in per_key(net, "firm", "p_contagion"):
+            out.append(f"Firm {firm} defaults through contagion (a counterparty did not pay) in "
+                       f"{_by_scenario(items, ' of paths')}.")
 
     for deal, tranche, items in per_tranche("pd", lambda r: r["pd"] == 0, lambda r: int(r["paths"])):
         n = min(paths for _, paths in items)
@@ -692,12 +682,8 @@ def warnings(tables: dict[str, pd.DataFrame]) -> list[str]:
 
     holders = _optional_table(tables, "holders")
     if holders is not None:
-        for holder in _ordered(holders["holder"].astype(str)):
-            rows = holders[holders["holder"].astype(str) == holder].set_index("scenario")
-            items = [(s, _pct(rows.loc[s, "p_failure"])) for s in scenarios
-                     if s in rows.index and rows.loc[s, "p_failure"] > 0]
-            if items:
-                out.append(f"Holder {holder} ({rows['type'].iloc[0]}) fails at the stress horizon in {_by_scenario(items, ' of paths')}.")
+        for holder, rows, items in per_key(holders, "holder", "p_failure"):
+            out.append(f"Holder {holder} ({rows['type'].iloc[0]}) fails at the stress horizon in {_by_scenario(items, ' of paths')}.")
     marks = _optional_table(tables, "marks")
     if marks is not None:
         for row in marks.itertuples(index=False):
