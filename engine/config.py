@@ -12,7 +12,7 @@ import hashlib
 import json
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Callable, Literal, Union
 
 import numpy as np
 import pandas as pd
@@ -670,25 +670,26 @@ class Deal(_Section):
         return self.leases if self.leases is not None else (self._tape or [])
 
 
+def _read_frame(path: Path, what: str, fail: Callable[[str], ValidationError]) -> pd.DataFrame:
+    """A CSV or Parquet file (lease tape, holdings file) as a DataFrame; every problem raises
+    ``fail(message)``, located by the caller."""
+    if not path.is_file():
+        raise fail(f"file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise fail(f"unsupported {what} format {suffix!r} (use .csv or .parquet)")
+    try:
+        return pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+    except Exception as exc:  # noqa: BLE001 - any reader error is a user error about this file
+        raise fail(f"cannot read {path.name}: {exc}") from None
+
+
 def _read_lease_tape(path: Path) -> tuple[list[Lease], str]:
     def fail(loc: tuple, msg: str) -> ValidationError:
         return ValidationError.from_exception_data("Deal", [_ref_error(("lease_tape",) + loc, msg, str(path))])
 
-    if not path.is_file():
-        raise fail((), f"file not found: {path}")
+    frame = _read_frame(path, "lease tape", lambda msg: fail((), msg))
     raw = path.read_bytes()
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            frame = pd.read_csv(path)
-        elif suffix in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
-        else:
-            raise fail((), f"unsupported lease tape format {suffix!r} (use .csv or .parquet)")
-    except ValidationError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any reader error is a user error about this file
-        raise fail((), f"cannot read {path.name}: {exc}") from None
     unknown = [c for c in frame.columns if c not in LEASE_COLUMNS]
     missing = [c for c in _REQUIRED_LEASE_COLUMNS if c not in frame.columns]
     column_errors = [_ref_error(("lease_tape", c), f"unknown column {c!r}; allowed: {', '.join(LEASE_COLUMNS)}", c) for c in unknown]
@@ -813,7 +814,6 @@ class NetworkConfig(_Section):
 # --------------------------------------------------------------------------- holders and contagion
 
 
-HOLDER_TYPES = ("hedge_fund", "insurer", "pension", "asset_manager", "bank")
 HOLDINGS_COLUMNS = ("holder", "asset", "par")
 Impact = Annotated[float, Field(gt=0.0, lt=1.0)]
 
@@ -942,20 +942,7 @@ def _read_holdings(path: Path) -> list[tuple[str, str, float]]:
     def fail(msg: str, where: tuple = ()) -> ValidationError:
         return ValidationError.from_exception_data("Config", [_ref_error(("contagion", "holdings_file", *where), msg, str(path))])
 
-    if not path.is_file():
-        raise fail(f"file not found: {path}")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            frame = pd.read_csv(path)
-        elif suffix in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
-        else:
-            raise fail(f"unsupported holdings file format {suffix!r} (use .csv or .parquet)")
-    except ValidationError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any reader error is a user error about this file
-        raise fail(f"cannot read {path.name}: {exc}") from None
+    frame = _read_frame(path, "holdings file", fail)
     cols = [c for c in frame.columns if c not in HOLDINGS_COLUMNS]
     missing = [c for c in HOLDINGS_COLUMNS if c not in frame.columns]
     if cols or missing:

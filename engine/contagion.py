@@ -36,7 +36,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from engine import rules
-from engine.network import check_finite_nonnegative
+from engine.network import check_finite_nonnegative, check_vector
 from kernels.contagion import HOLDER_TYPES, FireSaleOutputs, FireSaleProblem, fire_sale_fixed_point
 
 IMPACT_REFERENCE_SALE = 0.05
@@ -360,19 +360,10 @@ def glt_vulnerability(a, E, M, ell, F1) -> GLTResult:
         i, j = np.argwhere(~np.isfinite(M))[0]
         raise ValueError(f"M[{i},{j}] = {M[i, j]:g} is not finite")
 
-    def vec(name, v, size, what):
-        v = np.asarray(v, dtype=np.float64)
-        if v.ndim != 1 or v.shape[0] != size:
-            raise ValueError(f"{name} must have one entry per {what} ({size}), got shape {v.shape}")
-        for i in range(size):
-            if not np.isfinite(v[i]):
-                raise ValueError(f"{name}[{i}] = {v[i]:g} is not finite")
-        return v
-
-    a = vec("a", a, n, "bank")
-    E = vec("E", E, n, "bank")
-    ell = vec("ell", ell, k, "asset")
-    F1 = vec("F1", F1, k, "asset")
+    a = check_vector("a", a, n, "bank", nonnegative=False)
+    E = check_vector("E", E, n, "bank", nonnegative=False)
+    ell = check_vector("ell", ell, k, "asset", nonnegative=False)
+    F1 = check_vector("F1", F1, k, "asset", nonnegative=False)
     for i in range(n):
         if a[i] <= 0.0:
             raise ValueError(f"a[{i}] = {a[i]:g} is not positive")

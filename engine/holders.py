@@ -27,7 +27,7 @@ from . import ratings, rules
 from .compile import Plan
 from .contagion import Holder as RuleHolder, build_problem, glt_vulnerability
 from .marks import Marks, NestedCheck
-from .stats import LEVELS, Moments, loss_histogram, quantile_and_es
+from .stats import MERGE_MAX, Moments, loss_histogram, merge_fields, quantile_and_es, tail_columns
 
 OUTSIDE = "(outside)"
 EQUITY_RBC_FACTOR = 0.30
@@ -63,6 +63,15 @@ class HolderSystem:
     glt_ell: np.ndarray            # f8[A+1]
     marks: Marks
     nested: NestedCheck | None
+
+    @property
+    def glt_members(self) -> np.ndarray:
+        return _glt_members(self.equity0, self.assets0)
+
+
+def _glt_members(equity0: np.ndarray, assets0: np.ndarray) -> np.ndarray:
+    """bool[H]: the holders GLT's measures cover (they need equity; an underfunded pension has none)."""
+    return (equity0 > 0) & (assets0 > 0)
 
 
 def _tables(c):
@@ -137,7 +146,7 @@ def build_system(cfg, plan: Plan, marks: Marks, nested: NestedCheck | None) -> H
     weights[ok] /= assets0[ok, None]
     ell = np.concatenate([base.beta / depth, [0.0]]) if A else np.zeros(1)
     gradient = np.zeros(A)
-    levered = (equity0 > 0) & (assets0 > 0)  # GLT needs equity; an underfunded pension is left out
+    levered = _glt_members(equity0, assets0)
     if levered.any():
         for a in range(A):  # AV is linear in the shock F1: its gradient, one unit shock at a time
             F1 = np.zeros(A + 1)
@@ -174,6 +183,8 @@ class PathContagion:
     final: np.ndarray            # f8[n, K] after fire sales
     io: PathFireSales
     asset_marks: np.ndarray      # f8[n, A]
+    execution: np.ndarray        # f8[n, A] forced sales' execution price f + θ·(p − f)
+    proceeds: np.ndarray         # f8[n, H] each holder's forced sales at execution prices
     direct_tranches: np.ndarray  # f8[n, H] the part of direct_loss on tranches
     fire_tranches: np.ndarray    # f8[n, H]
     outside_direct: np.ndarray   # f8[n]
@@ -239,6 +250,7 @@ def run_paths(system: HolderSystem, out, firm_default_month: np.ndarray | None =
         shock = np.where(p0 > 0, fund / p0 - 1.0, 0.0)
     av = shock @ system.glt_gradient if A else np.zeros(n)
     return PathContagion(prices=price, notch=notch, par=par, fundamental=fund_k, final=final, io=io, asset_marks=p0,
+                         execution=x, proceeds=(S * x[:, None, :]).sum(axis=2),
                          direct_tranches=direct_tr, fire_tranches=fire_tr, outside_direct=outside_direct,
                          outside_fire=outside_fire, aggregate_vulnerability=av)
 
@@ -274,7 +286,7 @@ class HolderStats:
     any_failed: int = 0
     any_forced: int = 0
     rounds: Moments | None = None          # [1]
-    rounds_max: int = 0                    # merged by max, not summed
+    rounds_max: int = dataclasses.field(default=0, metadata=MERGE_MAX)
     not_converged: int = 0
     av: Moments | None = None              # [1] aggregate vulnerability (a return, ≤ 0 for losses)
     tranche_direct: Moments | None = None  # [K]
@@ -300,12 +312,10 @@ class HolderStats:
         fire = _frac(np.concatenate([io.fire_sale_loss, pc.outside_fire[:, None]], axis=1), scale)
         dtr = _frac(np.concatenate([pc.direct_tranches, pc.outside_direct[:, None]], axis=1), scale)
         ftr = _frac(np.concatenate([pc.fire_tranches, pc.outside_fire[:, None]], axis=1), scale)
-        x = io.fundamental + system.theta * (io.prices - io.fundamental)
-        proceeds = (io.sales * x[:, None, :]).sum(axis=2)
         q = system.base.holdings
         share = np.where(q[None] > 0, io.sales / np.where(q > 0, q, 1.0)[None], np.nan).reshape(n, H * A)
         ratio = np.where(np.isfinite(io.capital_ratio), io.capital_ratio, np.nan)
-        kinds = np.array([HOLDER_TYPES.index(t) for t in system.holder_types], dtype=np.int64)
+        kinds = system.base.kind
         type_failed = np.array([(io.failed[:, kinds == j] > 0).any(axis=1).sum() if (kinds == j).any() else 0
                                 for j in range(len(HOLDER_TYPES))], dtype=np.int64)
         alive = pc.par > 0
@@ -322,7 +332,7 @@ class HolderStats:
             direct=Moments.of(direct), fire=Moments.of(fire), total=Moments.of(direct + fire),
             direct_tr=Moments.of(dtr), fire_tr=Moments.of(ftr), total_hist=loss_histogram(direct + fire),
             failed=(io.failed > 0).sum(axis=0).astype(np.int64), forced=(io.sales.sum(axis=2) > 0).sum(axis=0).astype(np.int64),
-            sold_value=Moments.of(_frac(proceeds, system.assets0[None, :]) if H else proceeds),
+            sold_value=Moments.of(_frac(pc.proceeds, system.assets0[None, :])),
             sold_share=Moments.of(share), capital_ratio=Moments.of(ratio), type_failed=type_failed,
             any_failed=int((io.failed > 0).any(axis=1).sum()), any_forced=int((io.total_sales > 0).any(axis=1).sum()),
             rounds=Moments.of(io.rounds[:, None].astype(np.float64)), rounds_max=int(io.rounds.max()) if n else 0,
@@ -336,18 +346,7 @@ class HolderStats:
         )
 
     def merge(self, other: HolderStats) -> HolderStats:
-        if self.n_paths == 0:
-            return other
-        if other.n_paths == 0:
-            return self
-        merged = {}
-        for f in dataclasses.fields(self):
-            a, b = getattr(self, f.name), getattr(other, f.name)
-            if f.name == "rounds_max":
-                merged[f.name] = max(a, b)
-            else:
-                merged[f.name] = a.merge(b) if isinstance(a, Moments) else a + b
-        return HolderStats(**merged)
+        return merge_fields(self, other)
 
 
 # --------------------------------------------------------------------------- tables
@@ -387,10 +386,7 @@ def holders_table(system: HolderSystem, st: HolderStats) -> pd.DataFrame:
             "assets": scale, "equity": np.concatenate([system.equity0, [np.nan]]),
             "el_direct": el_d, "el_fire_sale": el_f, "el_total": el_t, "el_total_se": se,
             "el_direct_tranches": st.direct_tr.mean() * scale, "el_fire_sale_tranches": st.fire_tr.mean() * scale}
-    for lvl, name in zip(LEVELS, ("95", "99", "999")):
-        pairs = [quantile_and_es(h, lvl) for h in st.total_hist]
-        cols[f"var{name}"] = np.array([p[0] for p in pairs]) * scale
-        cols[f"es{name}"] = np.array([p[1] for p in pairs]) * scale
+    cols.update({name: v * scale for name, v in tail_columns(st.total_hist).items()})
     pad = lambda v: np.concatenate([np.asarray(v, dtype=float), [np.nan]])  # noqa: E731
     cols.update(
         p_failure=pad(st.failed / n), p_forced_sale=pad(st.forced / n), sold_value_mean=pad(st.sold_value.mean() * system.assets0),
@@ -398,7 +394,7 @@ def holders_table(system: HolderSystem, st: HolderStats) -> pd.DataFrame:
     )
     cols["glt_systemicness"] = np.full(H + 1, np.nan)
     cols["glt_indirect_vulnerability"] = np.full(H + 1, np.nan)
-    levered = (system.equity0 > 0) & (system.assets0 > 0)
+    levered = system.glt_members
     if levered.any() and system.glt_gradient.any():
         # At the mean shock over the paths where each asset has a mark.
         F1 = np.concatenate([np.nan_to_num(st.asset_fund.mean() - 1.0), [0.0]])
@@ -460,7 +456,7 @@ def holder_path_rows(system: HolderSystem, pc: PathContagion, start: int) -> pd.
         "path": np.repeat(np.arange(start, start + n, dtype=np.int64), H),
         "holder": np.tile(np.array(system.holder_names, dtype=object), n),
         "direct_loss": io.direct_loss.ravel(), "fire_sale_loss": io.fire_sale_loss.ravel(),
-        "sales_value": (io.sales * (io.fundamental + system.theta * (io.prices - io.fundamental))[:, None, :]).sum(axis=2).ravel(),
+        "sales_value": pc.proceeds.ravel(),
         "failed": io.failed.ravel().astype(bool), "capital_ratio": io.capital_ratio.ravel(),
         "rounds": np.repeat(io.rounds, H),
     })
@@ -470,10 +466,9 @@ def holder_sales_rows(system: HolderSystem, pc: PathContagion, start: int) -> pd
     """Path-level forced sales by asset: one row per path, holder and asset it sold (units > 0)."""
     io = pc.io
     p, h, a = np.nonzero(io.sales > 0.0)
-    x = io.fundamental + system.theta * (io.prices - io.fundamental)
     return pd.DataFrame({
         "path": (start + p).astype(np.int64),
         "holder": np.array(system.holder_names, dtype=object)[h],
         "asset": np.array(system.asset_names, dtype=object)[a],
-        "units": io.sales[p, h, a], "price": x[p, a],
+        "units": io.sales[p, h, a], "price": pc.execution[p, a],
     })

@@ -90,17 +90,9 @@ class Marks:
 
     def notches(self, prices: np.ndarray) -> np.ndarray:
         """Implied rating notch (``ratings.NOTCHES`` index) per path and tranche: EL = 1 − price at the
-        tranche's remaining WAL. A tranche no longer outstanding gets the best notch (it is not held).
-
-        Same as ``ratings.implied_notch`` (tests/test_holders.py checks it), with each tranche's
-        budgets computed once, since its WAL is the same on every path."""
+        tranche's remaining WAL. A tranche no longer outstanding gets the best notch (it is not held)."""
         el = np.clip(1.0 - np.nan_to_num(prices, nan=1.0), 0.0, 1.0)
-        out = np.empty(el.shape, dtype=np.int64)
-        tabled = ratings.NOTCHES[:-1]  # the last notch (C) has no budget: everything above Ca's
-        for k in range(el.shape[1]):
-            budgets = np.array([ratings.idealized_el(r, float(self.wal[k])) for r in tabled])
-            out[:, k] = np.searchsorted(budgets, el[:, k], side="left")
-        return out
+        return np.asarray(ratings.implied_notch(el, np.broadcast_to(self.wal, el.shape)), dtype=np.int64)
 
 
 def fit(out, tranche_deal: np.ndarray) -> Marks:

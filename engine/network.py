@@ -71,14 +71,15 @@ def _unit_interval(name: str, value) -> float:
     return x
 
 
-def _vector(name: str, value, n: int) -> np.ndarray:
+def check_vector(name: str, value, n: int, what: str = "firm", nonnegative: bool = True) -> np.ndarray:
+    """``value`` as a contiguous f8[n]; ValueError naming the first entry that is not finite (or negative)."""
     v = np.asarray(value, dtype=np.float64)
     if v.ndim != 1 or v.shape[0] != n:
-        raise ValueError(f"{name} must have one entry per firm ({n}), got shape {v.shape}")
+        raise ValueError(f"{name} must have one entry per {what} ({n}), got shape {v.shape}")
     for i in range(n):
         if not np.isfinite(v[i]):
             raise ValueError(f"{name}[{i}] = {v[i]:g} is not finite")
-        if v[i] < 0.0:
+        if nonnegative and v[i] < 0.0:
             raise ValueError(f"{name}[{i}] = {v[i]:g} is negative")
     return np.ascontiguousarray(v)
 
@@ -101,8 +102,8 @@ def _validate(L, e, external_debt) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     for i in range(n):
         if L[i, i] != 0.0:
             raise ValueError(f"firm {i} owes itself (L[{i},{i}] = {L[i, i]:g}); the diagonal of L must be 0")
-    e = _vector("e", e, n)
-    d = np.zeros(n) if external_debt is None else _vector("external_debt", external_debt, n)
+    e = check_vector("e", e, n)
+    d = np.zeros(n) if external_debt is None else check_vector("external_debt", external_debt, n)
     return np.ascontiguousarray(L), e, d
 
 

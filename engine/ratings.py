@@ -272,7 +272,10 @@ def implied_notch(el, wal_years, *, beyond_10: str = "hazard", nan_policy: str =
     except ValueError as exc:
         raise ValueError(f"el shape {e.shape} and wal_years shape {w.shape} do not broadcast") from exc
     bad = np.isnan(e) | np.isnan(w)
-    budgets = _budgets(np.where(bad, 0.0, w), beyond_10)
+    w = np.where(bad, 0.0, w)
+    wals, at = np.unique(w, return_inverse=True)
+    # A tranche's WAL is often the same on every path: then interpolate once per distinct WAL.
+    budgets = _budgets(wals, beyond_10)[:, at.reshape(w.shape)] if 4 * wals.size < w.size else _budgets(w, beyond_10)
     # Budgets rise strictly down the notches at every WAL > 0, so the first notch whose budget
     # covers el is the number of notches whose budget falls short of it (20 → "C").
     notch = np.sum(budgets < np.where(bad, 0.0, e), axis=0).astype(np.int64)

@@ -212,20 +212,31 @@ class RunStats:
         )
 
     def merge(self, other: RunStats) -> RunStats:
-        if self.n_paths == 0:
-            return other
-        if other.n_paths == 0:
-            return self
-        merged = {"n_paths": self.n_paths + other.n_paths}
-        for f in dataclasses.fields(self):
-            if f.name == "n_paths":
-                continue
-            a, b = getattr(self, f.name), getattr(other, f.name)
-            if a is None or b is None:
-                merged[f.name] = a if b is None else b
-            else:
-                merged[f.name] = a.merge(b) if hasattr(a, "merge") else a + b
-        return RunStats(**merged)
+        return merge_fields(self, other)
+
+
+MERGE_MAX = {"merge": max}
+"""Field metadata of a statistic merged by its maximum instead of its sum."""
+
+
+def merge_fields(a, b):
+    """The exact merge of two statistics dataclasses with an ``n_paths`` field: every field is summed
+    (counts, integer arrays), merged (fields with a ``merge`` method, e.g. Moments) or combined by
+    the function in its ``merge`` metadata; a None field takes the other side's value."""
+    if a.n_paths == 0:
+        return b
+    if b.n_paths == 0:
+        return a
+    merged = {}
+    for f in dataclasses.fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if x is None or y is None:
+            merged[f.name] = x if y is None else y
+        elif "merge" in f.metadata:
+            merged[f.name] = f.metadata["merge"](x, y)
+        else:
+            merged[f.name] = x.merge(y) if hasattr(x, "merge") else x + y
+    return type(a)(**merged)
 
 
 def _month_counts(months: np.ndarray, horizon: int) -> np.ndarray:
@@ -244,6 +255,13 @@ def _loss_columns(moments: Moments, positive: np.ndarray, hist: np.ndarray, n: i
     se = np.sqrt(moments.variance() / n)
     pd_ = positive / n
     cols = {"el": el, "el_se": se, "pd": pd_, "lgd": np.where(pd_ > 0, el / np.where(pd_ > 0, pd_, 1), np.nan)}
+    cols.update(tail_columns(hist))
+    return cols
+
+
+def tail_columns(hist: np.ndarray) -> dict[str, np.ndarray]:
+    """``var95``, ``es95``, … ``es999`` of each row of a stack of loss histograms."""
+    cols = {}
     for lvl, name in zip(LEVELS, _LEVEL_NAMES):
         pairs = [quantile_and_es(h, lvl) for h in hist]
         cols[f"var{name}"] = np.array([p[0] for p in pairs])
