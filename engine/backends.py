@@ -24,13 +24,13 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from . import marks
+from . import importance, marks
 from .compile import Plan, compile_plan
 from .config import Config
 from .holders import HolderStats, HolderSystem, build_system, holder_path_rows, holder_sales_rows, run_paths
 from .outputs import write_path_chunk
 from .rng import DrawSource, FixedDraws, draw_source
-from .stats import RunStats, path_tables
+from .stats import PathWeights, RunStats, path_tables
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,8 @@ class Job:
     paths_to: tuple[Path, str] | None = None
     system: HolderSystem | None = None
     marks_s: float = 0.0
+    importance: dict | None = None  # how the sampling law was chosen (engine/importance.py), with importance sampling
+    importance_s: float = 0.0
 
     @classmethod
     def prepare(cls, cfg: Config, paths_to: tuple[Path, str] | None = None, warm: bool = True) -> Job:
@@ -69,13 +71,20 @@ class Job:
 
         plan = compile_plan(cfg)
         job = cls(cfg, plan, int(np.diff(plan.pool.deal_group_ptr).max()), paths_to=paths_to)
+        if cfg.importance is not None and cfg.deterministic is None:  # a what-if's one path has nothing to weight
+            # The chosen law is written into the job's config, so that Dask workers get it fixed.
+            t0 = time.perf_counter()
+            job.cfg, job.importance = importance.resolve(cfg, plan, simulate)
+            job.importance_s = time.perf_counter() - t0
         if warm:
             t0 = time.perf_counter()
             simulate(plan, job.source(), 0, 1)  # compiles on first use, or loads numba's cache
             job.compile_s = time.perf_counter() - t0
         if cfg.contagion is not None:
             t0 = time.perf_counter()
-            job.system = holder_system(cfg, plan, job.source())
+            # The marks are part of the model, not of the estimator: fitted and checked on plain
+            # Monte Carlo paths, so importance sampling leaves them as they are.
+            job.system = holder_system(job.cfg, plan, draw_source(job.cfg, tilted=False))
             job.marks_s = time.perf_counter() - t0
         return job
 
@@ -108,7 +117,8 @@ def holder_system(cfg: Config, plan: Plan, source) -> HolderSystem:
     return build_system(cfg, plan, fitted, nested)
 
 
-def contagion_step(system: HolderSystem, out, start: int, network: bool, rows: bool) -> tuple[HolderStats, list[dict]]:
+def contagion_step(system: HolderSystem, out, start: int, network: bool, rows: bool,
+                   weights: PathWeights | None = None) -> tuple[HolderStats, list[dict]]:
     """The contagion step of one chunk's outputs: its statistics and (``rows``) its path-level rows.
 
     The chunk is cut into one slice per kernel thread, run on the engine's thread pool (numba and
@@ -126,7 +136,7 @@ def contagion_step(system: HolderSystem, out, start: int, network: bool, rows: b
         pc = run_paths(system, part, part.firm_default_month if network else None)
         extra = {"holders": holder_path_rows(system, pc, start + a),
                  "holder_sales": holder_sales_rows(system, pc, start + a)} if rows else None
-        return HolderStats.of_chunk(system, pc), extra
+        return HolderStats.of_chunk(system, pc, None if weights is None else weights.rows(a, b)), extra
 
     spans = list(zip(cuts[:-1], cuts[1:]))
     done = [one(spans[0])] if parts == 1 else list(_pool().map(one, spans))
@@ -141,22 +151,25 @@ def compute(job: Job, chunk: Chunk, source: DrawSource | None = None) -> RunStat
     from .run import simulate
 
     plan = job.plan if chunk.network else job.plan.without_network()
-    out = simulate(plan, source or job.source(), chunk.start, chunk.stop)
+    source = source or job.source()
+    out = simulate(plan, source, chunk.start, chunk.stop)
+    w = source.weights(chunk.start, chunk.stop)
+    weights = None if w is None else PathWeights.of(w)
     held = None
     holder_rows: list[dict] = []
     if job.system is not None and chunk.network:
         t0 = time.perf_counter_ns()
         want_rows = job.paths_to is not None and bool(job.system.holder_names)
-        held, holder_rows = contagion_step(job.system, out, chunk.start, plan.network.enabled, want_rows)
+        held, holder_rows = contagion_step(job.system, out, chunk.start, plan.network.enabled, want_rows, weights)
         held.nanoseconds = time.perf_counter_ns() - t0
     if job.paths_to is not None and chunk.network:
         firms = plan.firm_names if plan.network.enabled else ()
-        rows = path_tables(out, chunk.start, plan.tranche_deal, plan.tranche_names, plan.deal_names, firms)
+        rows = path_tables(out, chunk.start, plan.tranche_deal, plan.tranche_names, plan.deal_names, firms, w)
         for name in ("holders", "holder_sales"):
             if holder_rows:
                 rows[name] = pd.concat([part[name] for part in holder_rows], ignore_index=True)
         write_path_chunk(job.paths_to[0], job.paths_to[1], chunk.start, rows)
-    stats = RunStats.of_chunk(out, job.max_defaults, plan.months)
+    stats = RunStats.of_chunk(out, job.max_defaults, plan.months, weights)
     stats.holders = held
     return stats
 

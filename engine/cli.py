@@ -17,7 +17,7 @@ import pandas as pd
 
 EXIT_USER_ERROR = 2
 MAX_WARNINGS_PRINTED = 8
-SUMMARY_COLUMNS = ["scenario", "deal", "tranche", "view", "el", "el_se", "pd", "lgd", "var99", "es99", "pv_mean", "wal_mean", "p_interest_shortfall"]
+SUMMARY_COLUMNS = ["scenario", "deal", "tranche", "view", "el", "el_se", "ess", "pd", "lgd", "var99", "es99", "pv_mean", "wal_mean", "p_interest_shortfall"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -126,6 +126,7 @@ def format_summary(tranches: pd.DataFrame) -> str:
     t = tranches[SUMMARY_COLUMNS].copy()
     fmt = {c: "{:.6f}".format for c in ("el", "el_se", "pd", "lgd", "var99", "es99", "pv_mean", "p_interest_shortfall")}
     fmt["wal_mean"] = "{:.2f}".format
+    fmt["ess"] = "{:.0f}".format
     return t.to_string(index=False, formatters=fmt, na_rep="-")
 
 
@@ -230,6 +231,10 @@ def main(argv: list[str] | None = None) -> int:
             print(both.to_string(index=False, float_format="{:.6f}".format))
     if res.holder_types is not None:
         print(format_who_bears(res))
+    from .report import estimator_line
+
+    if any(info.get("importance") for info in res.manifest["scenarios"].values()):
+        print("\n" + estimator_line(res.manifest, list(res.manifest["scenarios"])))
     print(
         f"\n{len(res.manifest['scenarios'])} scenario(s) × {res.manifest['paths']:,} paths in {t['simulate_s']:.2f} s ({t['paths_per_s'] or 0:,.0f} paths/s, "
         f"{res.manifest['threads']} threads; compile/cache load {t['compile_s']:.2f} s)"

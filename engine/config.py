@@ -963,6 +963,32 @@ def _read_holdings(path: Path) -> list[tuple[str, str, float]]:
 # --------------------------------------------------------------------------- scenarios
 
 
+class ImportanceConfig(_Section):
+    """Importance sampling of the AI-demand factor (docs/model.md §9): the factor's level is shifted
+    and the burst tilted towards the losses of a target tranche, every path weighted by dP/dQ."""
+
+    target: str | None = Field(
+        None,
+        description="Tranche `deal.tranche` the sampling law is tuned for; default: the most senior tranche of the first deal "
+                    "(highest `attach`, else the first class its first principal step pays).",
+    )
+    view: Literal["cashflow", "allocation"] = Field(
+        "cashflow", description="Which loss of the target the law is tuned for: the waterfall's, or the attach/detach allocation's."
+    )
+    factor_shift: float | None = Field(
+        None, ge=-8.0, le=8.0,
+        description="Shift m of the factor's mean level, in standard deviations (negative: towards a bust); "
+                    "omitted: chosen by a cross-entropy pilot.",
+    )
+    burst_hazard: float | None = Field(
+        None, gt=0.0, lt=1.0,
+        description="Monthly burst hazard of the sampling law (the config's burst must be random); "
+                    "omitted: chosen by the pilot when the burst is random, else untilted.",
+    )
+    pilot_paths: int = Field(4096, ge=256, le=1_000_000, description="Paths per round of the cross-entropy pilot.")
+    pilot_rounds: int = Field(8, ge=1, le=50, description="Most rounds of the cross-entropy pilot.")
+
+
 class Scenario(_Section):
     """A named set of overrides on the base config (engine/scenarios.py applies them)."""
 
@@ -996,6 +1022,9 @@ class Config(_Section):
     )
     contagion: ContagionConfig | None = Field(None, description="Stress horizon, marks and the fire-sale market (§6).")
     holders: list[Holder] = Field(default_factory=list, description="Holders of the tranches and other assets (§6).")
+    importance: ImportanceConfig | None = Field(
+        None, description="Importance sampling of the factor (docs/model.md §9); omitted: plain Monte Carlo."
+    )
     scenarios: dict[Name, Scenario] = Field(
         default_factory=dict, description="Named stress scenarios: overrides of this config, run with `--scenario`."
     )
@@ -1106,6 +1135,30 @@ class Config(_Section):
         if errs:
             raise ValidationError.from_exception_data("Config", errs)
         self._holdings = [(h.name, a, x) for h, pos in zip(self.holders, par_of) for a, x in pos.items()]
+        return self
+
+    @model_validator(mode="after")
+    def _importance(self) -> Config:
+        imp = self.importance
+        if imp is None:
+            return self
+        errs: list[InitErrorDetails] = []
+        if imp.target is not None:
+            deal, _, tranche = imp.target.partition(".")
+            names = {d.name: {t.name for t in d.tranches} for d in self.deals}
+            if deal not in names:
+                errs.append(_ref_error(("importance", "target"), f"unknown deal {deal!r} (write `deal.tranche`)", imp.target))
+            elif tranche not in names[deal]:
+                errs.append(_ref_error(("importance", "target"), f"deal {deal!r} has no tranche {tranche!r}", imp.target))
+            elif imp.view == "allocation" and next(t for d in self.deals if d.name == deal for t in d.tranches
+                                                   if t.name == tranche).attach is None:
+                errs.append(_ref_error(("importance", "view"), f"tranche {imp.target!r} has no attach/detach points to allocate", imp.view))
+        b = self.factor.burst
+        if imp.burst_hazard is not None and not (b.month is None and 0.0 < b.monthly_hazard < 1.0):
+            errs.append(_ref_error(("importance", "burst_hazard"),
+                                   "tilts a random burst, but factor.burst is fixed (`month`) or has hazard 0 or 1", imp.burst_hazard))
+        if errs:
+            raise ValidationError.from_exception_data("Config", errs)
         return self
 
     def positions(self) -> list[tuple[str, str, float]]:

@@ -27,7 +27,8 @@ from . import ratings, rules
 from .compile import Plan
 from .contagion import Holder as RuleHolder, build_problem, glt_vulnerability
 from .marks import Marks, NestedCheck
-from .stats import MERGE_MAX, Moments, loss_histogram, merge_fields, quantile_and_es, tail_columns
+from .stats import (MERGE_MAX, Mass, Moments, PathWeights, _count, count_histogram, counts_view, loss_histogram, merge_fields,
+                    quantile_and_es, tail_columns)
 
 OUTSIDE = "(outside)"
 EQUITY_RBC_FACTOR = 0.30
@@ -258,6 +259,11 @@ def run_paths(system: HolderSystem, out, firm_default_month: np.ndarray | None =
 # --------------------------------------------------------------------------- statistics
 
 
+def _scalar(x):
+    """A whole-chunk count: a Python int, or the Mass of a weighted run."""
+    return x if isinstance(x, Mass) else int(x)
+
+
 def _frac(x: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return x / np.where(scale > 0, scale, 1.0)
 
@@ -302,8 +308,18 @@ class HolderStats:
     nanoseconds: int = 0                   # wall time of the contagion step
 
     @classmethod
-    def of_chunk(cls, system: HolderSystem, pc: PathContagion) -> HolderStats:
+    def of_chunk(cls, system: HolderSystem, pc: PathContagion, weights: PathWeights | None = None) -> HolderStats:
+        """Statistics of one chunk's contagion step (``weights``: the paths' likelihood ratios
+        under importance sampling; None for plain Monte Carlo)."""
         io = pc.io
+        pw = weights
+
+        def moments(v):
+            return Moments.of(v, pw)
+
+        def count(flags):
+            return _count(flags, pw)
+
         n = io.rounds.shape[0]
         H, A = len(system.holder_names), len(system.asset_names)
         tot_tr = system.tranche_size.sum()
@@ -316,33 +332,37 @@ class HolderStats:
         share = np.where(q[None] > 0, io.sales / np.where(q > 0, q, 1.0)[None], np.nan).reshape(n, H * A)
         ratio = np.where(np.isfinite(io.capital_ratio), io.capital_ratio, np.nan)
         kinds = system.base.kind
-        type_failed = np.array([(io.failed[:, kinds == j] > 0).any(axis=1).sum() if (kinds == j).any() else 0
-                                for j in range(len(HOLDER_TYPES))], dtype=np.int64)
+        any_type = np.stack([(io.failed[:, kinds == j] > 0).any(axis=1) for j in range(len(HOLDER_TYPES))], axis=1)
+        type_failed = count(any_type)
         alive = pc.par > 0
         notch = np.where(alive, pc.notch, -1)
         nn = len(ratings.NOTCHES)
-        notch_hist = np.stack([np.bincount(notch[:, k][notch[:, k] >= 0], minlength=nn) for k in range(notch.shape[1])]) \
-            if notch.shape[1] else np.zeros((0, nn), dtype=np.int64)
+        if pw is not None:
+            notch_hist = count_histogram(notch, nn, pw)
+        else:
+            notch_hist = np.stack([np.bincount(notch[:, k][notch[:, k] >= 0], minlength=nn) for k in range(notch.shape[1])]) \
+                if notch.shape[1] else np.zeros((0, nn), dtype=np.int64)
+            notch_hist = notch_hist.astype(np.int64)
         with np.errstate(divide="ignore", invalid="ignore"):
             fund_r = np.where(pc.asset_marks > 0, io.fundamental / pc.asset_marks, np.nan)
             price_r = np.where(pc.asset_marks > 0, io.prices / pc.asset_marks, np.nan)
         depth = system.base.depth
         return cls(
             n_paths=n,
-            direct=Moments.of(direct), fire=Moments.of(fire), total=Moments.of(direct + fire),
-            direct_tr=Moments.of(dtr), fire_tr=Moments.of(ftr), total_hist=loss_histogram(direct + fire),
-            failed=(io.failed > 0).sum(axis=0).astype(np.int64), forced=(io.sales.sum(axis=2) > 0).sum(axis=0).astype(np.int64),
-            sold_value=Moments.of(_frac(pc.proceeds, system.assets0[None, :])),
-            sold_share=Moments.of(share), capital_ratio=Moments.of(ratio), type_failed=type_failed,
-            any_failed=int((io.failed > 0).any(axis=1).sum()), any_forced=int((io.total_sales > 0).any(axis=1).sum()),
-            rounds=Moments.of(io.rounds[:, None].astype(np.float64)), rounds_max=int(io.rounds.max()) if n else 0,
-            not_converged=int((io.converged == 0).sum()),
-            av=Moments.of(pc.aggregate_vulnerability[:, None]),
-            tranche_direct=Moments.of(pc.par - pc.fundamental), tranche_fire=Moments.of(pc.fundamental - pc.final),
-            price=Moments.of(pc.prices), alive=alive.sum(axis=0).astype(np.int64), notch_hist=notch_hist.astype(np.int64),
-            asset_fund=Moments.of(fund_r), asset_price=Moments.of(price_r),
-            asset_drop_hist=loss_histogram(1.0 - price_r), asset_sold=Moments.of(io.total_sales / depth[None, :]),
-            asset_p_sold=(io.total_sales > 0).sum(axis=0).astype(np.int64),
+            direct=moments(direct), fire=moments(fire), total=moments(direct + fire),
+            direct_tr=moments(dtr), fire_tr=moments(ftr), total_hist=loss_histogram(direct + fire, pw),
+            failed=count(io.failed > 0), forced=count(io.sales.sum(axis=2) > 0),
+            sold_value=moments(_frac(pc.proceeds, system.assets0[None, :])),
+            sold_share=moments(share), capital_ratio=moments(ratio), type_failed=type_failed,
+            any_failed=_scalar(count((io.failed > 0).any(axis=1))), any_forced=_scalar(count((io.total_sales > 0).any(axis=1))),
+            rounds=moments(io.rounds[:, None].astype(np.float64)), rounds_max=int(io.rounds.max()) if n else 0,
+            not_converged=_scalar(count(io.converged == 0)),
+            av=moments(pc.aggregate_vulnerability[:, None]),
+            tranche_direct=moments(pc.par - pc.fundamental), tranche_fire=moments(pc.fundamental - pc.final),
+            price=moments(pc.prices), alive=count(alive), notch_hist=notch_hist,
+            asset_fund=moments(fund_r), asset_price=moments(price_r),
+            asset_drop_hist=loss_histogram(1.0 - price_r, pw), asset_sold=moments(io.total_sales / depth[None, :]),
+            asset_p_sold=count(io.total_sales > 0),
         )
 
     def merge(self, other: HolderStats) -> HolderStats:
@@ -355,6 +375,7 @@ class HolderStats:
 def marks_table(system: HolderSystem, st: HolderStats, plan: Plan) -> pd.DataFrame:
     """One row per tranche: the marks' fit and check, the implied ratings, and the tranche's
     mark-to-market loss at h (direct and from fire sales) in USD."""
+    st = counts_view(st)
     m, nest, n = system.marks, system.nested, st.n_paths
     K = plan.deals.tranche_balance.size
     best = np.array([ratings.NOTCHES[int(np.argmax(h))] if h.sum() else "" for h in st.notch_hist])
@@ -377,16 +398,18 @@ def marks_table(system: HolderSystem, st: HolderStats, plan: Plan) -> pd.DataFra
 
 def holders_table(system: HolderSystem, st: HolderStats) -> pd.DataFrame:
     """One row per holder plus the ``(outside)`` row; losses in USD."""
+    st = counts_view(st)
     H = len(system.holder_names)
     n = st.n_paths
     scale = np.concatenate([system.assets0, [system.tranche_size.sum()]])
     el_d, el_f, el_t = st.direct.mean() * scale, st.fire.mean() * scale, st.total.mean() * scale
-    se = np.sqrt(st.total.variance() / n) * scale
+    se = st.total.mean_se(n) * scale
+    total = n if st.total.weighted else None
     cols = {"holder": list(system.holder_names) + [OUTSIDE], "type": list(system.holder_types) + ["outside"],
             "assets": scale, "equity": np.concatenate([system.equity0, [np.nan]]),
             "el_direct": el_d, "el_fire_sale": el_f, "el_total": el_t, "el_total_se": se,
             "el_direct_tranches": st.direct_tr.mean() * scale, "el_fire_sale_tranches": st.fire_tr.mean() * scale}
-    cols.update({name: v * scale for name, v in tail_columns(st.total_hist).items()})
+    cols.update({name: v * scale for name, v in tail_columns(st.total_hist, total).items()})
     pad = lambda v: np.concatenate([np.asarray(v, dtype=float), [np.nan]])  # noqa: E731
     cols.update(
         p_failure=pad(st.failed / n), p_forced_sale=pad(st.forced / n), sold_value_mean=pad(st.sold_value.mean() * system.assets0),
@@ -407,6 +430,7 @@ def holders_table(system: HolderSystem, st: HolderStats) -> pd.DataFrame:
 
 def holder_types_table(system: HolderSystem, st: HolderStats, holders: pd.DataFrame) -> pd.DataFrame:
     """Losses by holder type: share of the holders' total loss and the amplification ratio."""
+    st = counts_view(st)
     rows = []
     inside = holders[holders["type"] != "outside"]
     system_loss = inside["el_total"].sum()
@@ -424,10 +448,12 @@ def holder_types_table(system: HolderSystem, st: HolderStats, holders: pd.DataFr
 
 def assets_table(system: HolderSystem, st: HolderStats) -> pd.DataFrame:
     """The distribution of each held asset's price at h, relative to its pre-shock mark."""
+    st = counts_view(st)
     cols = {"asset": list(system.asset_names), "kind": list(system.asset_kinds), "depth": system.base.depth,
             "impact": system.asset_impact, "fundamental_mean": st.asset_fund.mean(), "price_mean": st.asset_price.mean()}
     for lvl, name in ((0.95, "05"), (0.99, "01")):
-        cols[f"price_p{name}"] = 1.0 - np.array([quantile_and_es(h, lvl)[0] for h in st.asset_drop_hist]) \
+        cols[f"price_p{name}"] = 1.0 - np.array([quantile_and_es(h, lvl, st.n_paths if st.total.weighted else None)[0]
+                                                  for h in st.asset_drop_hist]) \
             if len(system.asset_names) else np.zeros(0)
     cols.update(p_forced_sale=st.asset_p_sold / st.n_paths, sold_share_of_depth_mean=st.asset_sold.mean())
     return pd.DataFrame(cols)
@@ -435,6 +461,7 @@ def assets_table(system: HolderSystem, st: HolderStats) -> pd.DataFrame:
 
 def system_table(system: HolderSystem, st: HolderStats, holders: pd.DataFrame) -> pd.DataFrame:
     """One row: the holder system as a whole, with Greenwood–Landier–Thesmar aggregate vulnerability."""
+    st = counts_view(st)
     inside = holders[holders["type"] != "outside"]
     d, f = inside["el_direct"].sum(), inside["el_fire_sale"].sum()
     return pd.DataFrame([{

@@ -614,6 +614,28 @@ def _by_scenario(items: list[tuple[str, str]], unit: str = "") -> str:
     return text + "".join(f", {v} ({s})" for s, v in rest)
 
 
+POOR_ESS = 30.0
+"""Below this effective sample size a tranche's EL, its standard error and its tail are warned about."""
+
+
+def estimator_line(manifest: dict, scenarios: list[str]) -> str:
+    """Which estimator ran, in words, for the report's lede."""
+    scen = manifest.get("scenarios") or {}
+    parts = []
+    for name in scenarios:
+        imp = (scen.get(name) or {}).get("importance")
+        if not imp:
+            continue
+        law = f"factor level shifted by {imp['factor_shift']:+.3f}"
+        if imp.get("burst_hazard") is not None:
+            law += f", burst hazard {imp['burst_hazard']:.4g} a month"
+        parts.append(f"{name}: importance sampling towards {imp['target']} ({law}; chosen by {imp['chosen_by']}; "
+                     f"weights' mean {imp['weight_mean']:.4f} ± {imp['weight_mean_se']:.4f}, Kish ESS {imp['weight_ess']:,.0f})")
+    if not parts:
+        return "Estimator: plain Monte Carlo."
+    return "Estimator: " + "; ".join(parts) + ". Every statistic is weighted by the likelihood ratio (docs/model.md §9)."
+
+
 def warnings(tables: dict[str, pd.DataFrame]) -> list[str]:
     """Post-run warnings in plain words, read from the summary tables only.
 
@@ -675,6 +697,12 @@ def warnings(tables: dict[str, pd.DataFrame]) -> list[str]:
         out.append(f"Tranche {tranche} of {deal} loses no principal on any path (scenario{'s' if len(items) > 1 else ''} "
                    f"{names}): with {n:,} paths its loss probability is only known to be below about {_pct(3 / n)} "
                    f"(95% confidence); run more paths to resolve it.")
+    # Where the standard error looks small but rests on few paths: heavy-tailed weights make it unreliable.
+    for deal, tranche, items in per_tranche("ess", lambda r: r["el"] > 0 and r["ess"] < POOR_ESS and r["el_se"] <= 0.2 * r["el"],
+                                            lambda r: f"{r['ess']:.0f}"):
+        out.append(f"The expected loss of tranche {tranche} of {deal} rests on few effective paths "
+                   f"({_by_scenario(items)}; (Σw·L)²/Σ(w·L)², the paths with a loss when every weight is 1): its "
+                   f"standard error and tail figures are unreliable; run more paths or importance-sample towards it.")
     for deal, tranche, items in per_tranche("el_se", lambda r: r["el"] > 0 and r["el_se"] > 0.2 * r["el"],
                                             lambda r: _pct(r["el_se"] / r["el"])):
         out.append(f"The expected loss of tranche {tranche} of {deal} is imprecise: its standard error is "
@@ -767,7 +795,8 @@ def _frame_table(frame: pd.DataFrame, columns: list[tuple[str, str, Callable]], 
 
 _TRANCHE_COLUMNS = [
     ("scenario", "scenario", str), ("deal", "deal", str), ("tranche", "tranche", str), ("view", "view", str),
-    ("balance", "balance", _money), ("el", "EL", _frac), ("el_se", "EL s.e.", _frac), ("pd", "PD", _frac),
+    ("balance", "balance", _money), ("el", "EL", _frac), ("el_se", "EL s.e.", _frac),
+    ("ess", "effective paths", lambda v: _num(v, 4)), ("pd", "PD", _frac),
     ("lgd", "LGD", _frac), ("var99", "VaR 99%", _frac), ("es99", "ES 99%", _frac), ("pv_mean", "PV mean", _num),
     ("wal_mean", "WAL (years)", lambda v: _num(v, 3)), ("p_interest_shortfall", "P(interest shortfall)", _frac),
     ("el_without_network", "EL without network", _frac),
@@ -932,7 +961,8 @@ def render_html(run_dir: Path, tables: dict[str, pd.DataFrame], manifest: dict,
                               f"{_frame_table(frame, columns, numeric_from)}</div>")
     notes = ("<p class=\"lede\">EL, PD, LGD, VaR and ES are fractions of each tranche's balance; the cash-flow view is "
              "the waterfall, the allocation view the attach/detach cut of the pool's net loss. PV is per unit of "
-             "balance.</p>")
+             "balance. Effective paths: (Σw·L)²/Σ(w·L)², the number of equally weighted loss paths the EL rests on.</p>"
+             f"<p class=\"lede\">{_e(estimator_line(manifest, scenarios))}</p>")
 
     no_figures = '<p class="none">No figure applies to this run.</p>'
     built = datetime.now(timezone.utc).isoformat(timespec="seconds")

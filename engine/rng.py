@@ -52,12 +52,17 @@ class DrawSource:
     def block(self, b: int) -> Draws:
         if self._cached is not None and self._cached[0] == b:
             return self._cached[1]
+        draws, log_weight = self._block(b)
+        self._cached = (b, draws, log_weight)
+        return draws
+
+    def _block(self, b: int) -> tuple[Draws, np.ndarray | None]:
         n, T = BLOCK_PATHS, self.T
         eps = _generator(self.seed, b, STREAM_FACTOR).standard_normal((n, T + 1))
         # Tenant-major fill: adding a tenant at the end leaves every other tenant's draws unchanged.
         expo = np.ascontiguousarray(_generator(self.seed, b, STREAM_DEFAULT).standard_exponential((self.n_tenants, n)).T)
         u = _generator(self.seed, b, STREAM_BURST).random(n)
-        burst = self._burst_months(u)
+        eps, burst, log_weight = self._tilt(eps, u)
         if self.nu:
             chi2 = _generator(self.seed, b, STREAM_TCOPULA).chisquare(self.nu, n)
             winv = np.sqrt(chi2 / self.nu)
@@ -71,14 +76,20 @@ class DrawSource:
         key = _generator(self.seed, b, STREAM_LEASE_KEY).integers(0, 2**64, n, dtype=np.uint64, endpoint=False)
         draws = Draws(eps=eps, expo=expo, burst_month=burst, winv=winv, release_counts=counts, key=key, key_late=key,
                       split=np.full(n, T + 1, dtype=np.int32))
-        self._cached = (b, draws)
-        return draws
+        return draws, log_weight
 
-    def _burst_months(self, u: np.ndarray) -> np.ndarray:
+    def _tilt(self, eps: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The factor draws, burst months and log likelihood ratios of the sampling law (plain: none)."""
+        return eps, self._burst_months(u, self.burst_hazard), None
+
+    def weights(self, start: int, stop: int) -> np.ndarray | None:
+        """Likelihood ratios dP/dQ of paths ``start .. stop-1``: None for plain Monte Carlo."""
+        return None
+
+    def _burst_months(self, u: np.ndarray, h: float) -> np.ndarray:
         never = self.T + 1
         if self.burst_month is not None:
             return np.full(u.shape, min(self.burst_month, never), dtype=np.int32)
-        h = self.burst_hazard
         if h <= 0.0:
             return np.full(u.shape, never, dtype=np.int32)
         if h >= 1.0:
@@ -101,6 +112,68 @@ class DrawSource:
         return Draws(*(np.concatenate(arrs) for arrs in zip(*parts)))
 
 
+class TiltedDrawSource(DrawSource):
+    """Draws under the importance-sampling law Q of ``[importance]`` (engine/importance.py): the same
+    uniforms and normals as plain Monte Carlo, with the factor's normals shifted by ``shift·d`` and
+    the burst month drawn with the tilted hazard; ``weights`` gives each path's dP/dQ."""
+
+    def __init__(self, *args, phi: float, shift: float, tilted_hazard: float | None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.direction = shift_direction(phi, self.T)
+        self.shift = shift
+        self.tilted_hazard = tilted_hazard
+
+    @classmethod
+    def for_config(cls, cfg, shift: float | None = None, tilted_hazard: float | None = None) -> TiltedDrawSource:
+        """The sampling law of ``cfg.importance`` (or of the ``shift`` and ``tilted_hazard`` given)."""
+        imp = cfg.importance
+        plain = DrawSource.for_config(cfg)
+        return cls(plain.seed, plain.T, plain.n_tenants, burst_hazard=plain.burst_hazard, burst_month=plain.burst_month,
+                   student_t_dof=plain.nu, poisson_rate=plain.poisson_rate, phi=cfg.factor.persistence,
+                   shift=imp.factor_shift if shift is None else shift,
+                   tilted_hazard=imp.burst_hazard if tilted_hazard is None else tilted_hazard)
+
+    def _tilt(self, eps, u):
+        m, d = self.shift, self.direction
+        log_weight = np.zeros(eps.shape[0])
+        if m != 0.0:
+            eps = eps + m * d[None, :]
+            # dP/dQ of N(0, I) against N(m·d, I) at the shifted draws; numpy's own sum, not BLAS,
+            # so that no thread count can change a bit.
+            log_weight += -m * (eps * d[None, :]).sum(axis=1) + 0.5 * m * m * float((d * d).sum())
+        hq = self.tilted_hazard
+        if hq is None or not tiltable_burst(self.burst_hazard, self.burst_month):
+            return eps, self._burst_months(u, self.burst_hazard), log_weight
+        burst = self._burst_months(u, hq)
+        h, T = self.burst_hazard, self.T
+        fails = np.minimum(burst, T + 1) - 1  # months without a burst before it (B = T+1: none by T)
+        hit = burst <= T
+        log_weight += fails * (np.log1p(-h) - np.log1p(-hq)) + np.where(hit, np.log(h) - np.log(hq), 0.0)
+        return eps, burst, log_weight
+
+    def weights(self, start: int, stop: int) -> np.ndarray:
+        parts = []
+        for b in range(start // BLOCK_PATHS, (stop - 1) // BLOCK_PATHS + 1):
+            self.block(b)
+            lo = max(start, b * BLOCK_PATHS) - b * BLOCK_PATHS
+            hi = min(stop, (b + 1) * BLOCK_PATHS) - b * BLOCK_PATHS
+            parts.append(self._cached[2][lo:hi])
+        return np.exp(np.concatenate(parts))
+
+
+def shift_direction(phi: float, months: int) -> np.ndarray:
+    """The direction d of the factor shift: the normals eps[0] (Y_0) and eps[1..T] (innovations)
+    shifted by m·d move the mean of every Y_t by m, since m = φ·m + sqrt(1 − φ²)·m·d_t."""
+    d = np.full(months + 1, np.sqrt((1.0 - phi) / (1.0 + phi)) if phi < 1.0 else 0.0)
+    d[0] = 1.0
+    return d
+
+
+def tiltable_burst(hazard: float, month: int | None) -> bool:
+    """Whether the burst month is random, so that its hazard can be tilted."""
+    return month is None and 0.0 < hazard < 1.0
+
+
 class FixedDraws:
     """The inputs of a deterministic what-if (config ``deterministic``): no hazard defaults (every
     Exp(1) draw is +∞), no burst, the Gaussian copula, no random releases. The factor path and the
@@ -109,6 +182,9 @@ class FixedDraws:
     def __init__(self, months: int, n_tenants: int):
         self.T = months
         self.n_tenants = n_tenants
+
+    def weights(self, start: int, stop: int) -> None:
+        return None
 
     def draws(self, start: int, stop: int) -> Draws:
         n = stop - start
@@ -120,8 +196,12 @@ class FixedDraws:
         )
 
 
-def draw_source(cfg) -> DrawSource | FixedDraws:
-    """The draws a config runs on: random blocks, or the fixed inputs of a deterministic what-if."""
+def draw_source(cfg, tilted: bool = True) -> DrawSource | FixedDraws:
+    """The draws a config runs on: random blocks (tilted when ``[importance]`` is resolved, see
+    engine/importance.py, unless ``tilted=False``), or the fixed inputs of a deterministic what-if."""
     if cfg.deterministic is not None:
         return FixedDraws(cfg.run.months, len(cfg.tenants))
+    imp = cfg.importance
+    if tilted and imp is not None and imp.factor_shift is not None:
+        return TiltedDrawSource.for_config(cfg)
     return DrawSource.for_config(cfg)

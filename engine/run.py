@@ -242,6 +242,8 @@ def _scenario_run(job, batch, name: str) -> _ScenarioRun:
     info = {
         "config_sha256": cfg.digest(),
         "paths": n,
+        "estimator": "importance_sampling" if job.importance is not None else "plain",
+        "importance": None if job.importance is None else {**job.importance, **stats.weight_summary()},
         # null for a tenant with PD 0 (threshold −∞, which strict JSON cannot hold)
         "tenant_thresholds": {t: float(c) if np.isfinite(c) else None for t, c in zip(plan.tenant_names, plan.tenant_threshold)},
         "timings": {
@@ -252,6 +254,8 @@ def _scenario_run(job, batch, name: str) -> _ScenarioRun:
             # the contagion step inside simulate_s (summed over chunks), and the marks' pilot fit and nested check
             "contagion_s": round(contagion_s, 4) if contagion_s is not None else None,
             "marks_s": round(job.marks_s, 4) if job.system is not None else None,
+            # the cross-entropy pilot that chose the sampling law
+            "importance_s": round(job.importance_s, 4) if job.importance is not None else None,
         },
     }
     return _ScenarioRun(tables, stats, info)

@@ -9,6 +9,10 @@ Exactness is the design goal: every accumulated quantity is an integer.
 * Loss histograms have a bin for exactly 0, 10,000 bins of width 1e-4 on (0, 1), and a bin for a
   loss of exactly 1 (a wiped-out class). Quantiles (VaR) and ES are computed from the merged
   histogram with each bin represented by its midpoint, so they are accurate to half a bin (5e-5).
+* Under importance sampling (engine/importance.py) every path carries a likelihood-ratio weight w.
+  Counts and histogram bins become sums of weights (:class:`Mass`, exact fixed point in int64
+  limbs), moments sum w·x, w·x² and (w·x)². Without weights nothing of this runs: a plain run's
+  statistics are the integer counts above, bit for bit.
 """
 
 from __future__ import annotations
@@ -55,34 +59,162 @@ def _exact_fixed_sum(v: np.ndarray) -> np.ndarray:
     return _exact_sum(whole.astype(np.int64)) * (1 << FIX_BITS) + _exact_sum(frac)
 
 
+# Path weights in fixed point: units of 2^-40, held as three int64 limbs of base 2^31.
+_LIMB = 31
+_LIMB_MASK = (1 << _LIMB) - 1
+MAX_WEIGHT = 2.0**40
+_BINCOUNT_ROWS = 1 << 21  # rows per float bincount: 2^21 limbs below 2^31 sum exactly in a float64
+
+
+@dataclass(frozen=True)
+class PathWeights:
+    """The likelihood-ratio weights of a chunk's paths (importance sampling) and their exact
+    fixed-point limbs: w = (limbs[2]·2^62 + limbs[1]·2^31 + limbs[0])·2^-40, rounded once per path."""
+
+    w: np.ndarray
+    limbs: np.ndarray
+
+    @classmethod
+    def of(cls, w: np.ndarray) -> PathWeights:
+        w = np.asarray(w, dtype=np.float64)
+        if w.size and not (np.all(np.isfinite(w)) and w.min() >= 0.0 and w.max() < MAX_WEIGHT):
+            bad = int(np.flatnonzero(~(np.isfinite(w) & (w >= 0.0) & (w < MAX_WEIGHT)))[0])
+            raise RuntimeError(f"a likelihood-ratio weight of {w[bad]:.3g} is outside [0, 2^40): the importance "
+                               "shift is far too large for this config; set importance.factor_shift nearer 0")
+        hi = np.floor(w * 2.0**-22)
+        q = np.rint((w - hi * 2.0**22) * 2.0**40).astype(np.int64)
+        return cls(w, np.stack([q & _LIMB_MASK, q >> _LIMB, hi.astype(np.int64)], axis=1))
+
+    def rows(self, a: int, b: int) -> PathWeights:
+        return PathWeights(self.w[a:b], self.limbs[a:b])
+
+
+def _normalise(limbs: np.ndarray) -> np.ndarray:
+    out = limbs.copy()
+    for k in (0, 1):
+        carry = out[..., k] >> _LIMB
+        out[..., k] &= _LIMB_MASK
+        out[..., k + 1] += carry
+    return out
+
+
+@dataclass
+class Mass:
+    """Exact sums of path weights (a weighted count, or a weighted histogram's bins): int64 limbs
+    on the last axis, canonical, so that equal sums are equal bits whatever the order of merging."""
+
+    limbs: np.ndarray
+
+    def merge(self, other: Mass) -> Mass:
+        return Mass(_normalise(self.limbs + other.limbs))
+
+    def value(self) -> np.ndarray:
+        """The sums as float64 (one rounding of the exact value's limbs, in a fixed order)."""
+        l = self.limbs.astype(np.float64)
+        return l[..., 2] * 2.0**22 + l[..., 1] * 2.0**-9 + l[..., 0] * 2.0**-40
+
+
+def _weighted_count(flags: np.ndarray, pw: PathWeights) -> Mass:
+    """Σ w over the paths where each column of ``flags`` (n × m, or n) holds."""
+    f = flags.astype(np.int64)
+    return Mass(_normalise(f.T @ pw.limbs))
+
+
+def _weighted_bincount(idx: np.ndarray, size: int, pw: PathWeights) -> Mass:
+    """Σ w per (column, value) of an n × m integer matrix with values in 0..size-1 (others are
+    skipped) -> Mass[m, size]."""
+    n, m = idx.shape
+    flat = idx.astype(np.int64) + (np.arange(m, dtype=np.int64) * size)[None, :]
+    valid = (idx >= 0) & (idx < size)
+    out = np.zeros((m * size, 3), dtype=np.int64)
+    for a in range(0, n, _BINCOUNT_ROWS):
+        b = min(n, a + _BINCOUNT_ROWS)
+        keep = valid[a:b]
+        cells = flat[a:b][keep]
+        rows = np.broadcast_to(np.arange(a, b)[:, None], keep.shape)[keep]
+        for k in range(3):
+            out[:, k] += np.bincount(cells, weights=pw.limbs[rows, k].astype(np.float64), minlength=m * size).astype(np.int64)
+    return Mass(_normalise(out.reshape(m, size, 3)))
+
+
+def counts_view(stats):
+    """A copy of a statistics dataclass with every :class:`Mass` as float64 sums of weights, so that
+    the tables read weighted and plain counts alike (a plain run's fields are returned as they are)."""
+    changes = {f.name: getattr(stats, f.name).value() for f in dataclasses.fields(stats)
+               if isinstance(getattr(stats, f.name), Mass)}
+    return dataclasses.replace(stats, **changes) if changes else stats
+
+
 @dataclass
 class Moments:
-    """Exact count, sum and sum of squares per column, ignoring NaN."""
+    """Exact count, sum and sum of squares per column, ignoring NaN.
+
+    Weighted (importance sampling): ``total`` and ``squares`` sum w·x and w·x², ``wsquares`` sums
+    (w·x)² (the estimator's second moment), ``weight`` sums w over the finite values and ``paths``
+    counts every path. A column with no NaN is estimated by Σw·x / n (unbiased); one with NaN (a
+    mean over the paths where the value exists) by Σw·x / Σw over those paths."""
 
     count: np.ndarray
     total: np.ndarray
     squares: np.ndarray
+    wsquares: np.ndarray | None = None
+    weight: np.ndarray | None = None
+    paths: int | None = None
 
     @classmethod
-    def of(cls, values: np.ndarray) -> Moments:
+    def of(cls, values: np.ndarray, weights: PathWeights | None = None) -> Moments:
         finite = np.isfinite(values)
         v = np.where(finite, values, 0.0)
+        if weights is None:
+            return cls(
+                count=finite.sum(axis=0).astype(object),
+                total=_exact_fixed_sum(v),
+                squares=_exact_fixed_sum(v * v),
+            )
+        w = weights.w.reshape((-1,) + (1,) * (values.ndim - 1))
+        wv = w * v
         return cls(
             count=finite.sum(axis=0).astype(object),
-            total=_exact_fixed_sum(v),
-            squares=_exact_fixed_sum(v * v),
+            total=_exact_fixed_sum(wv),
+            squares=_exact_fixed_sum(wv * v),
+            wsquares=_exact_fixed_sum(wv * wv),
+            weight=_exact_fixed_sum(np.where(finite, w, 0.0)),
+            paths=int(values.shape[0]),
         )
 
+    @property
+    def weighted(self) -> bool:
+        return self.weight is not None
+
     def merge(self, other: Moments) -> Moments:
-        return Moments(self.count + other.count, self.total + other.total, self.squares + other.squares)
+        if not self.weighted:
+            return Moments(self.count + other.count, self.total + other.total, self.squares + other.squares)
+        return Moments(self.count + other.count, self.total + other.total, self.squares + other.squares,
+                       self.wsquares + other.wsquares, self.weight + other.weight, self.paths + other.paths)
+
+    def _denominators(self) -> list:
+        """Per column, the sum that divides the weighted sums (in units of 2^-FIX_BITS)."""
+        return [n << FIX_BITS if n == self.paths else wt for n, wt in zip(self.count, self.weight)]
 
     def mean(self) -> np.ndarray:
+        if self.weighted:
+            return np.array([float(Fraction(s, d)) if n and d else np.nan
+                             for s, d, n in zip(self.total, self._denominators(), self.count)])
         return np.array([float(Fraction(s, n << FIX_BITS)) if n else np.nan for s, n in zip(self.total, self.count)])
 
     def variance(self) -> np.ndarray:
-        """Unbiased sample variance, computed exactly from the integer sums before rounding."""
+        """Unbiased sample variance, computed exactly from the integer sums before rounding
+        (weighted: the variance of the values under the weights, E_w[x²] − E_w[x]²)."""
         out = []
         scale = 1 << FIX_BITS
+        if self.weighted:
+            for s, ss, d, n in zip(self.total, self.squares, self._denominators(), self.count):
+                if n < 2 or not d:
+                    out.append(np.nan)
+                    continue
+                m = Fraction(s, d)
+                out.append(max(0.0, float(Fraction(ss, d) - m * m)))
+            return np.array(out)
         for s, ss, n in zip(self.total, self.squares, self.count):
             if n < 2:
                 out.append(np.nan)
@@ -92,11 +224,35 @@ class Moments:
             out.append(max(0.0, float(var)))
         return np.array(out)
 
+    def mean_se(self, n: int) -> np.ndarray:
+        """Monte Carlo standard error of ``mean()`` over ``n`` paths (weighted: of the estimator
+        Σw·x / n, from the sample variance of w·x)."""
+        if not self.weighted:
+            return np.sqrt(self.variance() / n)
+        out = []
+        scale = 1 << FIX_BITS
+        for s, ss, c in zip(self.total, self.wsquares, self.count):
+            if c < 2:
+                out.append(np.nan)
+                continue
+            m = Fraction(s, scale) / c
+            out.append(max(0.0, float((Fraction(ss, scale) - c * m * m) / (c - 1))))
+        return np.sqrt(np.array(out) / n)
 
-def loss_histogram(values: np.ndarray) -> np.ndarray:
-    """Counts per loss bin of each column of ``values`` (n × m) -> int64[m, N_BINS]. NaN is skipped."""
+    def ess(self) -> np.ndarray:
+        """Effective sample size of the mean: (Σw·x)² / Σ(w·x)², the number of equally weighted paths
+        with a non-zero value that would carry the same information (plain runs: w = 1)."""
+        second = self.wsquares if self.weighted else self.squares
+        return np.array([float(Fraction(s * s, ss << FIX_BITS)) if ss else 0.0 for s, ss in zip(self.total, second)])
+
+
+def loss_histogram(values: np.ndarray, weights: PathWeights | None = None) -> np.ndarray | Mass:
+    """Counts per loss bin of each column of ``values`` (n × m) -> int64[m, N_BINS] (weighted: the
+    bins' sums of weights, a Mass). NaN is skipped."""
     idx = np.clip(np.ceil(values / BIN_WIDTH), 1, N_BINS - 2)
     idx = np.where(values <= 0.0, 0, np.where(values >= 1.0, N_BINS - 1, idx))
+    if weights is not None:
+        return _weighted_bincount(np.where(np.isfinite(values), idx, -1).astype(np.int64), N_BINS, weights)
     out = np.zeros((values.shape[1], N_BINS), dtype=np.int64)
     for j in range(values.shape[1]):
         col = idx[:, j][np.isfinite(values[:, j])].astype(np.int64)
@@ -104,24 +260,42 @@ def loss_histogram(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def count_histogram(values: np.ndarray, size: int) -> np.ndarray:
+def count_histogram(values: np.ndarray, size: int, weights: PathWeights | None = None) -> np.ndarray | Mass:
     """Counts of each integer 0..size-1 per column of ``values`` (n × m) -> int64[m, size]."""
+    if weights is not None:
+        return _weighted_bincount(values, size, weights)
     return np.stack([np.bincount(values[:, j], minlength=size)[:size] for j in range(values.shape[1])])
 
 
-def _month_bins(bins: np.ndarray) -> np.ndarray:
+def _month_bins(bins: np.ndarray, weights: PathWeights | None = None) -> np.ndarray | Mass:
     """Counts per (month, fan bin) of an i2[n, T+1] array of bin indices -> int64[T+1, FAN_BINS]."""
+    if weights is not None:
+        return _weighted_bincount(bins, FAN_BINS, weights)
     months = bins.shape[1]
     flat = (np.arange(months, dtype=np.int64) * FAN_BINS)[None, :] + bins.astype(np.int64)
     return np.bincount(flat.ravel(), minlength=months * FAN_BINS).reshape(months, FAN_BINS)
 
 
-def quantile_and_es(hist: np.ndarray, level: float) -> tuple[float, float]:
+def quantile_and_es(hist: np.ndarray, level: float, total: float | None = None) -> tuple[float, float]:
     """VaR and expected shortfall at ``level`` of the distribution held in a loss histogram.
 
     VaR is the smallest bin value v with P(L ≤ v) ≥ level; ES is the mean of the upper
     (1 − level) tail (Acerbi–Tasche), both on the midpoint-discretised distribution.
+
+    With ``total`` (importance sampling: the bins hold sums of weights and ``total`` is the number
+    of paths), the tail is estimated directly, P(L > v) = Σ_{bins above v} w / total: VaR is the
+    smallest bin value v with P(L > v) ≤ 1 − level. This is the tail-probability estimator that
+    importance sampling makes precise; the body's weights never enter it.
     """
+    if total is not None:
+        if total <= 0:
+            return np.nan, np.nan
+        above = np.concatenate([np.cumsum(hist[::-1])[::-1][1:], [0.0]])  # Σ_{j>i} hist[j]
+        budget = (1.0 - level) * total
+        i = int(np.argmax(above <= budget))
+        var = BIN_VALUES[i]
+        tail = float((hist[i + 1:] * BIN_VALUES[i + 1:]).sum())
+        return float(var), float((tail + (budget - above[i]) * var) / budget)
     n = hist.sum()
     if n == 0:
         return np.nan, np.nan
@@ -171,45 +345,70 @@ class RunStats:
     fan_factor: np.ndarray | None = None
     fan_gpu: np.ndarray | None = None
     holders: object | None = None  # engine.holders.HolderStats of the contagion step, when there is one
+    weights: Moments | None = None  # importance sampling: the likelihood ratios themselves (unweighted moments)
 
     @classmethod
-    def of_chunk(cls, out: PathOutputs, max_defaults: int, horizon: int) -> RunStats:
-        """Statistics of one chunk's path outputs; ``horizon`` is T (a firm month beyond it is no default)."""
+    def of_chunk(cls, out: PathOutputs, max_defaults: int, horizon: int, weights: PathWeights | None = None) -> RunStats:
+        """Statistics of one chunk's path outputs; ``horizon`` is T (a firm month beyond it is no default).
+        ``weights``: the paths' likelihood ratios under importance sampling (None: a plain run)."""
         alloc = out.tranche_alloc_loss
+        pw = weights
+
+        def moments(v):
+            return Moments.of(v, pw)
+
+        def count(flags):
+            return _count(flags, pw)
+
+        n_firms = out.firm_own.shape[1]
         return cls(
             n_paths=out.tranche_loss.shape[0],
-            loss=Moments.of(out.tranche_loss),
-            alloc=Moments.of(alloc),
-            pv=Moments.of(out.tranche_pv),
-            wal=Moments.of(out.tranche_wal),
-            shortfall=Moments.of(out.tranche_shortfall),
-            net_loss=Moments.of(out.deal_net_loss),
-            reserve_used=Moments.of(out.deal_reserve_used),
-            rvg=Moments.of(out.deal_rvg),
-            recovery=Moments.of(out.deal_recovery),
-            renewals=Moments.of(out.deal_renewals.astype(np.float64)),
-            reserve_out=_count(out.deal_reserve_out == 1),
-            trap_fired=_count(out.deal_trap_month > 0),
-            rapid_fired=_count(out.deal_rapid_month > 0),
-            ard_refinanced=_count(out.deal_ard == ARD_REFINANCED),
-            ard_swept=_count(out.deal_ard == ARD_SWEPT),
-            trap_month_hist=_month_counts(out.deal_trap_month, horizon),
-            rapid_month_hist=_month_counts(out.deal_rapid_month, horizon),
-            loss_pos=(out.tranche_loss > 0).sum(axis=0).astype(np.int64),
-            alloc_pos=(np.nan_to_num(alloc) > 0).sum(axis=0).astype(np.int64),
-            any_shortfall=out.tranche_any_shortfall.sum(axis=0, dtype=np.int64),
-            loss_hist=loss_histogram(out.tranche_loss),
-            alloc_hist=loss_histogram(alloc),
-            net_loss_hist=loss_histogram(out.deal_net_loss),
-            defaults_hist=count_histogram(out.deal_defaults, max_defaults + 1),
-            firm_default=(out.firm_default_month <= horizon).sum(axis=0).astype(np.int64),
-            firm_own=(out.firm_own == 1).sum(axis=0).astype(np.int64),
-            firm_ratio=Moments.of(out.firm_ratio),
-            firm_caused=Moments.of(out.firm_caused),
-            cascade_hist=np.bincount(out.cascade, minlength=out.firm_own.shape[1] + 1).astype(np.int64),
-            fan_factor=_month_bins(out.factor_bin),
-            fan_gpu=_month_bins(out.gpu_bin),
+            loss=moments(out.tranche_loss),
+            alloc=moments(alloc),
+            pv=moments(out.tranche_pv),
+            wal=moments(out.tranche_wal),
+            shortfall=moments(out.tranche_shortfall),
+            net_loss=moments(out.deal_net_loss),
+            reserve_used=moments(out.deal_reserve_used),
+            rvg=moments(out.deal_rvg),
+            recovery=moments(out.deal_recovery),
+            renewals=moments(out.deal_renewals.astype(np.float64)),
+            reserve_out=count(out.deal_reserve_out == 1),
+            trap_fired=count(out.deal_trap_month > 0),
+            rapid_fired=count(out.deal_rapid_month > 0),
+            ard_refinanced=count(out.deal_ard == ARD_REFINANCED),
+            ard_swept=count(out.deal_ard == ARD_SWEPT),
+            trap_month_hist=_month_counts(out.deal_trap_month, horizon, pw),
+            rapid_month_hist=_month_counts(out.deal_rapid_month, horizon, pw),
+            loss_pos=count(out.tranche_loss > 0),
+            alloc_pos=count(np.nan_to_num(alloc) > 0),
+            any_shortfall=count(out.tranche_any_shortfall != 0),
+            loss_hist=loss_histogram(out.tranche_loss, pw),
+            alloc_hist=loss_histogram(alloc, pw),
+            net_loss_hist=loss_histogram(out.deal_net_loss, pw),
+            defaults_hist=count_histogram(out.deal_defaults, max_defaults + 1, pw),
+            firm_default=count(out.firm_default_month <= horizon),
+            firm_own=count(out.firm_own == 1),
+            firm_ratio=moments(out.firm_ratio),
+            firm_caused=moments(out.firm_caused),
+            cascade_hist=np.bincount(out.cascade, minlength=n_firms + 1).astype(np.int64) if pw is None
+            else Mass(_weighted_bincount(out.cascade[:, None], n_firms + 1, pw).limbs[0]),
+            fan_factor=_month_bins(out.factor_bin, pw),
+            fan_gpu=_month_bins(out.gpu_bin, pw),
+            weights=None if pw is None else Moments.of(pw.w[:, None]),
         )
+
+    @property
+    def weighted(self) -> bool:
+        return self.weights is not None
+
+    def weight_summary(self) -> dict | None:
+        """Mean of the likelihood ratios (1 in expectation), its standard error and their Kish
+        effective sample size (Σw)²/Σw²; None for plain Monte Carlo."""
+        if self.weights is None:
+            return None
+        return {"weight_mean": float(self.weights.mean()[0]), "weight_mean_se": float(self.weights.mean_se(self.n_paths)[0]),
+                "weight_ess": float(self.weights.ess()[0])}
 
     def merge(self, other: RunStats) -> RunStats:
         return merge_fields(self, other)
@@ -239,31 +438,37 @@ def merge_fields(a, b):
     return type(a)(**merged)
 
 
-def _month_counts(months: np.ndarray, horizon: int) -> np.ndarray:
+def _month_counts(months: np.ndarray, horizon: int, weights: PathWeights | None = None) -> np.ndarray | Mass:
     """int64[columns, T+1]: paths per column whose month is m (0 = never)."""
+    if weights is not None:
+        return _weighted_bincount(months, horizon + 1, weights)
     return np.stack([np.bincount(months[:, j], minlength=horizon + 1) for j in range(months.shape[1])]).astype(np.int64) \
         if months.shape[1] else np.zeros((0, horizon + 1), dtype=np.int64)
 
 
-def _count(flags: np.ndarray) -> np.ndarray:
-    """Paths per column where ``flags`` holds (int64)."""
+def _count(flags: np.ndarray, weights: PathWeights | None = None) -> np.ndarray | Mass:
+    """Paths per column where ``flags`` holds (int64; weighted: the sum of their weights)."""
+    if weights is not None:
+        return _weighted_count(flags, weights)
     return flags.sum(axis=0).astype(np.int64)
 
 
 def _loss_columns(moments: Moments, positive: np.ndarray, hist: np.ndarray, n: int) -> dict[str, np.ndarray]:
     el = moments.mean()
-    se = np.sqrt(moments.variance() / n)
+    se = moments.mean_se(n)
     pd_ = positive / n
     cols = {"el": el, "el_se": se, "pd": pd_, "lgd": np.where(pd_ > 0, el / np.where(pd_ > 0, pd_, 1), np.nan)}
-    cols.update(tail_columns(hist))
+    cols.update(tail_columns(hist, n if moments.weighted else None))
+    cols["ess"] = moments.ess()
     return cols
 
 
-def tail_columns(hist: np.ndarray) -> dict[str, np.ndarray]:
-    """``var95``, ``es95``, … ``es999`` of each row of a stack of loss histograms."""
+def tail_columns(hist: np.ndarray, total: float | None = None) -> dict[str, np.ndarray]:
+    """``var95``, ``es95``, … ``es999`` of each row of a stack of loss histograms (``total``: see
+    :func:`quantile_and_es`)."""
     cols = {}
     for lvl, name in zip(LEVELS, _LEVEL_NAMES):
-        pairs = [quantile_and_es(h, lvl) for h in hist]
+        pairs = [quantile_and_es(h, lvl, total) for h in hist]
         cols[f"var{name}"] = np.array([p[0] for p in pairs])
         cols[f"es{name}"] = np.array([p[1] for p in pairs])
     return cols
@@ -272,6 +477,7 @@ def tail_columns(hist: np.ndarray) -> dict[str, np.ndarray]:
 def tranche_table(stats: RunStats, deal: tuple[str, ...], tranche: tuple[str, ...], balance: np.ndarray,
                   has_points: np.ndarray) -> pd.DataFrame:
     """One row per tranche and view: `cashflow` (the waterfall) and, with attach/detach, `allocation`."""
+    stats = counts_view(stats)
     n = stats.n_paths
     order = {d: i for i, d in enumerate(dict.fromkeys(deal))}
     base = pd.DataFrame({"deal": list(deal), "tranche": list(tranche), "view": "cashflow", "balance": balance})
@@ -295,6 +501,7 @@ def tranche_table(stats: RunStats, deal: tuple[str, ...], tranche: tuple[str, ..
 
 def deal_table(stats: RunStats, deals: tuple[str, ...], pool_balance: np.ndarray) -> pd.DataFrame:
     """One row per deal: the distribution of the net loss fraction and of the number of defaults."""
+    stats = counts_view(stats)
     n = stats.n_paths
     nl = _loss_columns(stats.net_loss, (stats.net_loss_hist[:, 1:].sum(axis=1)), stats.net_loss_hist, n)
     dh = stats.defaults_hist
@@ -329,6 +536,7 @@ def deal_table(stats: RunStats, deals: tuple[str, ...], pool_balance: np.ndarray
 def trigger_table(stats: RunStats, deals: tuple[str, ...], has_trigger: np.ndarray) -> pd.DataFrame:
     """When each trigger first fires: one row per deal with that trigger, trigger and month 1..T, with the
     probability of first firing in that month and by that month."""
+    stats = counts_view(stats)
     n = stats.n_paths
     frames = []
     for trigger, hist, present in (("cash_trap", stats.trap_month_hist, has_trigger[:, 0]),
@@ -345,6 +553,7 @@ def trigger_table(stats: RunStats, deals: tuple[str, ...], has_trigger: np.ndarr
 def network_table(stats: RunStats, firms: tuple[str, ...]) -> pd.DataFrame:
     """One row per firm: P(default) split into own failure and contagion, the clearing ratio of a
     clearing default, and the contagion defaults attributed to the firm's own failure."""
+    stats = counts_view(stats)
     n = stats.n_paths
     p_default = stats.firm_default / n
     p_own = stats.firm_own / n
@@ -361,6 +570,7 @@ def network_table(stats: RunStats, firms: tuple[str, ...]) -> pd.DataFrame:
 
 def cascade_table(stats: RunStats) -> pd.DataFrame:
     """The distribution of the number of contagion defaults per path."""
+    stats = counts_view(stats)
     n = stats.n_paths
     size = np.arange(stats.cascade_hist.size)
     return pd.DataFrame({"cascade_size": size, "paths_with_size": stats.cascade_hist, "probability": stats.cascade_hist / n,
@@ -373,6 +583,7 @@ FAN_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 def fan_table(stats: RunStats) -> pd.DataFrame:
     """Quantiles over time of the factor X_t and of the GPU value index O_t·exp(β_g X_t − β_g²/2),
     from exact per-month bin counts; each quantile is its bin's midpoint (bins of 0.01 and 0.0025)."""
+    stats = counts_view(stats)
     rows = []
     for series, counts, lo, width in (("factor", stats.fan_factor, FACTOR_LO, FACTOR_WIDTH),
                                       ("gpu_index", stats.fan_gpu, GPU_LO, GPU_WIDTH)):
@@ -391,6 +602,7 @@ def fan_table(stats: RunStats) -> pd.DataFrame:
 def distribution_table(stats: RunStats, deal: tuple[str, ...], tranche: tuple[str, ...], has_points: np.ndarray) -> pd.DataFrame:
     """The loss distribution of every tranche and view: the probability of each non-empty loss bin,
     the bin represented by its midpoint (0 and 1 exactly)."""
+    stats = counts_view(stats)
     frames = []
     for view, hist, keep in (("cashflow", stats.loss_hist, np.ones(len(deal), bool)), ("allocation", stats.alloc_hist, has_points)):
         for k in np.flatnonzero(keep):
@@ -401,8 +613,9 @@ def distribution_table(stats: RunStats, deal: tuple[str, ...], tranche: tuple[st
 
 
 def path_tables(out: PathOutputs, start: int, deal: tuple[str, ...], tranche: tuple[str, ...],
-                deal_names: tuple[str, ...], firms: tuple[str, ...]) -> dict[str, pd.DataFrame]:
-    """One chunk's per-path outputs as long tables (vectorised; no loop over paths)."""
+                deal_names: tuple[str, ...], firms: tuple[str, ...], weights: np.ndarray | None = None) -> dict[str, pd.DataFrame]:
+    """One chunk's per-path outputs as long tables (vectorised; no loop over paths). Under importance
+    sampling every row carries its path's likelihood ratio ``weight`` (dP/dQ)."""
     n, k = out.tranche_loss.shape
     path = np.arange(start, start + n, dtype=np.int64)
     tables = {
@@ -433,6 +646,9 @@ def path_tables(out: PathOutputs, start: int, deal: tuple[str, ...], tranche: tu
             "renewals": out.deal_renewals.ravel(),
         }),
     }
+    if weights is not None:
+        tables["tranches"]["weight"] = np.repeat(weights, k)
+        tables["deals"]["weight"] = np.repeat(weights, len(deal_names))
     if firms:
         tables["firms"] = pd.DataFrame({
             "path": np.repeat(path, len(firms)),

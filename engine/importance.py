@@ -1,0 +1,128 @@
+"""Importance sampling of the AI-demand factor: choosing the sampling law (docs/model.md §9).
+
+Under the sampling law Q the factor's normals are shifted by m·d (so every Y_t has mean m instead of
+0; engine/rng.py ``shift_direction``) and, when the burst month is random, it is drawn with a tilted
+monthly hazard h_Q instead of h. Each path carries the likelihood ratio dP/dQ; every statistic is
+weighted by it (engine/stats.py), so every estimate stays unbiased for the model's own law P.
+
+The parameters (m, h_Q) are the user's (``[importance]``) or chosen by the cross-entropy method
+(Rubinstein; for credit portfolios e.g. Chan & Kroese 2010): Q is moved towards the zero-variance
+law, whose density is ∝ L·p for the target tranche's loss L, by maximising the weighted
+log-likelihood of pilot paths. For the normal mean shift along d and the geometric burst month the
+maximiser is explicit:
+
+    m ← Σ s_i (d·ε_i) / (|d|² Σ s_i),     h_Q ← Σ s_i 1{B_i ≤ T} / Σ s_i (min(B_i, T+1) − 1 + 1{B_i ≤ T}),
+
+with s_i = w_i·L_i. While fewer than ``MIN_HITS`` of the pilot's paths give the target a loss, the
+rounds climb towards it on the deal's net loss instead (multi-level CE: s_i = w_i·1{NL_i ≥ γ}, γ
+the (1 − RARE) quantile). The pilot's paths are numbered from ``PILOT_START``, apart from any run's,
+so the estimates use draws the choice never saw; they are the same paths on every machine, so the
+choice, like everything else, does not depend on chunking, threads or backend.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .compile import Plan
+from .rng import TiltedDrawSource, shift_direction, tiltable_burst
+
+PILOT_START = 1 << 40  # far past any run's paths (run.paths ≤ 10^10 < 2^34)
+RARE = 0.1
+MIN_HITS = 32  # pilot paths on which the target loses before the rounds aim at its loss itself
+MAX_SHIFT = 8.0
+HAZARD_RANGE = (1e-6, 0.5)
+
+
+def target_tranche(cfg, plan: Plan) -> int:
+    """Index (in the plan's tranche order) of the tranche the sampling law is tuned for."""
+    imp = cfg.importance
+    keys = [f"{d}.{t}" for d, t in zip(plan.tranche_deal, plan.tranche_names)]
+    if imp.target is not None:
+        return keys.index(imp.target)
+    deal = cfg.deals[0]
+    points = [(t.attach, t.name) for t in deal.tranches if t.attach is not None]
+    if imp.view == "allocation" and not points:
+        raise ValueError(f"importance.view: deal {deal.name!r} has no attach/detach points; name a `target`")
+    if points:
+        name = max(points)[1]
+    else:
+        first = next((s for s in deal.waterfall if s.type == "principal"), None)
+        name = first.classes[0] if first is not None else deal.tranches[0].name
+    return keys.index(f"{deal.name}.{name}")
+
+
+def _burst_tiltable(cfg) -> bool:
+    return tiltable_burst(cfg.factor.burst.monthly_hazard, cfg.factor.burst.month)
+
+
+def resolved(cfg) -> bool:
+    """Whether every parameter of the sampling law is fixed (no pilot needed)."""
+    imp = cfg.importance
+    return imp.factor_shift is not None and (imp.burst_hazard is not None or not _burst_tiltable(cfg))
+
+
+def cross_entropy(cfg, plan: Plan, simulate) -> dict:
+    """Choose the parameters the config leaves open by cross-entropy rounds on pilot paths.
+
+    ``simulate(plan, source, start, stop)`` runs the kernel. Returns the chosen ``factor_shift``
+    and ``burst_hazard`` (None: untilted) and the rounds' record."""
+    imp = cfg.importance
+    k = target_tranche(cfg, plan)
+    deal = plan.deal_names.index(plan.tranche_deal[k])
+    T = cfg.run.months
+    d = shift_direction(cfg.factor.persistence, T)
+    dd = float((d * d).sum())
+    fit_m = imp.factor_shift is None
+    fit_h = imp.burst_hazard is None and _burst_tiltable(cfg)
+    m = 0.0 if fit_m else imp.factor_shift
+    h = (cfg.factor.burst.monthly_hazard if fit_h else imp.burst_hazard) if _burst_tiltable(cfg) else None
+    n, a = imp.pilot_paths, PILOT_START
+    rounds = []
+    for r in range(imp.pilot_rounds):
+        src = TiltedDrawSource.for_config(cfg, shift=m, tilted_hazard=h)
+        out = simulate(plan, src, a, a + n)
+        w, draws = src.weights(a, a + n), src.draws(a, a + n)
+        loss = out.tranche_alloc_loss[:, k] if imp.view == "allocation" else out.tranche_loss[:, k]
+        hit = float((loss > 0).mean())
+        if (loss > 0).sum() >= MIN_HITS:
+            s, level = w * loss, "target"
+        else:
+            score = out.deal_net_loss[:, deal]
+            if not (score > 0).any():  # no losses yet at all: climb on a low factor level
+                score = -(draws.eps * d[None, :]).sum(axis=1)
+            gamma = float(np.quantile(score, 1.0 - RARE))
+            s, level = w * (score >= gamma), "net_loss"
+        rounds.append({"round": r, "factor_shift": m, "burst_hazard": h, "target_hit": hit, "level": level})
+        if s.sum() <= 0.0:
+            break
+        new_m, new_h = m, h
+        if fit_m:
+            proj = (draws.eps * d[None, :]).sum(axis=1)
+            new_m = float(np.clip((s @ proj) / (dd * s.sum()), -MAX_SHIFT, MAX_SHIFT))
+        if fit_h:
+            B = draws.burst_month.astype(np.int64)
+            burst = B <= T
+            tries = np.minimum(B, T + 1) - 1 + burst
+            new_h = float(np.clip((s @ burst) / (s @ tries), *HAZARD_RANGE)) if s @ tries > 0 else h
+        settled = abs(new_m - m) < 0.02 and (h is None or abs(np.log(new_h / h)) < 0.05)
+        m, h = new_m, new_h
+        if level == "target" and settled:
+            break
+    return {"factor_shift": m, "burst_hazard": h, "target": f"{plan.tranche_deal[k]}.{plan.tranche_names[k]}",
+            "chosen_by": "cross-entropy", "pilot_paths": n, "rounds": rounds}
+
+
+def resolve(cfg, plan: Plan, simulate):
+    """The config with its sampling law fixed, and a record of how it was chosen (for the manifest)."""
+    imp = cfg.importance
+    if resolved(cfg):
+        k = target_tranche(cfg, plan)
+        info = {"factor_shift": imp.factor_shift, "burst_hazard": imp.burst_hazard,
+                "target": f"{plan.tranche_deal[k]}.{plan.tranche_names[k]}", "chosen_by": "config", "rounds": []}
+        return cfg, info
+    info = cross_entropy(cfg, plan, simulate)
+    changes = {"importance.factor_shift": info["factor_shift"], "importance.target": info["target"]}
+    if info["burst_hazard"] is not None:
+        changes["importance.burst_hazard"] = info["burst_hazard"]
+    return cfg.with_overrides(changes), info
