@@ -204,6 +204,12 @@ def bench(quick: bool = False) -> dict:
         else:
             entry["peak_rss_mb"] = peak_rss_mb(path, min(n, 20_000))
         results["workloads"][name] = entry
+    import variance
+
+    try:
+        results["variance_reduction"] = variance.variance_reduction(quick)
+    except Exception as exc:  # a failure here must not lose the hot-loop numbers
+        results["variance_reduction_error"] = repr(exc)
     return results
 
 
@@ -228,6 +234,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     results = bench(args.quick)
     print(table(results))
+    if "variance_reduction" in results:
+        import variance
+
+        print("\nimportance sampling against plain Monte Carlo (benchmarks/variance.py):")
+        print(variance.table(results["variance_reduction"]))
     for name, e in results["workloads"].items():
         if "peak_rss_mb_10x_paths" in e:
             print(f"{name}: peak RSS {e['peak_rss_mb']:.0f} MB at {e['rss_paths'][0]:,} paths, "

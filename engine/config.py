@@ -985,6 +985,11 @@ class ImportanceConfig(_Section):
         description="Monthly burst hazard of the sampling law (the config's burst must be random); "
                     "omitted: chosen by the pilot when the burst is random, else untilted.",
     )
+    plain_share: float = Field(
+        0.1, ge=0.0, lt=1.0,
+        description="Share α of the paths drawn from the model's own law (a defensive mixture): every weight stays ≤ 1/α, "
+                    "so the statistics far from the target stay sound, for at most 1/(1 − α) more variance at it.",
+    )
     pilot_paths: int = Field(4096, ge=256, le=1_000_000, description="Paths per round of the cross-entropy pilot.")
     pilot_rounds: int = Field(8, ge=1, le=50, description="Most rounds of the cross-entropy pilot.")
 

@@ -1,8 +1,9 @@
 """Importance sampling of the AI-demand factor: choosing the sampling law (docs/model.md §9).
 
-Under the sampling law Q the factor's normals are shifted by m·d (so every Y_t has mean m instead of
-0; engine/rng.py ``shift_direction``) and, when the burst month is random, it is drawn with a tilted
-monthly hazard h_Q instead of h. Each path carries the likelihood ratio dP/dQ; every statistic is
+Under the sampling law Q a share ``plain_share`` of the paths keep the model's own law and on the
+others the factor's normals are shifted by m·d (so every Y_t has mean m instead of 0; engine/rng.py
+``shift_direction``) and, when the burst month is random, it is drawn with a tilted monthly hazard
+h_Q instead of h (a defensive mixture: every weight stays below 1/plain_share). Each path carries the likelihood ratio dP/dQ; every statistic is
 weighted by it (engine/stats.py), so every estimate stays unbiased for the model's own law P.
 
 The parameters (m, h_Q) are the user's (``[importance]``) or chosen by the cross-entropy method

@@ -14,7 +14,7 @@ import numpy as np
 from kernels.plan import Draws
 
 BLOCK_PATHS = 4096
-STREAM_FACTOR, STREAM_DEFAULT, STREAM_BURST, STREAM_TCOPULA, STREAM_RELEASES, STREAM_LEASE_KEY = range(6)
+STREAM_FACTOR, STREAM_DEFAULT, STREAM_BURST, STREAM_TCOPULA, STREAM_RELEASES, STREAM_LEASE_KEY, STREAM_MIXTURE = range(7)
 
 
 def _generator(seed: int, block: int, stream: int) -> np.random.Generator:
@@ -37,7 +37,8 @@ class DrawSource:
         self.burst_month = burst_month
         self.nu = student_t_dof
         self.poisson_rate = poisson_rate
-        self._cached: tuple[int, Draws] | None = None
+        self._cached: tuple[int, Draws, np.ndarray | None] | None = None
+        self._last_weights: tuple[int, int, np.ndarray] | None = None
 
     @classmethod
     def for_config(cls, cfg) -> DrawSource:
@@ -62,7 +63,7 @@ class DrawSource:
         # Tenant-major fill: adding a tenant at the end leaves every other tenant's draws unchanged.
         expo = np.ascontiguousarray(_generator(self.seed, b, STREAM_DEFAULT).standard_exponential((self.n_tenants, n)).T)
         u = _generator(self.seed, b, STREAM_BURST).random(n)
-        eps, burst, log_weight = self._tilt(eps, u)
+        eps, burst, log_weight = self._tilt(eps, u, b)
         if self.nu:
             chi2 = _generator(self.seed, b, STREAM_TCOPULA).chisquare(self.nu, n)
             winv = np.sqrt(chi2 / self.nu)
@@ -78,7 +79,7 @@ class DrawSource:
                       split=np.full(n, T + 1, dtype=np.int32))
         return draws, log_weight
 
-    def _tilt(self, eps: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def _tilt(self, eps: np.ndarray, u: np.ndarray, b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """The factor draws, burst months and log likelihood ratios of the sampling law (plain: none)."""
         return eps, self._burst_months(u, self.burst_hazard), None
 
@@ -100,13 +101,17 @@ class DrawSource:
 
     def draws(self, start: int, stop: int) -> Draws:
         """Draws of paths ``start .. stop-1``."""
-        parts = []
+        parts, log_weights = [], []
         b0, b1 = start // BLOCK_PATHS, (stop - 1) // BLOCK_PATHS
         for b in range(b0, b1 + 1):
             lo = max(start, b * BLOCK_PATHS) - b * BLOCK_PATHS
             hi = min(stop, (b + 1) * BLOCK_PATHS) - b * BLOCK_PATHS
             blk = self.block(b)
             parts.append(Draws(*(a[lo:hi] for a in blk)))
+            if self._cached[2] is not None:
+                log_weights.append(self._cached[2][lo:hi])
+        # The likelihood ratios of the range last drawn, so that `weights` need not draw it again.
+        self._last_weights = (start, stop, np.exp(np.concatenate(log_weights))) if log_weights else None
         if len(parts) == 1:
             return Draws(*(np.ascontiguousarray(a) for a in parts[0]))
         return Draws(*(np.concatenate(arrs) for arrs in zip(*parts)))
@@ -114,14 +119,18 @@ class DrawSource:
 
 class TiltedDrawSource(DrawSource):
     """Draws under the importance-sampling law Q of ``[importance]`` (engine/importance.py): the same
-    uniforms and normals as plain Monte Carlo, with the factor's normals shifted by ``shift·d`` and
-    the burst month drawn with the tilted hazard; ``weights`` gives each path's dP/dQ."""
+    uniforms and normals as plain Monte Carlo; on a path drawn from the tilted component, the
+    factor's normals are shifted by ``shift·d`` and the burst month is drawn with the tilted hazard.
+    A share ``plain_share`` of the paths (chosen by a uniform of their own stream) keep the model's
+    own law: the defensive mixture Q = α·P + (1 − α)·Q_tilt, whose weights never exceed 1/α.
+    ``weights`` gives each path's dP/dQ."""
 
-    def __init__(self, *args, phi: float, shift: float, tilted_hazard: float | None, **kwargs):
+    def __init__(self, *args, phi: float, shift: float, tilted_hazard: float | None, plain_share: float = 0.0, **kwargs):
         super().__init__(*args, **kwargs)
         self.direction = shift_direction(phi, self.T)
         self.shift = shift
         self.tilted_hazard = tilted_hazard
+        self.plain_share = plain_share
 
     @classmethod
     def for_config(cls, cfg, shift: float | None = None, tilted_hazard: float | None = None) -> TiltedDrawSource:
@@ -131,34 +140,40 @@ class TiltedDrawSource(DrawSource):
         return cls(plain.seed, plain.T, plain.n_tenants, burst_hazard=plain.burst_hazard, burst_month=plain.burst_month,
                    student_t_dof=plain.nu, poisson_rate=plain.poisson_rate, phi=cfg.factor.persistence,
                    shift=imp.factor_shift if shift is None else shift,
-                   tilted_hazard=imp.burst_hazard if tilted_hazard is None else tilted_hazard)
+                   tilted_hazard=imp.burst_hazard if tilted_hazard is None else tilted_hazard, plain_share=imp.plain_share)
 
-    def _tilt(self, eps, u):
-        m, d = self.shift, self.direction
-        log_weight = np.zeros(eps.shape[0])
+    def _tilt(self, eps, u, b):
+        m, d, a = self.shift, self.direction, self.plain_share
+        n = eps.shape[0]
+        tilted = _generator(self.seed, b, STREAM_MIXTURE).random(n) >= a if a > 0.0 else np.ones(n, dtype=bool)
+        log_ratio = np.zeros(n)  # log dQ_tilt/dP at the drawn point
         if m != 0.0:
-            eps = eps + m * d[None, :]
-            # dP/dQ of N(0, I) against N(m·d, I) at the shifted draws; numpy's own sum, not BLAS,
-            # so that no thread count can change a bit.
-            log_weight += -m * (eps * d[None, :]).sum(axis=1) + 0.5 * m * m * float((d * d).sum())
-        hq = self.tilted_hazard
-        if hq is None or not tiltable_burst(self.burst_hazard, self.burst_month):
-            return eps, self._burst_months(u, self.burst_hazard), log_weight
-        burst = self._burst_months(u, hq)
-        h, T = self.burst_hazard, self.T
-        fails = np.minimum(burst, T + 1) - 1  # months without a burst before it (B = T+1: none by T)
-        hit = burst <= T
-        log_weight += fails * (np.log1p(-h) - np.log1p(-hq)) + np.where(hit, np.log(h) - np.log(hq), 0.0)
-        return eps, burst, log_weight
+            # numpy's own sums, not BLAS, so that no thread count can change a bit. A static factor
+            # (d = e_0) moves Y_0 alone.
+            if d[1:].any():
+                eps = eps + np.where(tilted, m, 0.0)[:, None] * d[None, :]
+                proj = (eps * d[None, :]).sum(axis=1)
+            else:
+                eps = eps.copy()
+                eps[:, 0] += np.where(tilted, m, 0.0)
+                proj = eps[:, 0] * d[0]
+            log_ratio += m * proj - 0.5 * m * m * float((d * d).sum())
+        hq, h, T = self.tilted_hazard, self.burst_hazard, self.T
+        if hq is None or not tiltable_burst(h, self.burst_month):
+            burst = self._burst_months(u, h)
+        else:
+            burst = np.where(tilted, self._burst_months(u, hq), self._burst_months(u, h)).astype(np.int32)
+            fails = np.minimum(burst, T + 1) - 1  # months without a burst before it (B = T+1: none by T)
+            hit = burst <= T
+            log_ratio += fails * (np.log1p(-hq) - np.log1p(-h)) + np.where(hit, np.log(hq) - np.log(h), 0.0)
+        if a > 0.0:
+            return eps, burst, -np.logaddexp(np.log(a), np.log1p(-a) + log_ratio)
+        return eps, burst, -log_ratio
 
     def weights(self, start: int, stop: int) -> np.ndarray:
-        parts = []
-        for b in range(start // BLOCK_PATHS, (stop - 1) // BLOCK_PATHS + 1):
-            self.block(b)
-            lo = max(start, b * BLOCK_PATHS) - b * BLOCK_PATHS
-            hi = min(stop, (b + 1) * BLOCK_PATHS) - b * BLOCK_PATHS
-            parts.append(self._cached[2][lo:hi])
-        return np.exp(np.concatenate(parts))
+        if self._last_weights is None or self._last_weights[:2] != (start, stop):
+            self.draws(start, stop)
+        return self._last_weights[2]
 
 
 def shift_direction(phi: float, months: int) -> np.ndarray:

@@ -669,6 +669,31 @@ def _lease_columns() -> str:
     return "\n".join(out) + "\n"
 
 
+IMPORTANCE = """## Importance sampling
+
+A senior tranche that loses on a few paths in ten thousand needs millions of plain Monte Carlo
+paths for a tight EL or a 99.9% VaR. `[importance]` samples the paths from a law Q nearer the
+losses and weights every path by its likelihood ratio dP/dQ, so every table still estimates the
+model's own law (docs/model.md §9):
+
+```toml
+[importance]
+target = "qlpool.T30_100"   # the tranche the law is tuned for (default: the first deal's most senior)
+view = "allocation"         # its attach/detach loss; "cashflow" (default) is the waterfall's
+# factor_shift = -2.4       # fix the factor's level shift instead of the cross-entropy pilot
+# burst_hazard = 0.006      # fix the tilted burst hazard (only for a random burst)
+# plain_share = 0.1         # share of paths kept on the model's own law: every weight stays ≤ 10
+```
+
+Left open, `factor_shift` and `burst_hazard` are chosen by a cross-entropy pilot of `pilot_rounds`
+rounds of `pilot_paths` paths (numbered from 2^40, apart from any run's paths), and written into
+the manifest with the rounds' record. The marks of `[contagion]` are fitted on plain paths whatever
+the estimator. A scenario that sets `deterministic` runs its one path unweighted: the section is
+ignored there. The t-copula's mixing variable, Poisson releases, lease options and the tenants'
+default thresholds are drawn from the model's own law; only the factor and the burst are tilted.
+"""
+
+
 SCENARIOS = """## Scenarios
 
 A scenario is a named set of overrides of the config, each given by a dotted path to the field:
@@ -721,6 +746,7 @@ def render_markdown() -> str:
             text += (doc + "\n\n" if doc else "") + field_table(m, schema)
             parts.append(text)
 
+    parts.append(IMPORTANCE)
     parts.append(SCENARIOS)
     parts.append(LEASE_TAPES + "\n" + _lease_columns())
     parts.append(ERRORS + "\n" + _error_examples())

@@ -122,18 +122,20 @@ def _weighted_count(flags: np.ndarray, pw: PathWeights) -> Mass:
 
 def _weighted_bincount(idx: np.ndarray, size: int, pw: PathWeights) -> Mass:
     """Σ w per (column, value) of an n × m integer matrix with values in 0..size-1 (others are
-    skipped) -> Mass[m, size]."""
+    skipped) -> Mass[m, size]. Each limb is summed by a float bincount, exact below 2^53."""
     n, m = idx.shape
     flat = idx.astype(np.int64) + (np.arange(m, dtype=np.int64) * size)[None, :]
     valid = (idx >= 0) & (idx < size)
+    everywhere = bool(valid.all())
+    limbs = [k for k in range(3) if k < 2 or pw.limbs[:, 2].any()]  # the top limb is 0 for weights below 2^22
     out = np.zeros((m * size, 3), dtype=np.int64)
     for a in range(0, n, _BINCOUNT_ROWS):
         b = min(n, a + _BINCOUNT_ROWS)
-        keep = valid[a:b]
-        cells = flat[a:b][keep]
-        rows = np.broadcast_to(np.arange(a, b)[:, None], keep.shape)[keep]
-        for k in range(3):
-            out[:, k] += np.bincount(cells, weights=pw.limbs[rows, k].astype(np.float64), minlength=m * size).astype(np.int64)
+        cells = flat[a:b].ravel() if everywhere else flat[a:b][valid[a:b]]
+        for k in limbs:
+            lk = np.broadcast_to(pw.limbs[a:b, k].astype(np.float64)[:, None], (b - a, m))
+            weights = lk.ravel() if everywhere else lk[valid[a:b]]
+            out[:, k] += np.bincount(cells, weights=weights, minlength=m * size).astype(np.int64)
     return Mass(_normalise(out.reshape(m, size, 3)))
 
 

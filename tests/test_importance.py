@@ -37,24 +37,30 @@ def with_importance(cfg, **section):
 # ----------------------------------------------------------------------------- the sampling law
 
 
-def _tilted(cfg, shift, hazard):
-    return TiltedDrawSource.for_config(with_importance(cfg, factor_shift=shift, **({"burst_hazard": hazard} if hazard else {})))
+def _tilted(cfg, shift, hazard, plain_share=0.0):
+    return TiltedDrawSource.for_config(with_importance(cfg, factor_shift=shift, plain_share=plain_share,
+                                                       **({"burst_hazard": hazard} if hazard else {})))
 
 
-def test_weights_reproduce_normal_and_geometric_probabilities_of_the_plain_law():
+@pytest.mark.parametrize("plain_share", [0.0, 0.1])
+def test_weights_reproduce_normal_and_geometric_probabilities_of_the_plain_law(plain_share):
     """Under Q (factor level shifted by −2, burst hazard ×2) the weighted frequencies of events
     about Y_0 and the burst month equal their exact P-probabilities within 4 SE, and the weights
-    average 1. A static factor (φ = 1) keeps the shift on Y_0 alone, so the weights' tails are light
-    enough for the sample SE to be trusted."""
+    average 1, alone (α = 0) and in the defensive mixture with a share α of plain paths, whose weights
+    never exceed 1/α. A static factor (φ = 1) keeps the shift on Y_0 alone, so the weights' tails are
+    light enough for the sample SE to be trusted."""
     d = base_dict()
     d["factor"]["persistence"] = 1.0
     cfg = make_config(d)
     h, T = cfg.factor.burst.monthly_hazard, cfg.run.months
-    src = _tilted(cfg, -2.0, 0.04)
+    src = _tilted(cfg, -2.0, 0.04, plain_share)
     n = 40_000
     draws, w = src.draws(0, n), src.weights(0, n)
     y0, B = draws.eps[:, 0], draws.burst_month
-    assert abs(y0.mean() + 2.0) < 4 / math.sqrt(n)  # the draws really are shifted
+    # The draws really are shifted: E_Q[Y_0] = (1 − α)·m.
+    assert abs(y0.mean() + 2.0 * (1 - plain_share)) < 4 * y0.std() / math.sqrt(n)
+    if plain_share:
+        assert w.max() <= 1 / plain_share
     checks = [
         (np.ones(n, bool), 1.0),
         (y0 < -2.5, special.ndtr(-2.5)),
@@ -72,7 +78,8 @@ def test_weights_reproduce_normal_and_geometric_probabilities_of_the_plain_law()
 def test_a_zero_shift_without_tilt_is_plain_monte_carlo_bit_for_bit():
     cfg = make_config()
     plain = DrawSource.for_config(cfg).draws(0, 5000)
-    src = TiltedDrawSource.for_config(with_importance(cfg, factor_shift=0.0, burst_hazard=cfg.factor.burst.monthly_hazard))
+    src = TiltedDrawSource.for_config(with_importance(cfg, factor_shift=0.0, burst_hazard=cfg.factor.burst.monthly_hazard,
+                                                      plain_share=0.0))
     tilted = src.draws(0, 5000)
     for a, b in zip(plain, tilted):
         np.testing.assert_array_equal(a, b)
@@ -84,7 +91,7 @@ def test_the_shift_moves_every_factor_level_by_m():
     from kernels.factor import factor_path
 
     cfg = make_config()
-    src = _tilted(cfg, -1.5, None)
+    src = _tilted(cfg, -1.5, None, 0.0)
     d = src.draws(0, 20_000)
     phi = cfg.factor.persistence
     X = np.empty((d.eps.shape[0], d.eps.shape[1]))
