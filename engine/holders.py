@@ -27,7 +27,7 @@ from . import ratings, rules
 from .compile import Plan
 from .contagion import Holder as RuleHolder, build_problem, glt_vulnerability
 from .marks import Marks, NestedCheck
-from .stats import (MERGE_MAX, Mass, Moments, PathWeights, _count, count_histogram, counts_view, loss_histogram, merge_fields,
+from .stats import (MERGE_MAX, Mass, Moments, PathWeights, Tally, count_histogram, counts_view, loss_histogram, merge_fields,
                     quantile_and_es, tail_columns)
 
 OUTSIDE = "(outside)"
@@ -313,12 +313,8 @@ class HolderStats:
         under importance sampling; None for plain Monte Carlo)."""
         io = pc.io
         pw = weights
-
-        def moments(v):
-            return Moments.of(v, pw)
-
-        def count(flags):
-            return _count(flags, pw)
+        tally = Tally(pw)
+        moments, count = tally.moments, tally.count
 
         n = io.rounds.shape[0]
         H, A = len(system.holder_names), len(system.asset_names)

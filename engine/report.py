@@ -604,6 +604,9 @@ def _pct(x: float) -> str:
     v = 100.0 * float(x)
     if 99.95 <= v < 100.0:
         return ">99.9%"
+    if v > 100.0:
+        # An importance-sampled (unbiased) estimate of a probability near 1 exceeds it by its error.
+        return "about 100%"
     return f"{v:.3g}%"
 
 

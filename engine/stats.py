@@ -139,6 +139,19 @@ def _weighted_bincount(idx: np.ndarray, size: int, pw: PathWeights) -> Mass:
     return Mass(_normalise(out.reshape(m, size, 3)))
 
 
+@dataclass(frozen=True)
+class Tally:
+    """Moments and counts of one chunk's paths, weighted by their likelihood ratios when there are any."""
+
+    weights: PathWeights | None
+
+    def moments(self, values: np.ndarray) -> Moments:
+        return Moments.of(values, self.weights)
+
+    def count(self, flags: np.ndarray) -> np.ndarray | Mass:
+        return _count(flags, self.weights)
+
+
 def counts_view(stats):
     """A copy of a statistics dataclass with every :class:`Mass` as float64 sums of weights, so that
     the tables read weighted and plain counts alike (a plain run's fields are returned as they are)."""
@@ -355,13 +368,8 @@ class RunStats:
         ``weights``: the paths' likelihood ratios under importance sampling (None: a plain run)."""
         alloc = out.tranche_alloc_loss
         pw = weights
-
-        def moments(v):
-            return Moments.of(v, pw)
-
-        def count(flags):
-            return _count(flags, pw)
-
+        tally = Tally(pw)
+        moments, count = tally.moments, tally.count
         n_firms = out.firm_own.shape[1]
         return cls(
             n_paths=out.tranche_loss.shape[0],

@@ -32,7 +32,7 @@ def statement(config: Config, *, scenario: str | None = None, path: int = 0) -> 
     if cfg.deterministic is not None and path != 0:
         raise ConfigError([("path", "a deterministic what-if has one path: use --path 0")])
     plan = compile_plan(cfg)
-    tr = trace(plan, draw_source(cfg), path)
+    tr = trace(plan, draw_source(cfg, tilted=False), path)  # the model's own paths, unweighted
     months = np.arange(plan.months + 1)
     frames = []
     k = 0
