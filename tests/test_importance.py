@@ -348,3 +348,29 @@ def test_holder_tables_are_weighted_and_still_reconcile():
     assert (z.abs() < 4).all(), z
     assert ((a["p_failure"].dropna() >= 0) & (a["p_failure"].dropna() <= 1.0 + 1e-9)).all()
     assert imp.manifest["scenarios"]["base"]["importance"]["factor_shift"] != 0.0
+
+
+def test_report_and_cli_say_which_estimator_ran(tmp_path, capsys):
+    """The report states the estimator and the sampling law and shows each tranche's effective
+    paths; a plain run's report says plain Monte Carlo; the CLI prints the same line."""
+    from engine.cli import main
+    from engine.report import build_report, warnings
+
+    cfg = with_importance(make_config(), target="d1.A", factor_shift=-1.0, burst_hazard=0.04)
+    res = run(cfg, paths=2000, out=tmp_path / "is")
+    html = build_report(tmp_path / "is").read_text(encoding="utf-8")
+    assert "Estimator: base: importance sampling towards d1.A (factor level shifted by -1.000, burst hazard 0.04" in html
+    assert "effective paths" in html
+    run(make_config(), paths=2000, out=tmp_path / "plain")
+    assert "Estimator: plain Monte Carlo." in build_report(tmp_path / "plain").read_text(encoding="utf-8")
+    # A tranche whose EL rests on few heavy paths is warned about, though its SE looks small.
+    t = res.tables["tranches"].copy()
+    t.loc[0, ["el", "el_se", "ess"]] = [0.01, 0.001, 5.0]
+    assert any("rests on few effective paths" in w for w in warnings({**res.tables, "tranches": t}))
+    path = tmp_path / "c.toml"
+    path.write_text('[run]\nmonths = 60\npaths = 1000\nseed = 1\n[[tenants]]\nname = "a"\npd = 0.05\nrho = 0.3\n'
+                    '[[deals]]\nname = "d"\nlegal_final_month = 60\nleases = [{tenant = "a", term_months = 60, monthly_rent = 1e6}]\n'
+                    'tranches = [{name = "A", balance = 30e6}]\nwaterfall = [{type = "principal", classes = ["A"]}, {type = "residual"}]\n'
+                    '[importance]\nfactor_shift = -1.0\n', encoding="utf-8")
+    assert main(["run", str(path), "--out", str(tmp_path / "cli"), "--no-progress", "--no-report"]) == 0
+    assert "Estimator: base: importance sampling towards d.A" in capsys.readouterr().out
