@@ -312,8 +312,7 @@ class HolderStats:
         """Statistics of one chunk's contagion step (``weights``: the paths' likelihood ratios
         under importance sampling; None for plain Monte Carlo)."""
         io = pc.io
-        pw = weights
-        tally = Tally(pw)
+        tally = Tally(weights)
         moments, count = tally.moments, tally.count
 
         n = io.rounds.shape[0]
@@ -333,8 +332,8 @@ class HolderStats:
         alive = pc.par > 0
         notch = np.where(alive, pc.notch, -1)
         nn = len(ratings.NOTCHES)
-        if pw is not None:
-            notch_hist = count_histogram(notch, nn, pw)
+        if weights is not None:
+            notch_hist = count_histogram(notch, nn, weights)
         else:
             notch_hist = np.stack([np.bincount(notch[:, k][notch[:, k] >= 0], minlength=nn) for k in range(notch.shape[1])]) \
                 if notch.shape[1] else np.zeros((0, nn), dtype=np.int64)
@@ -346,7 +345,7 @@ class HolderStats:
         return cls(
             n_paths=n,
             direct=moments(direct), fire=moments(fire), total=moments(direct + fire),
-            direct_tr=moments(dtr), fire_tr=moments(ftr), total_hist=loss_histogram(direct + fire, pw),
+            direct_tr=moments(dtr), fire_tr=moments(ftr), total_hist=loss_histogram(direct + fire, weights),
             failed=count(io.failed > 0), forced=count(io.sales.sum(axis=2) > 0),
             sold_value=moments(_frac(pc.proceeds, system.assets0[None, :])),
             sold_share=moments(share), capital_ratio=moments(ratio), type_failed=type_failed,
@@ -357,7 +356,7 @@ class HolderStats:
             tranche_direct=moments(pc.par - pc.fundamental), tranche_fire=moments(pc.fundamental - pc.final),
             price=moments(pc.prices), alive=count(alive), notch_hist=notch_hist,
             asset_fund=moments(fund_r), asset_price=moments(price_r),
-            asset_drop_hist=loss_histogram(1.0 - price_r, pw), asset_sold=moments(io.total_sales / depth[None, :]),
+            asset_drop_hist=loss_histogram(1.0 - price_r, weights), asset_sold=moments(io.total_sales / depth[None, :]),
             asset_p_sold=count(io.total_sales > 0),
         )
 

@@ -95,11 +95,8 @@ class Marks:
         return np.asarray(ratings.implied_notch(el, np.broadcast_to(self.wal, el.shape)), dtype=np.int64)
 
 
-def fit(out, tranche_deal: np.ndarray, weights: np.ndarray | None = None) -> Marks:
-    """Least-squares fit of every tranche's marks on the pilot paths ``out``.
-
-    ``weights``: the pilot paths' likelihood ratios under importance sampling. Least squares
-    weighted by dP/dQ projects on the state under the model's law P, as the plain fit does."""
+def fit(out, tranche_deal: np.ndarray) -> Marks:
+    """Least-squares fit of every tranche's marks on the pilot paths ``out``."""
     n, K = out.tranche_h_balance.shape
     nb = len(BASIS)
     coef, shift, scale = np.zeros((K, nb)), np.zeros((K, nb)), np.ones((K, nb))
@@ -124,17 +121,10 @@ def fit(out, tranche_deal: np.ndarray, weights: np.ndarray | None = None) -> Mar
         const = sd == 0.0  # the intercept, and any state that did not vary on the pilot
         mu[const], sd[const] = 0.0, 1.0
         Z = (X - mu) / sd
-        if weights is None:
-            beta, *_ = np.linalg.lstsq(Z, yk, rcond=None)
-            resid = yk - Z @ beta
-            sst = float(((yk - yk.mean()) ** 2).sum())
-        else:
-            wk = weights[alive]
-            root = np.sqrt(wk)
-            beta, *_ = np.linalg.lstsq(Z * root[:, None], yk * root, rcond=None)
-            resid = (yk - Z @ beta) * root
-            sst = float((wk * (yk - (wk @ yk) / wk.sum()) ** 2).sum())
+        beta, *_ = np.linalg.lstsq(Z, yk, rcond=None)
         coef[k], shift[k], scale[k] = beta, mu, sd
+        resid = yk - Z @ beta
+        sst = float(((yk - yk.mean()) ** 2).sum())
         if used[k] > nb:
             r2[k] = 1.0 - float(resid @ resid) / sst if sst > 0.0 else 1.0
     return Marks(coef=coef, shift=shift, scale=scale, r2=r2, fit_paths=used, wal=wal, tranche_deal=np.asarray(tranche_deal))

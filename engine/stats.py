@@ -367,8 +367,7 @@ class RunStats:
         """Statistics of one chunk's path outputs; ``horizon`` is T (a firm month beyond it is no default).
         ``weights``: the paths' likelihood ratios under importance sampling (None: a plain run)."""
         alloc = out.tranche_alloc_loss
-        pw = weights
-        tally = Tally(pw)
+        tally = Tally(weights)
         moments, count = tally.moments, tally.count
         n_firms = out.firm_own.shape[1]
         return cls(
@@ -388,24 +387,24 @@ class RunStats:
             rapid_fired=count(out.deal_rapid_month > 0),
             ard_refinanced=count(out.deal_ard == ARD_REFINANCED),
             ard_swept=count(out.deal_ard == ARD_SWEPT),
-            trap_month_hist=_month_counts(out.deal_trap_month, horizon, pw),
-            rapid_month_hist=_month_counts(out.deal_rapid_month, horizon, pw),
+            trap_month_hist=_month_counts(out.deal_trap_month, horizon, weights),
+            rapid_month_hist=_month_counts(out.deal_rapid_month, horizon, weights),
             loss_pos=count(out.tranche_loss > 0),
             alloc_pos=count(np.nan_to_num(alloc) > 0),
             any_shortfall=count(out.tranche_any_shortfall != 0),
-            loss_hist=loss_histogram(out.tranche_loss, pw),
-            alloc_hist=loss_histogram(alloc, pw),
-            net_loss_hist=loss_histogram(out.deal_net_loss, pw),
-            defaults_hist=count_histogram(out.deal_defaults, max_defaults + 1, pw),
+            loss_hist=loss_histogram(out.tranche_loss, weights),
+            alloc_hist=loss_histogram(alloc, weights),
+            net_loss_hist=loss_histogram(out.deal_net_loss, weights),
+            defaults_hist=count_histogram(out.deal_defaults, max_defaults + 1, weights),
             firm_default=count(out.firm_default_month <= horizon),
             firm_own=count(out.firm_own == 1),
             firm_ratio=moments(out.firm_ratio),
             firm_caused=moments(out.firm_caused),
-            cascade_hist=np.bincount(out.cascade, minlength=n_firms + 1).astype(np.int64) if pw is None
-            else Mass(_weighted_bincount(out.cascade[:, None], n_firms + 1, pw).limbs[0]),
-            fan_factor=_month_bins(out.factor_bin, pw),
-            fan_gpu=_month_bins(out.gpu_bin, pw),
-            weights=None if pw is None else Moments.of(pw.w[:, None]),
+            cascade_hist=np.bincount(out.cascade, minlength=n_firms + 1).astype(np.int64) if weights is None
+            else Mass(_weighted_bincount(out.cascade[:, None], n_firms + 1, weights).limbs[0]),
+            fan_factor=_month_bins(out.factor_bin, weights),
+            fan_gpu=_month_bins(out.gpu_bin, weights),
+            weights=None if weights is None else Moments.of(weights.w[:, None]),
         )
 
     @property

@@ -23,7 +23,7 @@ from engine.calibrate import calibrate_thresholds
 from engine.config import ConfigError, validate_config
 from engine.rng import DrawSource, TiltedDrawSource
 from engine.stats import BIN_VALUES, Mass, PathWeights, loss_histogram, quantile_and_es
-from test_validation import binomial_tranche_el, homogeneous_config
+from test_validation import binomial_tranche_el, homogeneous_config, t_copula_horizon_pd
 
 POINTS = [(0.0, 0.03), (0.03, 0.07), (0.07, 0.10), (0.10, 0.15), (0.15, 0.30), (0.30, 1.0)]
 
@@ -107,14 +107,9 @@ def test_the_shift_moves_every_factor_level_by_m():
 def t_copula_tranche_el(n, c, rho, months, lgd, attach, detach, nu, nx=240, nw=160):
     """E over W and X of the binomial-mixture payoff under the t-copula (static factor):
     P(x, w) = 1 − (1 − Φ((c·w − √ρ x)/√(1−ρ)))^months, w = sqrt(χ²_ν/ν); tensor Gauss–Legendre."""
-    x, wx = np.polynomial.legendre.leggauss(nx)
-    x, wx = 10.0 * x, 10.0 * wx * stats.norm.pdf(10.0 * x)
-    w, ww = np.polynomial.legendre.leggauss(nw)
-    w = 3.5 * (w + 1.0)
-    ww = 3.5 * ww * 2.0 * nu * w * stats.chi2.pdf(nu * w * w, nu)
-    q = special.ndtr((c * w[:, None] - np.sqrt(rho) * x[None, :]) / np.sqrt(1.0 - rho))
+    P, ww, wx = t_copula_horizon_pd(c, rho, nu, months, nx, nw, xmax=10.0)
     # Clipped away from 0 and 1, where scipy's binomial pmf overflows (an error below 1e-13).
-    P = np.clip(-np.expm1(months * np.log1p(-np.minimum(q, 1 - 1e-16))), 1e-15, 1 - 1e-15)
+    P = np.clip(P, 1e-15, 1 - 1e-15)
     k = np.arange(n + 1)
     payoff = np.minimum(np.maximum(lgd * k / n - attach, 0.0), detach - attach) / (detach - attach)
     el = stats.binom.pmf(k[None, None, :], n, P[:, :, None]) @ payoff

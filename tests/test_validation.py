@@ -59,21 +59,27 @@ def binomial_tranche_el(n: int, c: float, rho: float, months: int, lgd: float, a
     return expect_normal(lambda x: float(stats.binom.pmf(k, n, P(x)) @ payoff))
 
 
-def pd12_static_t(c: float, rho: float, nu: float, nx: int = 600, nw: int = 400) -> float:
-    """12-month PD under the t-copula with a static factor:
-    E_W E_X[1 − (1 − Φ((c·w − √ρ X)/√(1−ρ)))^12], w = 1/sqrt(W) = sqrt(χ²_ν/ν).
-
-    Tensor Gauss–Legendre: X on [−12, 12], w on [0, 7] (P(χ²_5 > 245) < 1e-50). The density of w is
-    2νw·f_{χ²_ν}(νw²). Agrees with nested adaptive quad to 1e-15 (checked when this was written).
-    """
+def t_copula_horizon_pd(c: float, rho: float, nu: float, months: int, nx: int, nw: int, xmax: float = 12.0):
+    """P(x, w) = 1 − (1 − Φ((c·w − √ρ x)/√(1−ρ)))^months on a tensor Gauss–Legendre grid, with its
+    weights: X on [−xmax, xmax] (weights × the normal density), w = 1/sqrt(W) = sqrt(χ²_ν/ν) on
+    [0, 7] (P(χ²_5 > 245) < 1e-50; weights × its density 2νw·f_{χ²_ν}(νw²)). Returns (P[w, x], ww, wx)."""
     x, wx = np.polynomial.legendre.leggauss(nx)
-    x, wx = 12.0 * x, 12.0 * wx * stats.norm.pdf(12.0 * x)
+    x, wx = xmax * x, xmax * wx * stats.norm.pdf(xmax * x)
     w, ww = np.polynomial.legendre.leggauss(nw)
     w = 3.5 * (w + 1.0)
     ww = 3.5 * ww * 2.0 * nu * w * stats.chi2.pdf(nu * w * w, nu)
     q = special.ndtr((c * w[:, None] - np.sqrt(rho) * x[None, :]) / np.sqrt(1.0 - rho))
     with np.errstate(divide="ignore"):
-        f = -np.expm1(12.0 * np.log1p(-q))
+        return -np.expm1(months * np.log1p(-q)), ww, wx
+
+
+def pd12_static_t(c: float, rho: float, nu: float, nx: int = 600, nw: int = 400) -> float:
+    """12-month PD under the t-copula with a static factor:
+    E_W E_X[1 − (1 − Φ((c·w − √ρ X)/√(1−ρ)))^12], w = 1/sqrt(W) = sqrt(χ²_ν/ν), by tensor
+    Gauss–Legendre (``t_copula_horizon_pd``). Agrees with nested adaptive quad to 1e-15 (checked
+    when this was written).
+    """
+    f, ww, wx = t_copula_horizon_pd(c, rho, nu, 12, nx, nw)
     return float(ww @ f @ wx)
 
 
