@@ -27,6 +27,7 @@ from . import ratings, rules
 from .compile import Plan
 from .contagion import Holder as RuleHolder, build_problem, glt_vulnerability
 from .marks import Marks, NestedCheck
+from .resume import committable
 from .stats import (MERGE_MAX, Mass, Moments, PathWeights, Tally, count_histogram, counts_view, loss_histogram, merge_fields,
                     quantile_and_es, tail_columns)
 
@@ -268,6 +269,7 @@ def _frac(x: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return x / np.where(scale > 0, scale, 1.0)
 
 
+@committable
 @dataclass
 class HolderStats:
     """The mergeable statistics of the contagion step (exact integers, like RunStats).

@@ -9,13 +9,17 @@ chunks belong to; a resume against a different config, seed, path count or chunk
 
 Statistics are serialised generically: every dataclass field of :class:`RunStats` (and of any
 dataclass inside it, such as ``Moments``) is stored by name, so a field added to ``RunStats``
-later is committed and restored without touching this module. Nothing is pickled.
+later is committed and restored without touching this module. Nothing is pickled, and reading a
+chunk never imports anything: a chunk names its dataclasses, and only classes registered with
+:func:`committable` are rebuilt. A SHA-256 of the content (the layout and every array's dtype,
+shape and bytes) is stored with it and checked on reading, so a chunk whose numbers were edited is
+refused even when its zip is valid.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
+import hashlib
 import io
 import json
 import logging
@@ -54,6 +58,23 @@ class Interrupted(Exception):
 
 # --------------------------------------------------------------------------- serialisation
 
+# The dataclasses a committed chunk may name, by "module:qualname". A decoder that imported the
+# module a file names would run code from any file put in the directory.
+_COMMITTABLE: dict[str, type] = {}
+
+
+def committable(cls: type) -> type:
+    """Class decorator: allow ``cls`` (a dataclass of ints, floats, arrays and committable
+    dataclasses) in committed chunks."""
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls.__qualname__} is not a dataclass")
+    _COMMITTABLE[_class_name(cls)] = cls
+    return cls
+
+
+def _class_name(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
 
 def _encode(value: Any, key: str, arrays: dict[str, np.ndarray]) -> dict:
     if value is None or isinstance(value, (bool, str)):
@@ -65,7 +86,9 @@ def _encode(value: Any, key: str, arrays: dict[str, np.ndarray]) -> dict:
         return {"kind": "float", "value": float(value).hex()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         cls = type(value)
-        return {"kind": "dataclass", "class": f"{cls.__module__}:{cls.__qualname__}",
+        if _COMMITTABLE.get(_class_name(cls)) is not cls:
+            raise TypeError(f"cannot commit a {cls.__qualname__} ({key}): decorate it with engine.resume.committable")
+        return {"kind": "dataclass", "class": _class_name(cls),
                 "fields": {f.name: _encode(getattr(value, f.name), f"{key}.{f.name}", arrays) for f in dataclasses.fields(value)}}
     if isinstance(value, np.ndarray):
         if value.dtype == object:
@@ -92,21 +115,32 @@ def _decode(spec: dict, key: str, arrays) -> Any:
         flat = np.array([int(s) for s in arrays[key]], dtype=object)
         return flat.reshape(spec["shape"])
     if kind == "dataclass":
-        module, _, qualname = spec["class"].partition(":")
-        cls: Any = importlib.import_module(module)
-        for part in qualname.split("."):
-            cls = getattr(cls, part)
-        if not dataclasses.is_dataclass(cls):
-            raise ResumeError(f"{spec['class']} is not a dataclass")
+        cls = _COMMITTABLE.get(spec["class"])
+        if cls is None:
+            raise ResumeError(f"a committed chunk names the class {spec['class']!r}, which dcabs does not commit")
+        names = {f.name for f in dataclasses.fields(cls)}
+        if set(spec["fields"]) != names:
+            raise ResumeError(f"a committed chunk's {cls.__qualname__} has the fields {sorted(spec['fields'])}, "
+                              f"not {sorted(names)}")
         return cls(**{name: _decode(sub, f"{key}.{name}", arrays) for name, sub in spec["fields"].items()})
     raise ResumeError(f"unknown kind {kind!r} in a committed chunk")
+
+
+def _digest(layout: Any, arrays: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256(json.dumps(layout, sort_keys=True).encode())
+    for key in sorted(arrays):
+        arr = np.ascontiguousarray(arrays[key])
+        h.update(json.dumps([key, arr.dtype.str, list(arr.shape)]).encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()
 
 
 def dumps_stats(stats, meta: dict | None = None) -> bytes:
     """``stats`` (any dataclass of ints, floats and arrays) as compressed ``.npz`` bytes with ``meta``."""
     arrays: dict[str, np.ndarray] = {}
     spec = _encode(stats, "stats", arrays)
-    arrays[_META] = np.array(json.dumps({"stats": spec, "entry": meta or {}}))
+    layout = {"stats": spec, "entry": meta or {}}
+    arrays[_META] = np.array(json.dumps({**layout, "sha256": _digest(layout, arrays)}))
     buf = io.BytesIO()
     # The same layout as np.savez_compressed, at zlib level 1: the statistics are mostly empty
     # histogram bins, which level 1 already shrinks ~20x, at a quarter of the default level's time.
@@ -118,12 +152,23 @@ def dumps_stats(stats, meta: dict | None = None) -> bytes:
 
 
 def loads_stats(data: bytes | Path) -> tuple[Any, dict]:
-    """The statistics and the manifest entry of a committed chunk."""
+    """The statistics and the manifest entry of a committed chunk.
+
+    Raises ResumeError for anything that is not a chunk dcabs wrote: a damaged file, a class
+    outside the allow-list, or content that does not match its digest."""
     source = io.BytesIO(data) if isinstance(data, bytes) else data
-    with np.load(source, allow_pickle=False) as npz:
-        meta = json.loads(str(npz[_META]))
-        arrays = {k: npz[k] for k in npz.files if k != _META}
-    return _decode(meta["stats"], "stats", arrays), meta["entry"]
+    try:
+        with np.load(source, allow_pickle=False) as npz:
+            meta = json.loads(str(npz[_META]))
+            arrays = {k: npz[k] for k in npz.files if k != _META}
+        layout = {"stats": meta.get("stats"), "entry": meta.get("entry")} if isinstance(meta, dict) else None
+        if layout is None or meta.get("sha256") != _digest(layout, arrays):
+            raise ResumeError("its content does not match the digest stored with it (edited or damaged)")
+        return _decode(meta["stats"], "stats", arrays), meta["entry"]
+    except ResumeError:
+        raise
+    except Exception as exc:  # zip, zlib, npy-header, JSON and layout damage all mean the same thing here
+        raise ResumeError(f"it cannot be read ({type(exc).__name__}: {exc})") from None
 
 
 # --------------------------------------------------------------------------- the chunk store
@@ -213,8 +258,9 @@ class ChunkStore:
             return None
         try:
             stats, entry = loads_stats(path)
-        except (OSError, ValueError, KeyError) as exc:
-            raise ResumeError(f"{path} is not a readable committed chunk ({exc}); pass --overwrite to start again") from None
+        except ResumeError as exc:
+            raise ResumeError(f"{path} is not a committed chunk this run can use: {exc}; delete that file to "
+                              "recompute its chunk, or pass --overwrite to start again") from None
         expect = {"scenario": scenario, "start": start, "stop": stop, "network": network,
                   "config_sha256": self.identity["config_sha256"], "seed": self.identity["seed"]}
         if entry != expect:

@@ -26,6 +26,8 @@ import pandas as pd
 
 from kernels.plan import ARD_REFINANCED, ARD_SWEPT, FACTOR_LO, FACTOR_WIDTH, FAN_BINS, GPU_LO, GPU_WIDTH, PathOutputs
 
+from .resume import committable
+
 # Labels of the kernel's ARD outcome codes (ARD_NONE, ARD_REFINANCED, ARD_SWEPT).
 ARD_OUTCOMES = ("none", "refinanced", "swept")
 
@@ -98,6 +100,7 @@ def _normalise(limbs: np.ndarray) -> np.ndarray:
     return out
 
 
+@committable
 @dataclass
 class Mass:
     """Exact sums of path weights (a weighted count, or a weighted histogram's bins): int64 limbs
@@ -160,6 +163,7 @@ def counts_view(stats):
     return dataclasses.replace(stats, **changes) if changes else stats
 
 
+@committable
 @dataclass
 class Moments:
     """Exact count, sum and sum of squares per column, ignoring NaN.
@@ -323,6 +327,7 @@ def quantile_and_es(hist: np.ndarray, level: float, total: float | None = None) 
     return float(var), float(es)
 
 
+@committable
 @dataclass
 class RunStats:
     """Everything the summary tables need, merged over chunks. All fields are exact integers."""

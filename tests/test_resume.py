@@ -21,7 +21,7 @@ from engine import backends, run, validate_config
 from engine.backends import Chunk, Job, compute
 from engine.cli import main
 from engine.outputs import OutputExistsError
-from engine.resume import CHUNKS_DIR, Interrupted, ResumeError, dumps_stats, loads_stats
+from engine.resume import CHUNKS_DIR, Interrupted, ResumeError, committable, dumps_stats, loads_stats
 from engine.stats import Moments, RunStats
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,6 +57,7 @@ def test_run_stats_round_trip_exactly(chunk_stats):
     assert_same(big, loads_stats(dumps_stats(big))[0])
 
 
+@committable
 @dataclasses.dataclass
 class Extended(RunStats):
     """RunStats as another engineer might grow it: new arrays, moments and scalars."""
@@ -224,3 +225,129 @@ def test_an_importance_sampled_run_round_trips_and_resumes_bit_identically(tmp_p
     assert resumed.manifest["chunks_resumed"] == 2
     for name in full.tables:
         pd.testing.assert_frame_equal(full.tables[name], resumed.tables[name], check_exact=True)
+
+
+# --------------------------------------------------------------------------- files dcabs did not write
+
+
+def _rezip(data: bytes, edit) -> bytes:
+    """The chunk ``data`` with its arrays (``{name: array}``, ``__meta__`` parsed to a dict) passed
+    through ``edit`` and written back as a valid zip, as a hand-edit would be."""
+    import io
+    import json
+    import zipfile
+
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(str(arrays.pop("__meta__")))
+    edit(arrays, meta)
+    arrays["__meta__"] = np.array(json.dumps(meta))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for key, arr in arrays.items():
+            with zf.open(f"{key}.npy", "w") as f:
+                np.lib.format.write_array(f, arr, allow_pickle=False)
+    return buf.getvalue()
+
+
+def _redigest(arrays, meta):
+    from engine.resume import _digest
+
+    meta["sha256"] = _digest({"stats": meta["stats"], "entry": meta["entry"]}, arrays)
+
+
+def test_a_chunk_naming_any_other_class_is_refused_without_importing_it(chunk_stats, tmp_path, monkeypatch):
+    # A module on the path that records being imported: the old decoder imported whatever a chunk named.
+    (tmp_path / "dcabs_planted.py").write_text("import pathlib\npathlib.Path(__file__).with_suffix('.ran').touch()\n"
+                                               "import dataclasses\n@dataclasses.dataclass\nclass X:\n    count: int = 0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def plant(arrays, meta):
+        meta["stats"]["fields"]["loss"]["class"] = "dcabs_planted:X"
+        _redigest(arrays, meta)  # a valid digest: the allow-list alone must stop it
+
+    with pytest.raises(ResumeError, match="names the class 'dcabs_planted:X'"):
+        loads_stats(_rezip(dumps_stats(chunk_stats), plant))
+    assert not (tmp_path / "dcabs_planted.ran").exists()
+    assert "dcabs_planted" not in sys.modules
+
+
+def test_a_registered_class_with_other_fields_is_refused(chunk_stats):
+    def rename(arrays, meta):
+        fields = meta["stats"]["fields"]["loss"]["fields"]
+        fields["counter"] = fields.pop("count")
+        _redigest(arrays, meta)
+
+    with pytest.raises(ResumeError, match="Moments has the fields"):
+        loads_stats(_rezip(dumps_stats(chunk_stats), rename))
+
+
+def test_an_unregistered_dataclass_is_refused_when_committing():
+    @dataclasses.dataclass
+    class Private:
+        n: int = 1
+
+    with pytest.raises(TypeError, match="engine.resume.committable"):
+        dumps_stats(Private())
+
+
+def test_edited_statistics_in_a_valid_zip_are_refused_by_the_digest(chunk_stats):
+    name = next(f.name for f in dataclasses.fields(chunk_stats) if isinstance(getattr(chunk_stats, f.name), np.ndarray))
+
+    def edit(arrays, meta):
+        key = f"stats.{name}"
+        arrays[key] = arrays[key].copy()
+        arrays[key].flat[0] += 1
+
+    data = dumps_stats(chunk_stats)
+    loads_stats(_rezip(data, lambda a, m: None))  # rewriting alone changes nothing that matters
+    with pytest.raises(ResumeError, match="does not match the digest"):
+        loads_stats(_rezip(data, edit))
+
+    def entry(arrays, meta):
+        meta["entry"]["start"] = 5
+
+    with pytest.raises(ResumeError, match="does not match the digest"):
+        loads_stats(_rezip(dumps_stats(chunk_stats, {"start": 0}), entry))
+
+
+def _damage_kinds(data: bytes) -> dict[str, bytes]:
+    mid = len(data) // 2
+    flipped = lambda i: data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1:]  # noqa: E731
+    return {
+        "empty": b"", "one byte": data[:1], "truncated half": data[:mid], "truncated end": data[:-1],
+        "text": b"not a chunk\n", "zeros": bytes(len(data)), "header flip": flipped(0), "middle flip": flipped(mid),
+        "directory flip": flipped(len(data) - 30), "local header flip": flipped(35), "appended": data + b"junk",
+        "doubled": data + data, "random": np.random.default_rng(3).bytes(len(data)),
+        "other zip": _rezip(data, lambda a, m: a.clear()),
+    }
+
+
+def test_every_kind_of_damage_is_a_resume_error(chunk_stats):
+    data = dumps_stats(chunk_stats)
+    for kind, damaged in _damage_kinds(data).items():
+        try:
+            loads_stats(damaged)
+        except ResumeError:
+            continue
+        # Bytes before or after an intact zip leave it readable; then the content must be intact.
+        assert kind in ("appended", "doubled"), kind
+        assert_same(chunk_stats, loads_stats(damaged)[0])
+
+
+def test_cli_resume_with_a_damaged_chunk_exits_2_naming_the_file(tmp_path, monkeypatch, capsys):
+    from test_cli import small
+
+    cfg = small(tmp_path)
+    args = ["run", str(cfg), "--chunk-paths", "1000", "--out", str(tmp_path / "o"), "--no-report", "--no-progress"]
+    _interrupt_after(monkeypatch, 2)
+    assert main(args) == 128 + signal.SIGTERM
+    monkeypatch.undo()
+    capsys.readouterr()
+    first = tmp_path / "o" / CHUNKS_DIR / "base" / "000000000000.npz"
+    first.write_bytes(first.read_bytes()[:100])
+    assert main([*args, "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert str(first) in err and "delete that file" in err and "Traceback" not in err
+    first.unlink()
+    assert main([*args, "--resume"]) == 0  # only the deleted chunk is recomputed
