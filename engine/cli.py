@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--paths-out", action="store_true", help="also write every path's outputs as the Parquet dataset DIR/paths/")
     r.add_argument("--resume", action="store_true", help="continue an interrupted run in --out from its committed chunks")
     add_backend_arguments(r)
-    from .sweep import add_sweep_parser
+    from .sweep import add_sweep_parser, tolerance_arg
 
     add_sweep_parser(sub)
     b = sub.add_parser("bench", help="run the hot-loop benchmark suite in benchmarks/")
@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     be.add_argument("--vary", required=True, help="dotted config path, e.g. gpu.economic_life_months")
     be.add_argument("--lo", type=float, help="bracket low end (default: a quarter of the current value)")
     be.add_argument("--hi", type=float, help="bracket high end (default: four times the current value)")
-    be.add_argument("--tol", type=float, default=1e-3, help="bracket width at which to stop (default 0.001)")
+    be.add_argument("--tol", type=tolerance_arg, default=1e-3, help="bracket width at which to stop (default 0.001)")
     be.add_argument("--scenario", help="a scenario that sets the deterministic what-if")
     return p
 

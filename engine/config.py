@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Callable, Literal, Union
@@ -34,6 +35,9 @@ Name = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=64)]
 Month = Annotated[int, Field(ge=0, le=600)]
 Usd = Annotated[float, Field(ge=0.0, le=1e13)]
 FactorValue = Annotated[float, Field(ge=-20.0, le=20.0)]
+BASE_SCENARIO = "base"
+# Attach/detach points closer than this meet: a computed 1 − 0.88 must still tile with 0.12.
+POINT_TOL = 1e-9
 
 
 class _Section(BaseModel):
@@ -250,7 +254,8 @@ class Lease(_Section):
     id: str | None = Field(None, max_length=64, description="Optional label.")
     tenant: Name = Field(..., description="Name of the tenant who pays the rent.")
     start_month: int = Field(
-        0, ge=0, le=600, description="s_j: rent is paid in months s_j < t ≤ s_j + term."
+        0, ge=0, le=600,
+        description="s_j: rent is paid in months s_j < t ≤ s_j + term; must be before `run.months`.",
     )
     term_months: int = Field(..., ge=1, le=600, description="Lease term T_j in months.")
     monthly_rent: float = Field(..., ge=0.0, le=1e12, description="Initial monthly rent R_j (USD).")
@@ -382,7 +387,12 @@ class Tranche(_Section):
         True, description="Whether carried interest shortfall itself accrues interest at the coupon."
     )
     attach: float | None = Field(
-        None, ge=0.0, le=1.0, description="Attachment point A on the pool's net loss fraction."
+        None, ge=0.0, le=1.0,
+        description=(
+            "Attachment point A on the pool's net loss fraction. The classes with points tile the loss: "
+            "each attaches where the next junior class detaches (no overlap, no gap); pari-passu classes "
+            "share the same points."
+        ),
     )
     detach: float | None = Field(
         None, ge=0.0, le=1.0, description="Detachment point D on the pool's net loss fraction (D > A)."
@@ -629,6 +639,8 @@ class Deal(_Section):
         if self.reserve.target_months > 0 and "reserve" not in seen:
             errs.append(_ref_error(("reserve", "target_months"), "a reserve target needs a `reserve` waterfall step", self.reserve.target_months))
         ctx = info.context or {}
+        if ctx.get("check_tranche_stack", True):
+            errs.extend(self.stack_errors())
         T = ctx.get("months")
         if isinstance(T, int) and self.legal_final_month > T:
             errs.append(_ref_error(("legal_final_month",), f"beyond run.months ({T})", self.legal_final_month))
@@ -637,12 +649,14 @@ class Deal(_Section):
                 self._tape, self._tape_sha256 = _read_lease_tape(Path(ctx.get("base_dir", ".")) / self.lease_tape)
             except ValidationError as exc:
                 errs.extend(_line_errors(exc))
+        if isinstance(T, int) and T >= 1:  # below 1, run.months itself is the error
+            errs.extend(self.lease_start_errors(T))
         # Tenant names are known here only when validate_config passed them in; otherwise the
         # root check covers leases. Checking here lets one report hold every missing name.
         leases = self.all_leases
+        # A lease starting at or after T is refused above, so only a zero rent leaves a lease worthless.
         if leases and not self.collateral_tranches and all(
-            lease.gpu_cost + lease.shell_value == 0 and (lease.monthly_rent == 0 or (isinstance(T, int) and lease.start_month >= T))
-            for lease in leases
+            lease.gpu_cost + lease.shell_value == 0 and lease.monthly_rent == 0 for lease in leases
         ):
             where = ("leases",) if self.leases is not None else ("lease_tape",)
             errs.append(_ref_error(where, "the pool is worth nothing: no rent within the horizon and no collateral", None))
@@ -653,16 +667,63 @@ class Deal(_Section):
             raise ValidationError.from_exception_data("Deal", errs)
         return self
 
+    def _lease_loc(self, j: int, field: str, prefix: tuple = ()) -> tuple:
+        """Where lease ``j``'s ``field`` is: ``leases[j].field`` inline, ``lease_tape.row j.field`` in a tape."""
+        if self.leases is not None:
+            return (*prefix, "leases", j, field)
+        return (*prefix, "lease_tape", f"row {j}", field)
+
     def tenant_errors(self, tenants: set[str], prefix: tuple = ()) -> list[InitErrorDetails]:
         """An error for every lease whose tenant or RVG guarantor is not in ``tenants``, located under ``prefix``."""
-        where = ("leases",) if self.leases is not None else ("lease_tape",)
         return [
-            _ref_error((*prefix, *where, j if self.leases is not None else f"row {j}", field),
-                       f"unknown tenant {name!r}", name)
+            _ref_error(self._lease_loc(j, field, prefix), f"unknown tenant {name!r}", name)
             for j, lease in enumerate(self.all_leases)
             for field, name in (("tenant", lease.tenant), ("rvg_guarantor", lease.rvg_guarantor))
             if name is not None and name not in tenants
         ]
+
+    def lease_start_errors(self, months: int, prefix: tuple = ()) -> list[InitErrorDetails]:
+        """An error for every lease that starts at or after ``months``: it would pay no rent in the
+        simulation, yet its collateral would still count in the pool P_0 and dilute the net loss."""
+        return [
+            _ref_error(self._lease_loc(j, "start_month", prefix),
+                       f"month {lease.start_month} is not before run.months ({months}): the lease would pay "
+                       f"no rent within the simulation (rent starts in month start_month + 1)", lease.start_month)
+            for j, lease in enumerate(self.all_leases)
+            if lease.start_month >= months
+        ]
+
+    def stack_errors(self) -> list[InitErrorDetails]:
+        """An error for every class whose attach/detach points overlap or leave a gap below them.
+
+        The allocation view cuts each class out of the pool's net loss on its own points, so an overlap
+        counts a slice of the loss in two classes and a gap allocates it to none, and nothing else would
+        say so. Sorted by attach, each class must attach where the ones below it reach; classes with
+        identical points are pari passu. The stack need not start at 0 (overcollateralisation below the
+        notes) nor reach 1 (a senior layer outside the deal)."""
+        pointed = sorted((t.attach, t.detach, k) for k, t in enumerate(self.tranches) if t.attach is not None)
+        errs: list[InitErrorDetails] = []
+        top: tuple[float, float, int] | None = None  # the class reaching highest so far
+        for a, d, k in pointed:
+            if top is not None:
+                ta, td, tk = top
+                below = f"tranche {self.tranches[tk].name!r} (attach {ta:g}, detach {td:g})"
+                if math.isclose(a, ta, abs_tol=POINT_TOL) and math.isclose(d, td, abs_tol=POINT_TOL):
+                    continue
+                if a < td - POINT_TOL:
+                    errs.append(_ref_error(
+                        ("tranches", k, "attach"),
+                        f"{a:g} overlaps {below}: that slice of the pool's loss would be counted in both classes; "
+                        f"each class attaches where the next junior class detaches, and pari-passu classes share "
+                        f"the same points", a))
+                elif a > td + POINT_TOL:
+                    errs.append(_ref_error(
+                        ("tranches", k, "attach"),
+                        f"{a:g} leaves a gap above {below}: the pool's loss between {td:g} and {a:g} would be "
+                        f"allocated to no class; each class attaches where the next junior class detaches", a))
+            if top is None or d > top[1]:
+                top = (a, d, k)
+        return errs
 
     @property
     def all_leases(self) -> list[Lease]:
@@ -1031,7 +1092,9 @@ class Config(_Section):
         None, description="Importance sampling of the factor (docs/model.md §9); omitted: plain Monte Carlo."
     )
     scenarios: dict[Name, Scenario] = Field(
-        default_factory=dict, description="Named stress scenarios: overrides of this config, run with `--scenario`."
+        default_factory=dict,
+        description="Named stress scenarios: overrides of this config, run with `--scenario`. "
+                    "`base` is reserved: it names the config as written.",
     )
 
     _holdings: list[tuple[str, str, float]] = PrivateAttr(default_factory=list)
@@ -1048,6 +1111,18 @@ class Config(_Section):
         if errs:
             raise ValidationError.from_exception_data("Config", errs)
         return items
+
+    @field_validator("scenarios")
+    @classmethod
+    def _base_reserved(cls, scenarios: dict[str, Scenario]) -> dict[str, Scenario]:
+        # `--scenario base` selects the config as written, so a scenario of that name would never run.
+        if BASE_SCENARIO in scenarios:
+            raise ValidationError.from_exception_data("Config", [_ref_error(
+                (BASE_SCENARIO,),
+                f"the name {BASE_SCENARIO!r} is reserved for the config as written (the unstressed run that "
+                f"`--scenario {BASE_SCENARIO}` selects), so these overrides would never be applied: rename the scenario",
+                BASE_SCENARIO)])
+        return scenarios
 
     @model_validator(mode="after")
     def _collateral_graph(self) -> Config:
@@ -1201,6 +1276,7 @@ class Config(_Section):
         for d, deal in enumerate(self.deals):
             if deal.legal_final_month > T:
                 errs.append(_ref_error(("deals", d, "legal_final_month"), f"beyond run.months ({T})", deal.legal_final_month))
+            errs.extend(deal.lease_start_errors(T, prefix=("deals", d)))
             errs.extend(deal.tenant_errors(known, prefix=("deals", d)))
         if self.factor.burst.month is not None and self.factor.burst.month > T:
             errs.append(_ref_error(("factor", "burst", "month"), f"beyond run.months ({T})", self.factor.burst.month))
@@ -1231,7 +1307,7 @@ class Config(_Section):
         """A copy with fields of ``run`` replaced, re-validated."""
         data = self.resolved()
         data["run"].update({k: v for k, v in changes.items() if v is not None})
-        return validate_config(data, base_dir=self._base_dir)
+        return validate_config(data, base_dir=self._base_dir, check_tranche_stack=self._check_tranche_stack)
 
     def with_overrides(self, overrides: dict[str, Any]) -> Config:
         """A copy with fields replaced by dotted path (``{"deals.hyperion.tranches.A.detach": 0.9}``;
@@ -1247,9 +1323,11 @@ class Config(_Section):
                 errors.append((path, str(exc)))
         if errors:
             raise ConfigError(errors)
-        return validate_config(data, base_dir=self._base_dir)
+        return validate_config(data, base_dir=self._base_dir, check_tranche_stack=self._check_tranche_stack)
 
     _base_dir: Path = PrivateAttr(Path("."))
+    # False for a sweep's points and the configs derived from them (see validate_config).
+    _check_tranche_stack: bool = PrivateAttr(True)
 
 
 def _find_cycle(edges: dict[str, list[str]]) -> list[str] | None:
@@ -1279,20 +1357,28 @@ def _find_cycle(edges: dict[str, list[str]]) -> list[str] | None:
     return None
 
 
-def validate_config(data: dict[str, Any], base_dir: Path | str = ".") -> Config:
-    """Validate a config given as a dict. Lease tapes are read relative to ``base_dir``."""
+def validate_config(data: dict[str, Any], base_dir: Path | str = ".", *, check_tranche_stack: bool = True) -> Config:
+    """Validate a config given as a dict. Lease tapes are read relative to ``base_dir``.
+
+    ``check_tranche_stack=False`` skips only the check that each deal's attach/detach points tile
+    (:meth:`Deal.stack_errors`): a sweep moves one class's points alone, e.g. the senior's attach
+    when it searches for the minimum subordination, and each class's allocation view depends on its
+    own points only. Configs derived from the result (scenarios, overrides) inherit the setting."""
     base_dir = Path(base_dir)
     raw = data if isinstance(data, dict) else {}
     tenants = raw.get("tenants")
-    names = {t.get("name") for t in tenants if isinstance(t, dict)} if isinstance(tenants, list) else set()
+    # Only string names: an unhashable one (a list) is reported by the field check, not raised here.
+    names = {t["name"] for t in tenants if isinstance(t, dict) and isinstance(t.get("name"), str)} if isinstance(tenants, list) else set()
     run = raw.get("run")
     months = run.get("months") if isinstance(run, dict) else None
-    context = {"base_dir": base_dir, "tenant_names": names, "months": months if type(months) is int else None}
+    context = {"base_dir": base_dir, "tenant_names": names, "months": months if type(months) is int else None,
+               "check_tranche_stack": check_tranche_stack}
     try:
         cfg = Config.model_validate(data, context=context)
     except ValidationError as exc:
         raise ConfigError(_errors_from_validation(exc)) from None
     cfg._base_dir = base_dir
+    cfg._check_tranche_stack = check_tranche_stack
     if cfg.scenarios:
         from .scenarios import check_scenarios  # scenarios.py builds on this module
 

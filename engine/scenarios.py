@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import Config, ConfigError, validate_config
+from .config import BASE_SCENARIO, Config, ConfigError, validate_config
 
-BASE = "base"
+BASE = BASE_SCENARIO  # reserved: Config refuses a scenario of this name
 
 
 class PathError(Exception):
@@ -78,7 +78,7 @@ def scenario_config(cfg: Config, name: str) -> Config:
     if errors:
         raise ConfigError(errors)
     try:
-        return validate_config(data, base_dir=cfg._base_dir)
+        return validate_config(data, base_dir=cfg._base_dir, check_tranche_stack=cfg._check_tranche_stack)
     except ConfigError as exc:
         raise ConfigError(
             [(f"scenarios.{name}", f"Scenario {name!r} failed config validation: {p}: {m}") for p, m in exc.errors]

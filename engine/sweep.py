@@ -13,6 +13,8 @@ import argparse
 import itertools
 import json
 import logging
+import math
+import numbers
 import tomllib
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -50,6 +52,8 @@ def parse_range(spec: str) -> list[int | float]:
         start, stop, step = (Decimal(p.strip().replace("_", "")) for p in parts)
     except InvalidOperation:
         raise ValueError(f"{spec!r}: start, stop and step must be numbers") from None
+    if not all(x.is_finite() for x in (start, stop, step)):
+        raise ValueError(f"{spec!r}: start, stop and step must be finite numbers")
     if step == 0 or (stop - start) * step < 0:
         raise ValueError(f"{spec!r}: the step must be non-zero and go from start towards stop")
     count = int((stop - start) / step + Decimal("1e-9")) + 1
@@ -82,13 +86,49 @@ def grid(dims: dict[str, list]) -> list[dict[str, Any]]:
     return [dict(zip(dims, combo)) for combo in itertools.product(*dims.values())]
 
 
+def check_target_el(value: Any, name: str = "target_el") -> float:
+    """An expected-loss target: a fraction of the tranche's balance strictly between 0 and 1. At 0
+    no finite bracket can be shown to meet it, at 1 or more every value meets it; 5 is 5%'s typo."""
+    real = _is_real(value)
+    if not real or not 0.0 < value < 1.0:
+        hint = f"; did you mean {value / 100:g} ({value:g}%)?" if real and 1.0 <= value < 100.0 else ""
+        raise ValueError(f"{name} {value!r}: an expected-loss target is a fraction of the tranche's balance "
+                         f"in (0, 1), e.g. 0.01 for 1%{hint}")
+    return float(value)
+
+
+def check_tolerance(value: Any, name: str = "tol") -> float:
+    """A bisection tolerance: finite and > 0 (0 never stops, NaN and ∞ stop at once)."""
+    if not _is_real(value) or not (math.isfinite(value) and value > 0.0):
+        raise ValueError(f"{name} {value!r}: the tolerance must be a finite number > 0")
+    return float(value)
+
+
+def tolerance_arg(text: str) -> float:
+    """argparse ``type=`` for a tolerance option (``dcabs breakeven --tol``), checked by :func:`check_tolerance`."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    try:
+        return check_tolerance(value, "--tol")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def point_label(point: dict[str, Any]) -> str:
     return ", ".join(f"{p}={v}" for p, v in point.items())
 
 
 def point_configs(config, dims: dict[str, list], scenarios: list[str], run_overrides: dict) -> list[tuple[dict, str, Any]]:
     """(point, scenario, merged config) for every point and scenario, all validated; every error
-    is collected and names its point."""
+    is collected and names its point. A point may move one class's attach or detach alone (the
+    minimum subordination moves the senior's attach), so the tiling of the tranche stack is checked
+    on the config and its scenarios, not at the points."""
     from .config import ConfigError, validate_config
     from .run import _one_path_if_deterministic
     from .scenarios import PathError, scenario_config, set_path
@@ -114,7 +154,8 @@ def point_configs(config, dims: dict[str, list], scenarios: list[str], run_overr
                 set_path(data, path, value)
             where = f"point {point_label(point)}" + (f" (scenario {name})" if name != "base" else "")
             try:
-                out.append((point, name, _one_path_if_deterministic(validate_config(data, base_dir=config._base_dir))))
+                cfg = validate_config(data, base_dir=config._base_dir, check_tranche_stack=False)
+                out.append((point, name, _one_path_if_deterministic(cfg)))
             except ConfigError as exc:
                 errors.extend((where, f"{where}: {p}: {m}" if p else f"{where}: {m}") for p, m in exc.errors)
     if errors:
@@ -175,10 +216,9 @@ def bisect_min(meets: Callable[[float], bool], lo: float, hi: float, tol: float)
     """The smallest x in [lo, hi] with ``meets(x)``, to within ``tol``, for a ``meets`` that is false
     below some threshold and true above it. Returns (x, evaluations); x always meets. Raises
     :class:`NoSolution` when even ``hi`` does not meet."""
-    if not lo < hi:
-        raise ValueError(f"the bracket needs lo < hi, got [{lo}, {hi}]")
-    if not tol > 0:
-        raise ValueError(f"the tolerance must be positive, got {tol}")
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(f"the bracket needs finite lo < hi, got [{lo}, {hi}]")
+    check_tolerance(tol)
     if not meets(hi):
         raise NoSolution(f"no value in [{lo}, {hi}] meets the target: not even {hi}")
     if meets(lo):
@@ -204,6 +244,8 @@ def min_subordination(config, deal: str, tranche: str, target_el: float, path: s
     EL at ``hi`` is above the target. ``run_kwargs`` go to :func:`sweep` (paths, seed, scenario...)."""
     if view not in ("allocation", "cashflow"):
         raise ValueError(f"view must be 'allocation' or 'cashflow', got {view!r}")
+    check_target_el(target_el)
+    check_tolerance(tol)
     names = {(d.name, t.name) for d in config.deals for t in d.tranches}
     if (deal, tranche) not in names:
         known = ", ".join(f"{d}.{t}" for d, t in sorted(names))
@@ -277,7 +319,9 @@ def _targets(args, dims: dict[str, list]) -> tuple[str, str, str, float, float, 
     spec = next((s.partition("=")[2] for s in args.sets if s.partition("=")[0].strip() == args.vary), None)
     if spec is None or spec.count(":") != 2:
         raise ValueError(f"--vary {args.vary}: give its bracket as --set {args.vary}=lo:hi:tolerance")
+    check_target_el(args.target_el, "--target-el")
     lo, hi, tol = (float(x) for x in spec.split(":"))
+    check_tolerance(tol, f"--vary {args.vary}: the step (the bisection's tolerance)")
     return deal, tranche, args.vary, lo, hi, tol
 
 
@@ -331,7 +375,7 @@ def _solve(cfg, outer: dict[str, list], names: list[str], target, target_el: flo
     deal, tranche, path, lo, hi, tol = target
     rows = []
     for point in grid(outer) if outer else [{}]:
-        base = cfg.with_overrides(point) if point else cfg
+        base = _outer_config(cfg, point) if point else cfg
         for name in names:
             value = min_subordination(base, deal, tranche, target_el, path, lo, hi, tol, view=view,
                                       scenario=None if name == "base" else name, **common)
@@ -339,3 +383,14 @@ def _solve(cfg, outer: dict[str, list], names: list[str], target, target_el: flo
                          "target_el": target_el, path: value})
     return pd.DataFrame(rows)
 
+
+def _outer_config(cfg, point: dict[str, Any]):
+    """``cfg`` with an outer point's overrides, validated as a sweep point is (stack tiling unchecked);
+    its scenarios are merged onto it, so they inherit that."""
+    from .config import validate_config
+    from .scenarios import set_path
+
+    data = cfg.resolved()
+    for path, value in point.items():
+        set_path(data, path, value)  # point_configs has checked every path
+    return validate_config(data, base_dir=cfg._base_dir, check_tranche_stack=False)

@@ -639,10 +639,14 @@ def random_configs(draw):
         if tr["amortization"] == "level" and draw(st.booleans()):
             s = draw(st.integers(0, lf - 1))
             tr.update(amort_start_month=s, amort_end_month=draw(st.integers(s + 1, lf)))
-        if draw(st.booleans()):
-            a = draw(st.floats(0.0, 0.8))
-            tr.update(attach=a, detach=draw(st.floats(a + 0.01, 1.0)))
         tranches.append(tr)
+    # Loss-allocation points on some classes; those tile upwards from `lo`, the junior class lowest.
+    lo = draw(st.floats(0.0, 0.3))
+    for tr in reversed(tranches):
+        if draw(st.booleans()) and lo < 0.99:
+            hi = min(1.0, lo + draw(st.floats(0.01, 0.6)))
+            tr.update(attach=lo, detach=hi)
+            lo = hi
     coupon_names = [tr["name"] for tr in tranches if tr["coupon"] > 0]
     split = draw(st.integers(0, len(coupon_names)))
     waterfall = []
