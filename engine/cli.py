@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import shlex
+import signal
 import sys
 from pathlib import Path
 
@@ -75,13 +76,12 @@ def _whatif(args, cfg) -> int:
     if out.suffix.lower() not in (".csv", ".parquet"):
         return _fail([f"{out}: the statement is written as .csv or .parquet"])
     table = statement(cfg, scenario=args.scenario, path=args.path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
+    from .outputs import _atomic_write
+
     if out.suffix.lower() == ".csv":
-        table.to_csv(tmp, index=False)
+        _atomic_write(out, lambda tmp: table.to_csv(tmp, index=False))
     else:
-        table.to_parquet(tmp, index=False)
-    tmp.replace(out)
+        _atomic_write(out, lambda tmp: table.to_parquet(tmp, index=False))
     print(f"wrote {out}: {len(table)} rows ({table['deal'].nunique()} deal(s) × {table['month'].max() + 1} months)")
     return 0
 
@@ -152,9 +152,38 @@ def format_who_bears(res) -> str:
     return "\n".join(lines)
 
 
+def _os_error(exc: OSError) -> str:
+    import errno
+
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR) and exc.filename:
+        # mkdir under a file says "File exists" of the file, which reads as if the target existed.
+        for part in (Path(exc.filename), *Path(exc.filename).parents):
+            if part.exists() and not part.is_dir():
+                return f"{part} is a file, not a directory"
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
+    try:
+        return _main(args, argv)
+    except OSError as exc:  # a full disk, an unwritable or misnamed output: the user's to fix, not a bug
+        return _fail([f"dcabs {args.command}: cannot write or read a file: {_os_error(exc)}", *_resume_hint(args, argv)])
+    except KeyboardInterrupt:  # a second Ctrl-C: stop now, without the chunk in progress
+        print("\n" + "\n".join(["interrupted", *_resume_hint(args, argv)]), file=sys.stderr)
+        return 128 + signal.SIGINT
+
+
+def _resume_hint(args: argparse.Namespace, argv: list[str]) -> list[str]:
+    out = getattr(args, "out", None)
+    if args.command != "run" or out is None or not any((Path(out) / "chunks").rglob("*.npz")):
+        return []
+    return [f"the committed chunks in {out} are kept; resume with:\n  {resume_command(argv, out)}"]
+
+
+def _main(args: argparse.Namespace, argv: list[str]) -> int:
     if args.verbose:
         # The engine's own INFO lines only; libraries (distributed, numba) stay at WARNING.
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
@@ -181,8 +210,11 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             path = build_report(args.run_dir)
-        except (ValueError, OSError, KeyError) as exc:  # a damaged run directory is a user error
+        except (ValueError, OSError) as exc:  # a damaged run directory is a user error
             return _fail([f"{args.run_dir}: cannot build the report: {exc}"])
+        except (KeyError, TypeError, AttributeError, IndexError) as exc:  # deeper than read_manifest checks
+            return _fail([f"{args.run_dir}: cannot build the report: manifest.json or summary/ does not have the layout "
+                          f"dcabs writes ({type(exc).__name__}: {exc}); rerun the run to rebuild them"])
         print(f"report: {path}")
         if args.open:
             import webbrowser
@@ -203,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command in ("trace", "breakeven"):
             return _whatif(args, cfg)
-        out = args.out or Path("runs") / args.config.stem
+        out = args.out = args.out or Path("runs") / args.config.stem
         if args.resume and args.overwrite:
             return _fail(["--resume continues a run and --overwrite starts it again: pass one of them"])
         from .run import run

@@ -2,21 +2,29 @@
 
 Layout::
 
+    RUN_DIR/.dcabs                   marker (which kind of directory dcabs made) and lock
     RUN_DIR/manifest.json            resolved config, its hash, seed, sizes, versions, timings
     RUN_DIR/summary/tranches.parquet
     RUN_DIR/summary/deals.parquet
     RUN_DIR/summary/network.parquet, cascades.parquet   (when the config has a network)
 
 Each file is written under a temporary name in the same directory and renamed into place, so a
-reader never sees a half-written file. The manifest is written last: a run directory without one
-is not a finished run.
+reader never sees a half-written file; files get the permissions the umask allows, like any other
+program's. The manifest is written last: a run directory without one is not a finished run.
+
+dcabs writes only into a new or empty directory, or one it made (it has the marker), and removes
+only files whose paths it writes (:func:`remove_written`): a user's own files in a run directory,
+or a directory passed as ``--out`` by mistake, are never deleted. One process at a time writes a
+directory: the marker is locked while a run uses it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -24,10 +32,30 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 MANIFEST = "manifest.json"
+MARKER = ".dcabs"
+PATHS_DIR = "paths"
+# The path-level tables of --paths-out (engine.stats.path_tables and the holders' rows).
+PATH_TABLES = ("tranches", "deals", "firms", "cascades", "holders", "holder_sales")
+# Every summary table a run can write; tranches and deals always.
+SUMMARY_TABLES = ("tranches", "deals", "network", "cascades", "distributions", "fans", "triggers", "marks", "holders",
+                  "holder_types", "assets", "system")
 
 
 class OutputExistsError(Exception):
-    """The output directory already holds a finished run."""
+    """The output directory cannot be written: it holds a finished run, is not dcabs', or is in use."""
+
+
+def _umask() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # the only portable read; racy only against threads creating files this instant
+    os.umask(mask)
+    return mask
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -35,6 +63,8 @@ def _atomic_write(path: Path, write) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
+        # mkstemp makes the file private; outputs are shared like any file the user's umask allows.
+        os.chmod(tmp, 0o666 & ~_umask())
         write(tmp)
         os.replace(tmp, path)
     except BaseException:
@@ -42,12 +72,167 @@ def _atomic_write(path: Path, write) -> None:
         raise
 
 
-def check_writable(out_dir: Path, overwrite: bool) -> None:
-    """Refuse to replace a finished run unless asked to: a rerun must never silently lose results."""
-    if Path(out_dir).exists() and not Path(out_dir).is_dir():
-        raise OutputExistsError(f"{out_dir} is a file, not a run directory; choose another --out")
-    if (Path(out_dir) / MANIFEST).exists() and not overwrite:
-        raise OutputExistsError(f"{out_dir} already holds a finished run; pass --overwrite or choose another --out")
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            f.write(data)
+
+    _atomic_write(path, write)
+
+
+# --------------------------------------------------------------------------- what dcabs owns
+
+# The paths (relative, "/"-separated) of the files dcabs writes in a run or sweep directory, by
+# part. Anything else in the directory is the user's and is never removed.
+_PARTS = {
+    "finished": rf"{MANIFEST}|report\.html|sweep\.(?:parquet|csv)|summary/(?:{'|'.join(SUMMARY_TABLES)})\.parquet"
+                r"|figures/[a-z0-9_]+\.png",
+    "paths": rf"{PATHS_DIR}/(?:{'|'.join(PATH_TABLES)})/scenario=[^/]+/chunk=\d{{12}}\.parquet",
+    "chunks": r"chunks/run\.json|chunks/[^/]+/\d{12}(?:\.without_network)?\.npz",
+}
+_PART_DIRS = {"finished": ("summary", "figures"), "paths": (PATHS_DIR,), "chunks": ("chunks",)}
+
+
+def _figure_names() -> set[str]:
+    from .report import FIGURES  # matplotlib: only when a run directory is replaced
+
+    return set(FIGURES)
+
+
+def remove_written(out_dir: str | Path, parts=("finished", "paths", "chunks")) -> int:
+    """Remove the files dcabs wrote in ``out_dir`` (of the given ``parts``), and the directories of
+    its layout that are empty afterwards; returns how many files went. Nothing else is touched."""
+    root = Path(out_dir)
+    if not root.is_dir():
+        return 0
+    pattern = re.compile("|".join(f"(?:{_PARTS[p]})" for p in parts))
+    tops = [d for p in parts for d in _PART_DIRS[p]]
+    figures = None
+    removed = 0
+    candidates = [root / name for name in (MANIFEST, "report.html", "sweep.parquet", "sweep.csv")]
+    candidates += [f for top in tops if (root / top).is_dir() for f in (root / top).rglob("*")]
+    candidates += list(root.glob(".*.tmp"))
+    for path in candidates:
+        rel = path.relative_to(root).as_posix()
+        # a temporary file of an atomic write that a killed process left behind is ours too
+        if not path.is_file() or not (pattern.fullmatch(rel) or re.fullmatch(r"\.[^/]+\.tmp", path.name)):
+            continue
+        if rel.startswith("figures/"):
+            figures = _figure_names() if figures is None else figures
+            if path.stem not in figures:
+                continue
+        path.unlink()
+        removed += 1
+    # Deepest first, so a directory emptied by removing its subdirectories goes too.
+    for top in tops:
+        if (root / top).is_dir():
+            for d in sorted((p for p in (root / top).rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+                if not any(d.iterdir()):
+                    d.rmdir()
+            if not any((root / top).iterdir()):
+                (root / top).rmdir()
+    return removed
+
+
+def _kind_of(out_dir: Path) -> str | None:
+    """Which kind of dcabs directory ``out_dir`` is: its marker's, or for a directory written before
+    markers existed, what its files say; None for a directory dcabs did not make."""
+    marker = out_dir / MARKER
+    if marker.is_file():
+        try:
+            kind = json.loads(marker.read_text(encoding="utf-8") or "{}").get("dcabs")
+        except (ValueError, AttributeError):
+            kind = None
+        if kind in ("run", "sweep"):
+            return kind
+    if (out_dir / "sweep.parquet").is_file() and (out_dir / MANIFEST).is_file():
+        return "sweep"
+    if (out_dir / MANIFEST).is_file() or (out_dir / "chunks" / "run.json").is_file():
+        return "run"
+    return None
+
+
+def check_writable(out_dir: str | Path, overwrite: bool, kind: str = "run", resume: bool = False) -> None:
+    """Refuse a directory dcabs may not write: a file, a non-empty directory it did not make, one of
+    another kind, or a finished run unless ``overwrite`` (a rerun must never silently lose results)."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputExistsError(f"{out_dir} is a file, not a {kind} directory; choose another --out")
+    if not out_dir.exists():
+        return
+    have = _kind_of(out_dir)
+    if have is None:
+        if any(p.name != MARKER for p in out_dir.iterdir()):
+            raise OutputExistsError(f"{out_dir} is not empty and dcabs did not make it (it has no {MARKER} marker); dcabs "
+                                    "writes only into a new or empty directory, or its own: choose another --out")
+        return
+    if have != kind:
+        raise OutputExistsError(f"{out_dir} holds a dcabs {have}, not a {kind}; choose another --out")
+    if (out_dir / MANIFEST).exists():
+        if resume:
+            raise OutputExistsError(f"{out_dir} holds a finished {kind}: there is nothing to resume; pass --overwrite "
+                                    "to run it again, or choose another --out")
+        if not overwrite:
+            raise OutputExistsError(f"{out_dir} already holds a finished {kind}; pass --overwrite or choose another --out")
+
+
+class Claim:
+    """A directory this process holds the lock of. ``fresh`` when it was new or empty before."""
+
+    def __init__(self, path: Path, existed: bool, marked: bool, fresh: bool):
+        self.path, self.existed, self.marked, self.fresh = path, existed, marked, fresh
+
+    def discard(self) -> None:
+        """Undo a run that failed before committing anything in a fresh directory: remove what it
+        wrote, its marker, and the directory itself if the run made it."""
+        remove_written(self.path)
+        if not self.marked:
+            (self.path / MARKER).unlink(missing_ok=True)
+        if not self.existed:
+            try:
+                self.path.rmdir()
+            except OSError:  # something that is not ours is in it
+                pass
+
+
+_held: dict[Path, Claim] = {}
+
+
+@contextmanager
+def claim(out_dir: str | Path, kind: str = "run"):
+    """Create ``out_dir`` if needed, mark it as a dcabs ``kind`` directory and hold its lock until
+    the block ends; a second process (or a second claim in this one) gets OutputExistsError at once.
+    Call :func:`check_writable` first: this does not judge the contents."""
+    path = Path(out_dir).resolve()
+    if path in _held:
+        yield _held[path]
+        return
+    existed = path.exists()
+    marked = (path / MARKER).exists()
+    fresh = not existed or not any(p.name != MARKER for p in path.iterdir())
+    path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path / MARKER, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # no advisory locks on this platform: one writer is the user's to ensure
+            pass
+        except BlockingIOError:
+            raise OutputExistsError(f"{out_dir} is being written by another dcabs process; wait for it to finish or "
+                                    "choose another --out") from None
+        text = json.dumps({"dcabs": kind}) + "\n"
+        if os.pread(fd, 4096, 0).decode("utf-8", "replace") != text:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, text.encode(), 0)
+        _held[path] = Claim(path, existed, marked, fresh)
+        try:
+            yield _held[path]
+        finally:
+            del _held[path]
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:
@@ -58,41 +243,56 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
 def write_run(out_dir: str | Path, tables: dict[str, pd.DataFrame], manifest: dict, overwrite: bool = False) -> Path:
     out_dir = Path(out_dir)
     check_writable(out_dir, overwrite)
-    for name, frame in tables.items():
-        write_table(frame, out_dir / "summary" / f"{name}.parquet")
-    # An overwritten run must not keep tables the new run did not produce (read_run reads them all).
-    for stale in (out_dir / "summary").glob("*.parquet"):
-        if stale.stem not in tables:
-            stale.unlink()
-    text = json.dumps(manifest, indent=2, sort_keys=True, default=str, allow_nan=False)
-    _atomic_write(out_dir / MANIFEST, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
+    with claim(out_dir, "run"):
+        # An overwritten run keeps no table, figure or report of the earlier one (read_run reads every table).
+        remove_written(out_dir, ("finished",))
+        for name, frame in tables.items():
+            write_table(frame, out_dir / "summary" / f"{name}.parquet")
+        write_manifest(out_dir, manifest)
     return out_dir
+
+
+def write_manifest(out_dir: Path, manifest: dict) -> None:
+    text = json.dumps(manifest, indent=2, sort_keys=True, default=str, allow_nan=False)
+    _atomic_write(Path(out_dir) / MANIFEST, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
+
+
+# The manifest's sections and the JSON type each must have, for a reader to trust the rest.
+_MANIFEST_SECTIONS = {"config": dict, "scenarios": dict, "timings": dict, "versions": dict, "tenant_thresholds": dict}
+
+
+def read_manifest(out_dir: str | Path) -> dict:
+    """The manifest of a finished run; ValueError naming the part that is not what dcabs writes."""
+    path = Path(out_dir) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not text ({exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{path} holds a JSON {type(manifest).__name__}, not the object dcabs writes")
+    for key, kind in _MANIFEST_SECTIONS.items():
+        if key in manifest and not isinstance(manifest[key], kind):
+            raise ValueError(f"{path}: `{key}` is a {type(manifest[key]).__name__}, not an object")
+    bad = [name for name, part in manifest.get("scenarios", {}).items() if not isinstance(part, dict)]
+    if bad:
+        raise ValueError(f"{path}: `scenarios.{bad[0]}` is not an object")
+    return manifest
 
 
 def read_run(out_dir: str | Path) -> tuple[dict[str, pd.DataFrame], dict]:
     out_dir = Path(out_dir)
-    manifest = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
+    manifest = read_manifest(out_dir)
     tables = {path.stem: pd.read_parquet(path) for path in sorted((out_dir / "summary").glob("*.parquet"))}
     return tables, manifest
-
-
-PATHS_DIR = "paths"
-
-
-def clear_path_tables(out_dir: str | Path) -> None:
-    """Remove the path-level dataset of an earlier run in ``out_dir`` (when overwriting it, or before
-    writing a new dataset)."""
-    import shutil
-
-    target = Path(out_dir) / PATHS_DIR
-    if target.exists():
-        shutil.rmtree(target)
 
 
 def write_path_chunk(out_dir: str | Path, scenario: str, start: int, tables: dict[str, pd.DataFrame]) -> None:
     """Write one chunk's path-level rows as ``paths/<table>/scenario=<name>/chunk=<start>.parquet``:
     a Hive-partitioned Parquet dataset, one file per chunk, each written atomically."""
     for name, frame in tables.items():
+        assert name in PATH_TABLES, name  # remove_written must know every file dcabs writes
         write_table(frame, Path(out_dir) / PATHS_DIR / name / f"scenario={scenario}" / f"chunk={start:012d}.parquet")
 
 

@@ -16,8 +16,6 @@ import functools
 import html
 import io
 import math
-import os
-import tempfile
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,7 +28,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
 from . import ratings
-from .outputs import read_run
+from .outputs import atomic_write_bytes, read_run
 
 BASE = "base"
 DPI = 110
@@ -730,21 +728,6 @@ def warnings(tables: dict[str, pd.DataFrame]) -> list[str]:
 # ----------------------------------------------------------------------------------------- HTML
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    # Same rule as the run directory: a reader never sees a half-written file.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        # mkstemp creates the file private; a report is meant to be shared.
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, facecolor="white")
@@ -1009,12 +992,12 @@ def build_report(run_dir: str | Path) -> Path:
             missing.append((f"{title} ({name})", str(why)))
             continue
         png = _png(fig)
-        _atomic_write(target, png)
+        atomic_write_bytes(target, png)
         drawn.append((name, title, caption, png))
     missing += [(name, why) for name, why in NOT_YET.items()]
     page = render_html(run_dir, tables, manifest, drawn, missing)
     path = run_dir / REPORT
-    _atomic_write(path, page.encode("utf-8"))
+    atomic_write_bytes(path, page.encode("utf-8"))
     return path
 
 

@@ -24,7 +24,6 @@ import io
 import json
 import logging
 import os
-import shutil
 import signal
 import threading
 import zipfile
@@ -34,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .outputs import _atomic_write
+from .outputs import _atomic_write, remove_written
 
 log = logging.getLogger(__name__)
 
@@ -212,8 +211,14 @@ class ChunkStore:
         if not run_file.is_file():
             if self.has_chunks():
                 raise ResumeError(f"{self.root} has chunk files but no {RUN_FILE}; cannot tell which run made them")
-            return
-        theirs = json.loads(run_file.read_text(encoding="utf-8"))
+            raise ResumeError(f"{self.run_dir} has nothing to resume: no interrupted run committed chunks there "
+                              f"({CHUNKS_DIR}/{RUN_FILE} is missing); run without --resume")
+        try:
+            theirs = json.loads(run_file.read_text(encoding="utf-8"))
+            if not isinstance(theirs, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as exc:
+            raise ResumeError(f"{run_file} cannot be read ({exc}); pass --overwrite to start again") from None
         for key, what in (("seed", "the seed"), ("paths", "the path count"), ("chunk_paths", "the chunk size"),
                           ("block_paths", "the RNG block size"), ("scenarios", "the scenarios")):
             if theirs.get(key) != self.identity[key]:
@@ -227,8 +232,8 @@ class ChunkStore:
 
     def begin(self, fresh: bool) -> None:
         """Start committing: ``fresh`` discards any earlier chunks (``--overwrite``)."""
-        if fresh and self.root.exists():
-            shutil.rmtree(self.root)
+        if fresh:
+            remove_written(self.run_dir, ("chunks",))
         self.root.mkdir(parents=True, exist_ok=True)
         # Temporary files of a chunk that was being written when a process was killed.
         for tmp in self.root.rglob(".*.tmp"):
@@ -272,8 +277,7 @@ class ChunkStore:
 
     def remove(self) -> None:
         """Drop the chunks once the run directory is complete: the summaries hold everything."""
-        if self.root.exists():
-            shutil.rmtree(self.root)
+        remove_written(self.run_dir, ("chunks",))
 
 
 # --------------------------------------------------------------------------- clean stops

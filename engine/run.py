@@ -21,14 +21,14 @@ from kernels.plan import LEDGER_COLUMNS, TRANCHE_LEDGER_COLUMNS
 from . import holders
 from .compile import Plan
 from .config import Config, ConfigError
-from .outputs import OutputExistsError, check_writable, clear_path_tables, read_path_table, read_run, write_run
+from .outputs import (SUMMARY_TABLES, OutputExistsError, check_writable, claim, read_path_table, read_run, remove_written,
+                      write_run)
 from .rng import BLOCK_PATHS, DrawSource
 from .stats import RunStats, cascade_table, deal_table, distribution_table, fan_table, network_table, tranche_table, trigger_table
 
 
 # Summary tables a run writes only when it has the data for them, besides tranches and deals.
-OPTIONAL_TABLES = ("network", "cascades", "distributions", "fans", "triggers", "marks", "holders", "holder_types", "assets",
-                   "system")
+OPTIONAL_TABLES = SUMMARY_TABLES[2:]
 
 
 @dataclass
@@ -284,10 +284,8 @@ def run(config: Config, *, scenario: str | None = None, paths: int | None = None
     ``workers`` processes or on the scheduler at ``scheduler``, each task retried ``retries`` times.
     Results are bit-identical whatever the backend, chunking or interruptions.
     """
-    from contextlib import nullcontext
-
     from .backends import Job, make_backend, run_batch
-    from .resume import ChunkStore, run_identity, stop_on_signals
+    from .resume import ChunkStore, Interrupted, run_identity, stop_on_signals
     from .scenarios import scenario_config, select
 
     t_start = time.perf_counter()
@@ -303,22 +301,40 @@ def run(config: Config, *, scenario: str | None = None, paths: int | None = None
     cfgs = {name: _one_path_if_deterministic(scenario_config(config, name).with_run(**overrides)) for name in names}
     base = config.with_run(**overrides)
     n_threads = set_threads(base.run.threads)
-    store = None
-    if out is not None:
-        check_writable(out, overwrite)
+    if out is None:
+        jobs = {name: Job.prepare(cfg) for name, cfg in cfgs.items()}
+        batch = run_batch(jobs, executor, progress=progress)
+        return _results(jobs, batch, names, base, executor, n_threads, t_start)
+    check_writable(out, overwrite, resume=resume)
+    with claim(out, "run") as owned:
         store = ChunkStore(out, run_identity(base, names))
-        if resume:
-            store.check_resumable()
-        elif store.has_chunks() and not overwrite:
-            raise OutputExistsError(f"{out} holds the committed chunks of an interrupted run; pass --resume to "
-                                    "continue it or --overwrite to start again")
-        if (overwrite or paths_out) and not resume:  # never mix chunk files of another run into this one's dataset
-            clear_path_tables(out)
-    jobs = {name: Job.prepare(cfg, (Path(out), name) if paths_out else None) for name, cfg in cfgs.items()}
-    if store is not None:
-        store.begin(fresh=not resume)
-    with stop_on_signals() if store is not None else nullcontext() as flag:
-        batch = run_batch(jobs, executor, store=store, progress=progress, stop=flag)
+        try:
+            if resume:
+                store.check_resumable()
+            elif store.has_chunks() and not overwrite:
+                raise OutputExistsError(f"{out} holds the committed chunks of an interrupted run; pass --resume to "
+                                        "continue it or --overwrite to start again")
+            if not resume:
+                # An overwritten run starts from nothing, and a path dataset never mixes in another run's files.
+                remove_written(out, ("finished", "paths", "chunks") if overwrite else ("paths",))
+            jobs = {name: Job.prepare(cfg, (Path(out), name) if paths_out else None) for name, cfg in cfgs.items()}
+            store.begin(fresh=not resume)
+            with stop_on_signals() as flag:
+                batch = run_batch(jobs, executor, store=store, progress=progress, stop=flag)
+            results = _results(jobs, batch, names, base, executor, n_threads, t_start)
+            results.write(out, overwrite=overwrite)
+        except BaseException as exc:
+            # A run that failed before committing a chunk leaves nothing in a directory it made;
+            # committed chunks (an interruption) are kept for --resume.
+            if owned.fresh and not isinstance(exc, Interrupted) and not store.has_chunks():
+                owned.discard()
+            raise
+        store.remove()  # the run directory is complete; its summaries hold everything the chunks did
+    return results
+
+
+def _results(jobs: dict, batch, names: list[str], base: Config, executor, n_threads: int, t_start: float) -> Results:
+    """The tables and manifest of a finished batch."""
     parts = {name: _scenario_run(jobs[name], batch, name) for name in names}
     tables: dict[str, pd.DataFrame] = {}
     # Scenarios may differ in which tables they produce (a scenario can switch the network off).
@@ -358,7 +374,4 @@ def run(config: Config, *, scenario: str | None = None, paths: int | None = None
         stats={name: part.stats for name, part in parts.items()},
         **{name: tables.get(name) for name in OPTIONAL_TABLES},
     )
-    if out is not None:
-        results.write(out, overwrite=overwrite)
-        store.remove()  # the run directory is complete; its summaries hold everything the chunks did
     return results

@@ -1,0 +1,123 @@
+"""Failures a user can fix (a full disk, an output path under a file, a damaged manifest, a second
+Ctrl-C) end with exit status 2 (130 for Ctrl-C) and a message, never a traceback; and a run that
+failed before committing anything leaves nothing behind."""
+
+from __future__ import annotations
+
+import copy
+import errno
+import json
+import shutil
+import signal
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine import backends, outputs
+from engine.cli import main
+from test_cli import small
+
+
+def run_args(cfg: Path, out: Path, *extra: str) -> list[str]:
+    return ["run", str(cfg), "--out", str(out), "--no-report", "--no-progress", "--chunk-paths", "1000", *extra]
+
+
+def test_a_full_disk_is_exit_2_and_keeps_committed_chunks(tmp_path, monkeypatch, capsys):
+    cfg = small(tmp_path)
+
+    def full(frame, path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(outputs, "write_table", full)  # the summaries, after every chunk is committed
+    assert main(run_args(cfg, tmp_path / "o")) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "tranches.parquet" in err and "Traceback" not in err
+    assert "--resume" in err  # the chunks survive the failure
+    monkeypatch.undo()
+    assert main(run_args(cfg, tmp_path / "o", "--resume")) == 0
+
+
+def test_an_out_under_a_file_is_exit_2_and_writes_nothing(tmp_path, capsys):
+    cfg = small(tmp_path)
+    (tmp_path / "plain").write_text("a file")
+    assert main(run_args(cfg, tmp_path / "plain" / "run")) == 2
+    assert "is a file, not a directory" in capsys.readouterr().err
+    assert (tmp_path / "plain").read_text() == "a file"
+    assert main(["trace", str(cfg), "--out", str(tmp_path / "plain" / "x.csv")]) == 2
+    assert "is a file, not a directory" in capsys.readouterr().err
+
+
+def test_a_second_ctrl_c_is_130_with_the_resume_command(tmp_path, monkeypatch, capsys):
+    cfg = small(tmp_path)
+    calls = []
+    real = backends.compute
+
+    def compute(job, chunk, source=None):
+        calls.append(chunk)
+        if len(calls) == 2:  # what the second SIGINT's handler raises, in the chunk in progress
+            raise KeyboardInterrupt
+        return real(job, chunk, source)
+
+    monkeypatch.setattr(backends, "compute", compute)
+    assert main(run_args(cfg, tmp_path / "o")) == 128 + signal.SIGINT
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "--resume" in err and "Traceback" not in err
+    monkeypatch.undo()
+    assert main(run_args(cfg, tmp_path / "o", "--resume")) == 0
+
+
+# --------------------------------------------------------------------------- damaged manifests
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    d = tmp_path_factory.mktemp("finished") / "run"
+    cfg = small(d.parent)
+    assert main(run_args(cfg, d)) == 0
+    return d
+
+
+def _sections(m: dict, prefix=()) -> list[tuple]:
+    out = []
+    for k, v in m.items():
+        out.append((*prefix, k))
+        if isinstance(v, dict):
+            out += _sections(v, (*prefix, k))
+    return out
+
+
+@settings(max_examples=15)  # each example draws every figure
+@given(data=st.data())
+def test_report_on_a_damaged_manifest_is_exit_0_or_2(finished, tmp_path_factory, data, capsys):
+    d = tmp_path_factory.mktemp("damaged") / "run"
+    shutil.copytree(finished, d)
+    manifest = json.loads((d / "manifest.json").read_text())
+    edits = data.draw(st.lists(st.tuples(st.sampled_from(_sections(manifest)),
+                                         st.sampled_from(["delete", None, "x", -1, 1.5e308, [], {}, [1, "a"]])), min_size=1, max_size=3))
+    damaged = copy.deepcopy(manifest)
+    for key, value in edits:
+        node = damaged
+        for k in key[:-1]:
+            node = node.get(k) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or key[-1] not in node:
+            continue
+        if value == "delete":
+            del node[key[-1]]
+        else:
+            node[key[-1]] = value
+    (d / "manifest.json").write_text(json.dumps(damaged))
+    code = main(["report", str(d)])
+    err = capsys.readouterr().err
+    assert code in (0, 2), err
+    assert (code == 2) == ("cannot build the report" in err)
+
+
+@pytest.mark.parametrize("text", ["", "{", "[1, 2]", '"a"', "\xff\xfe", '{"scenarios": [1]}', '{"scenarios": {"base": 3}}'])
+def test_report_on_an_unreadable_manifest_is_exit_2(finished, tmp_path, text, capsys):
+    d = tmp_path / "run"
+    shutil.copytree(finished, d)
+    (d / "manifest.json").write_bytes(text.encode("latin-1"))
+    assert main(["report", str(d)]) == 2
+    assert "manifest.json" in capsys.readouterr().err
