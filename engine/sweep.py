@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import logging
 import math
 import numbers
@@ -198,14 +197,15 @@ def sweep(config, dims: dict[str, list], *, scenario: str | None = None, paths: 
 def write_sweep(frame: pd.DataFrame, out: str | Path, manifest: dict, overwrite: bool = False) -> Path:
     """``out/sweep.parquet`` and ``out/sweep.csv``, then ``out/manifest.json`` (last: a directory
     without it is not a finished sweep), each written atomically."""
-    from .outputs import MANIFEST, _atomic_write, check_writable, write_table
+    from .outputs import _atomic_write, check_writable, claim, remove_written, write_manifest, write_table
 
     out = Path(out)
-    check_writable(out, overwrite)
-    write_table(frame, out / f"{SWEEP_TABLE}.parquet")
-    _atomic_write(out / f"{SWEEP_TABLE}.csv", lambda tmp: frame.to_csv(tmp, index=False))
-    text = json.dumps(manifest, indent=2, sort_keys=True, default=str, allow_nan=False)
-    _atomic_write(out / MANIFEST, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
+    check_writable(out, overwrite, kind="sweep")
+    with claim(out, "sweep"):
+        remove_written(out, ("finished",))
+        write_table(frame, out / f"{SWEEP_TABLE}.parquet")
+        _atomic_write(out / f"{SWEEP_TABLE}.csv", lambda tmp: frame.to_csv(tmp, index=False))
+        write_manifest(out, manifest)
     return out
 
 
@@ -347,7 +347,7 @@ def sweep_main(args: argparse.Namespace) -> int:
             names = select(cfg, args.scenario)
             # Validate every outer point at both ends of the bracket before simulating anything.
             point_configs(cfg, {**outer, target[2]: [target[3], target[4]]}, names, run_kw)
-        check_writable(out, args.overwrite)
+        check_writable(out, args.overwrite, kind="sweep")
         common = dict(progress=not args.no_progress, **run_kw, **backend_kwargs(args))
         if target is None:
             frame = sweep(cfg, dims, scenario=args.scenario, **common)
@@ -363,7 +363,10 @@ def sweep_main(args: argparse.Namespace) -> int:
     if target is not None:
         manifest["target"] = {"el": args.target_el, "tranche": args.tranche, "vary": target[2], "view": args.view,
                               "bracket": [target[3], target[4]], "tolerance": target[5]}
-    write_sweep(frame, out, manifest, overwrite=args.overwrite)
+    try:
+        write_sweep(frame, out, manifest, overwrite=args.overwrite)
+    except OutputExistsError as exc:  # another process wrote or is writing `out` while this sweep ran
+        return _fail([str(exc)])
     shown = [c for c in dict.fromkeys([*dims, *SHOWN, "target_el"]) if c in frame.columns]
     print(frame[shown].to_string(index=False, float_format="{:.6f}".format))
     print(f"\nwrote {out}/{SWEEP_TABLE}.parquet, {out}/{SWEEP_TABLE}.csv and {out}/manifest.json")

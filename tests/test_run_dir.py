@@ -191,3 +191,18 @@ def test_remove_written_removes_exactly_dcabs_files(tmp_path_factory, ours, thei
     # The layout's directories go once empty; a user's directory (data/) stays even when empty.
     left_dirs = {p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_dir()}
     assert all(any(t.startswith(x + "/") for t in theirs) for x in left_dirs)
+
+
+def test_a_sweep_directory_is_rewritten_with_overwrite_and_keeps_the_users_files(tmp_path, capsys):
+    from test_cli import small
+
+    cfg = small(tmp_path)
+    out = tmp_path / "s"
+    args = ["sweep", str(cfg), "--set", "gpu.economic_life_months=24:36:12", "--paths", "1000", "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    (out / "notes.txt").write_text("mine")
+    assert main(args) == 2 and "already holds a finished sweep" in capsys.readouterr().err
+    assert main([*args, "--overwrite"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted([MARKER, "manifest.json", "notes.txt", "sweep.csv", "sweep.parquet"])
+    assert main(["run", str(cfg), "--out", str(out), "--overwrite", "--no-progress"]) == 2
+    assert "holds a dcabs sweep, not a run" in capsys.readouterr().err
