@@ -91,7 +91,7 @@ def add_run_overrides(p: argparse.ArgumentParser) -> None:
     p.add_argument("--paths", type=int, help="override run.paths")
     p.add_argument("--seed", type=int, help="override run.seed")
     p.add_argument("--chunk-paths", type=int, help="override run.chunk_paths")
-    p.add_argument("--threads", type=int, help="override run.threads")
+    p.add_argument("--threads", type=int, help="override run.threads (0, the default: every available core)")
 
 
 def add_backend_arguments(p: argparse.ArgumentParser) -> None:

@@ -77,6 +77,17 @@ def parse_set(text: str) -> tuple[str, list]:
     return path, [_scalar(v) for v in spec.split(",")]
 
 
+def parse_sets(texts: list[str]) -> dict[str, list]:
+    """Every ``--set``, each PATH at most once (a repeated PATH would silently keep only the last)."""
+    dims: dict[str, list] = {}
+    for text in texts:
+        path, values = parse_set(text)
+        if path in dims:
+            raise ValueError(f"--set {path} is given twice; give all its values once, e.g. --set {path}=v1,v2,v3")
+        dims[path] = values
+    return dims
+
+
 def grid(dims: dict[str, list]) -> list[dict[str, Any]]:
     """Every point of the product of ``dims``, the last dimension varying fastest."""
     if any(len(v) == 0 for v in dims.values()):
@@ -339,7 +350,7 @@ def sweep_main(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / f"{args.config.stem}-sweep"
     run_kw = dict(paths=args.paths, seed=args.seed, chunk_paths=args.chunk_paths, threads=args.threads)
     try:
-        dims = dict(parse_set(s) for s in args.sets)
+        dims = parse_sets(args.sets)
         target = None
         if any(x is not None for x in (args.target_el, args.tranche, args.vary)):
             target = _targets(args, dims)

@@ -285,3 +285,23 @@ def test_fuzzed_configs_validate_or_raise_config_errors(mutations, stack):
         Config.model_validate(frozen)
     except ValidationError:
         pass
+
+
+def test_a_repeated_set_path_is_an_error_not_last_wins(tmp_path, capsys):
+    from engine.cli import main
+    from test_cli import small
+
+    cfg = small(tmp_path)
+    code = main(["sweep", str(cfg), "--set", "gpu.economic_life_months=24,30", "--set", "gpu.economic_life_months=36",
+                 "--paths", "1000", "--out", str(tmp_path / "s"), "--no-progress"])
+    assert code == 2
+    assert "--set gpu.economic_life_months is given twice" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+
+
+def test_threads_0_is_documented_where_it_is_accepted(capsys):
+    from engine.cli import _parser
+
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["run", "--help"])
+    assert "--threads THREADS override run.threads (0, the default: every available core)" in " ".join(capsys.readouterr().out.split())
