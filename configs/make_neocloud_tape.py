@@ -5,7 +5,7 @@ Deterministic (seeded numpy; same file on every run and machine with the same nu
     .venv/bin/python configs/make_neocloud_tape.py
 
 Every number below is an assumption for an archetypal neocloud GPU pool, sized from
-../shared/CALIBRATION.md ("GPU-backed lending", "GPU value and rent"):
+docs/calibration.md ("GPU-backed lending", "GPU value and rent"):
 - fleets of 4–128 GPUs at about $30–50k a GPU (a B200 costs about $50k), ≈ $9bn in total;
 - rent of 4.0–5.5% of fleet cost a month (an H100 at ≈ $2.35/hour on a 1-year contract is
   ≈ $1,700 a month, ≈ 5.7% of a ≈ $30k card), so a contract pays back the fleet in ≈ 2 years;
