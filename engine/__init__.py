@@ -14,10 +14,41 @@ Public API::
     min_subordination(cfg, "hyperion", "A", 0.01, "deals.hyperion.tranches.A.attach", 0.12, 0.95, 0.005)
 """
 
-from .config import Config, ConfigError, load_config, validate_config
-from .run import Results, open_run, run
-from .sweep import min_subordination, sweep
-from .whatif import Breakeven, breakeven, statement
+import sys
+import types
 
-__all__ = ["Breakeven", "Config", "ConfigError", "Results", "breakeven", "load_config", "min_subordination", "open_run",
-           "run", "statement", "sweep", "validate_config"]
+# Loaded on first use (PEP 562): `import engine`, `dcabs --help` and `dcabs validate` must not pay
+# for numba, pandas and the kernels.
+_EXPORTS = {
+    "Config": "config", "ConfigError": "config", "load_config": "config", "validate_config": "config",
+    "Results": "run", "open_run": "run", "run": "run",
+    "min_subordination": "sweep", "sweep": "sweep",
+    "Breakeven": "whatif", "breakeven": "whatif", "statement": "whatif",
+}
+__all__ = sorted(_EXPORTS)
+# Functions named like their modules: importing the module engine.run must not rebind engine.run.
+_SHADOWED = {"run", "sweep"}
+
+
+class _Package(types.ModuleType):
+    def __setattr__(self, name, value):
+        if name in _SHADOWED and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

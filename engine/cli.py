@@ -13,8 +13,10 @@ import shlex
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas costs ~0.2 s to import; `dcabs --help` and `validate` don't need it
+    import pandas as pd
 
 EXIT_USER_ERROR = 2
 MAX_WARNINGS_PRINTED = 8
@@ -190,6 +192,14 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
         logging.getLogger("engine").setLevel(logging.INFO)
     # Imported here so `dcabs --help` answers without loading numba.
     from .config import ConfigError, json_schema, load_config
+
+    if args.command == "validate":  # before the backends, so it answers without numba
+        try:
+            load_config(args.config)
+        except ConfigError as exc:
+            return _fail([f"{args.config}: invalid config"] + [f"  {p}: {m}" if p else f"  {m}" for p, m in exc.errors])
+        print("ok")
+        return 0
     from .outputs import OutputExistsError
 
     if args.command == "schema":
@@ -230,9 +240,6 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
         return sweep_main(args)
     try:
         cfg = load_config(args.config)
-        if args.command == "validate":
-            print("ok")
-            return 0
         if args.command in ("trace", "breakeven"):
             return _whatif(args, cfg)
         out = args.out = args.out or Path("runs") / args.config.stem

@@ -17,9 +17,10 @@ import numbers
 import tomllib
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import pandas as pd
+if TYPE_CHECKING:  # the CLI builds its parser from this module; `dcabs validate` must not load pandas
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +201,8 @@ def sweep(config, dims: dict[str, list], *, scenario: str | None = None, paths: 
     for (point, name, _), key in zip(points, jobs):
         table = _scenario_run(jobs[key], batch, key).tables["tranches"]
         frames.append(table.assign(scenario=name, **{p: [v] * len(table) for p, v in point.items()}))
+    import pandas as pd
+
     frame = pd.concat(frames, ignore_index=True)
     first = [*dims, "scenario"]
     return frame[first + [c for c in frame.columns if c not in first]]
@@ -395,6 +398,8 @@ def _solve(cfg, outer: dict[str, list], names: list[str], target, target_el: flo
                                       scenario=None if name == "base" else name, **common)
             rows.append({**point, "scenario": name, "deal": deal, "tranche": tranche, "view": view,
                          "target_el": target_el, path: value})
+    import pandas as pd
+
     return pd.DataFrame(rows)
 
 

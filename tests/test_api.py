@@ -132,3 +132,20 @@ def test_configs_the_kernels_cannot_honour_are_refused(edit, needle):
     with pytest.raises(ConfigError) as exc:
         make_config(d)
     assert needle in str(exc.value)
+
+
+def test_import_engine_and_validate_load_neither_numba_nor_the_kernels():
+    # What is imported, not how long it takes: `import engine` and `dcabs validate` must stay light.
+    import subprocess
+    import sys
+
+    code = ("import sys, engine\nheavy = {'numba', 'pandas', 'matplotlib', 'kernels', 'engine.run'} & set(sys.modules)\n"
+            "assert not heavy, heavy\nfrom engine.cli import main\nassert main(['validate', sys.argv[1]]) == 0\n"
+            "heavy = {'numba', 'matplotlib', 'kernels', 'engine.run', 'engine.backends'} & set(sys.modules)\nassert not heavy, heavy\n"
+            "assert callable(engine.run) and callable(engine.sweep)\nimport engine.run, engine.sweep\n"
+            "assert callable(engine.run) and callable(engine.sweep), 'importing the modules rebound the functions'\n")
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", code, str(root / "configs" / "hyperion.toml")], capture_output=True, text=True, cwd=root)
+    assert done.returncode == 0, done.stderr
