@@ -230,3 +230,26 @@ def test_out_that_is_a_file_and_a_damaged_run_are_user_errors(tmp_path, capsys):
     (broken / "manifest.json").write_text("{not json")
     assert main(["report", str(broken)]) == 2
     assert "cannot build the report" in capsys.readouterr().err
+
+
+def test_scenario_all_prints_compact_pivots_that_match_the_tables(tmp_path, capsys):
+    import tomllib
+
+    cfg = ROOT / "configs" / "ai_bubble.toml"
+    out = tmp_path / "o"
+    assert main(["run", str(cfg), "--scenario", "all", "--paths", "1000", "--out", str(out), "--no-report", "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    scenarios = ["base", *tomllib.loads(cfg.read_text())["scenarios"]]
+    tranches = pd.read_parquet(out / "summary" / "tranches.parquet")
+    # A line per scenario in each of the six pivots, not one per scenario × tranche × view, firm or holder type.
+    n = len(scenarios)
+    assert len(text.split("\nwarnings:")[0].splitlines()) <= 6 * (n + 3) + (n + 1) + 9 < len(tranches)
+    for name, spec in tomllib.loads(cfg.read_text())["scenarios"].items():
+        assert f"  {name}" in text and spec["description"] in text
+    block = text.split("cashflow view")[1].split("\n\n")[0].splitlines()[1:]
+    header = block[0].split()
+    cells = {line.split()[0]: dict(zip(header, line.split()[1:])) for line in block[1:]}
+    assert list(cells) == scenarios
+    for row in tranches[tranches["view"] == "cashflow"].itertuples():
+        assert cells[row.scenario][f"{row.deal}.{row.tranche}"] == f"{row.el:.4f}"
+    assert "pensions never fail in the model" in text
