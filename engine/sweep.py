@@ -248,14 +248,39 @@ def bisect_min(meets: Callable[[float], bool], lo: float, hi: float, tol: float)
     return hi, evaluations
 
 
+class Minimum(float):
+    """The answer of :func:`min_subordination`: a float (the value found) that also says what EL it
+    reaches, that EL's Monte Carlo standard error, how many runs the bisection took, and whether it
+    is the bracket's low end (then the true minimum may lie below the bracket)."""
+
+    el: float
+    el_se: float
+    evaluations: int
+    at_low_end: bool
+
+    def __new__(cls, value: float, el: float, el_se: float, evaluations: int, at_low_end: bool):
+        self = super().__new__(cls, value)
+        self.el, self.el_se, self.evaluations, self.at_low_end = el, el_se, evaluations, at_low_end
+        return self
+
+    def describe(self, path: str, target_el: float, lo: float, tol: float) -> str:
+        text = (f"minimum {path} = {float(self):g} (to {tol:g}): EL {self.el:.6f} ± {self.el_se:.6f} (Monte Carlo SE) "
+                f"against the target {target_el:g}, in {self.evaluations} runs")
+        if self.at_low_end:
+            text += (f"; the bracket's low end {lo:g} already meets the target, so the minimum is at or below it: "
+                     "lower the start of its --set range to find it")
+        return text
+
+
 def min_subordination(config, deal: str, tranche: str, target_el: float, path: str, lo: float, hi: float,
-                      tol: float, *, view: str = "allocation", **run_kwargs) -> float:
+                      tol: float, *, view: str = "allocation", **run_kwargs) -> Minimum:
     """The smallest value of ``path`` in [lo, hi] (to ``tol``) at which tranche ``deal.tranche``'s EL
     (in ``view``: ``allocation`` or ``cashflow``) is at most ``target_el``, by bisection on common
     random numbers. The EL must fall as the value rises: for configs/hyperion.toml,
     ``deals.hyperion.tranches.A.attach`` in the allocation view gives the senior's minimum
     subordination (its attachment point on the pool's net loss). Raises :class:`NoSolution` when
-    EL at ``hi`` is above the target. ``run_kwargs`` go to :func:`sweep` (paths, seed, scenario...)."""
+    EL at ``hi`` is above the target. ``run_kwargs`` go to :func:`sweep` (paths, seed, scenario...).
+    Returns a :class:`Minimum`: the value, with the EL reached there and its standard error."""
     if view not in ("allocation", "cashflow"):
         raise ValueError(f"view must be 'allocation' or 'cashflow', got {view!r}")
     check_target_el(target_el)
@@ -275,24 +300,24 @@ def min_subordination(config, deal: str, tranche: str, target_el: float, path: s
         return _bisect_el(config, deal, tranche, target_el, path, lo, hi, tol, view, dict(run_kwargs, backend=executor))
 
 
-def _bisect_el(config, deal, tranche, target_el, path, lo, hi, tol, view, run_kwargs) -> float:
-    seen: dict[float, float] = {}
+def _bisect_el(config, deal, tranche, target_el, path, lo, hi, tol, view, run_kwargs) -> Minimum:
+    seen: dict[float, tuple[float, float]] = {}
 
     def el_at(x: float) -> float:
         t = sweep(config, {path: [x]}, **run_kwargs)
         row = t[(t["deal"] == deal) & (t["tranche"] == tranche) & (t["view"] == view)]
         if row.empty:
             raise ValueError(f"tranche {deal}.{tranche} has no {view} view (an allocation view needs attach/detach)")
-        seen[x] = float(row["el"].iloc[0])
-        log.info("min_subordination: %s=%s gives EL %.6g (target %.6g)", path, x, seen[x], target_el)
-        return seen[x]
+        seen[x] = float(row["el"].iloc[0]), float(row["el_se"].iloc[0])
+        log.info("min_subordination: %s=%s gives EL %.6g (target %.6g)", path, x, seen[x][0], target_el)
+        return seen[x][0]
 
     try:
-        value, _ = bisect_min(lambda x: el_at(x) <= target_el, lo, hi, tol)
+        value, evaluations = bisect_min(lambda x: el_at(x) <= target_el, lo, hi, tol)
     except NoSolution:
         raise NoSolution(f"no value of {path} in [{lo}, {hi}] brings the {view} EL of {deal}.{tranche} to "
-                         f"{target_el:g} or less: it is {seen[hi]:.6g} at {path}={hi}; widen the bracket") from None
-    return value
+                         f"{target_el:g} or less: it is {seen[hi][0]:.6g} at {path}={hi}; widen the bracket") from None
+    return Minimum(value, *seen[value], evaluations, at_low_end=value == lo)
 
 
 # --------------------------------------------------------------------------- command line
@@ -309,7 +334,7 @@ def add_sweep_parser(sub) -> None:
                    help="a dimension: PATH=start:stop:step (stop included) or PATH=v1,v2,...; repeat for a grid")
     s.add_argument("--scenario", help="a scenario name, a comma-separated list, or `all`")
     add_run_overrides(s)
-    s.add_argument("--out", type=Path, help="output directory (default: runs/<config name>-sweep)")
+    s.add_argument("--out", type=Path, help="output directory (default: runs/<config name>-sweep, or runs/<config name>-min-<DEAL.TRANCHE> for a --target-el search)")
     s.add_argument("--overwrite", action="store_true", help="replace a finished sweep in --out")
     s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     s.add_argument("--target-el", type=float, help="with --tranche and --vary: find the smallest --vary value with EL <= this")
@@ -350,7 +375,9 @@ def sweep_main(args: argparse.Namespace) -> int:
         cfg = load_config(args.config)
     except ConfigError as exc:
         return _fail([f"{args.config}: invalid config"] + [f"  {p}: {m}" if p else f"  {m}" for p, m in exc.errors])
-    out = args.out or Path("runs") / f"{args.config.stem}-sweep"
+    # A search and a grid on one config must not share a default directory (the second would be refused).
+    default = f"{args.config.stem}-min-{args.tranche}" if args.tranche else f"{args.config.stem}-sweep"
+    out = args.out or Path("runs") / default
     run_kw = dict(paths=args.paths, seed=args.seed, chunk_paths=args.chunk_paths, threads=args.threads)
     try:
         dims = parse_sets(args.sets)
@@ -394,10 +421,13 @@ def _solve(cfg, outer: dict[str, list], names: list[str], target, target_el: flo
     for point in grid(outer) if outer else [{}]:
         base = _outer_config(cfg, point) if point else cfg
         for name in names:
-            value = min_subordination(base, deal, tranche, target_el, path, lo, hi, tol, view=view,
+            found = min_subordination(base, deal, tranche, target_el, path, lo, hi, tol, view=view,
                                       scenario=None if name == "base" else name, **common)
+            where = ", ".join([*(f"{p}={v}" for p, v in point.items()), *([f"scenario {name}"] if name != "base" else [])])
+            print((f"{where}: " if where else "") + found.describe(path, target_el, lo, tol))
             rows.append({**point, "scenario": name, "deal": deal, "tranche": tranche, "view": view,
-                         "target_el": target_el, path: value})
+                         "target_el": target_el, path: float(found), "el": found.el, "el_se": found.el_se,
+                         "at_low_end": found.at_low_end, "evaluations": found.evaluations})
     import pandas as pd
 
     return pd.DataFrame(rows)

@@ -105,8 +105,15 @@ def test_min_subordination_end_to_end():
         t = sweep(cfg, {path: [v]}, **kw)
         return float(t[(t.tranche == "A") & (t.view == "allocation")]["el"].iloc[0])
 
-    assert 0.3 < x < 0.95
+    assert 0.3 < x < 0.95 and not x.at_low_end
     assert el(x) <= 0.01 < el(x - 0.01)
+    # What the answer says it reaches is what a plain sweep at that value gives.
+    t = sweep(cfg, {path: [float(x)]}, **kw)
+    row = t[(t.tranche == "A") & (t.view == "allocation")].iloc[0]
+    assert (x.el, x.el_se) == (row["el"], row["el_se"]) and x.evaluations >= 2
+    low = min_subordination(cfg, "d1", "A", 0.5, path, 0.3, 0.95, 0.01, **kw)
+    assert float(low) == 0.3 and low.at_low_end and low.el <= 0.5
+    assert "the bracket's low end 0.3 already meets the target" in low.describe(path, 0.5, 0.3, 0.01)
     with pytest.raises(NoSolution, match="widen the bracket"):
         min_subordination(cfg, "d1", "A", 1e-9, path, 0.3, 0.4, 0.01, **kw)
     with pytest.raises(ValueError, match="no tranche d1.Z"):
@@ -160,3 +167,18 @@ def test_cli_min_subordination(tmp_path, capsys):
                  "--tranche", "d1.A", "--vary", "deals.d1.tranches.A.attach", "--paths", "1000", "--out",
                  str(tmp_path / "none"), "--no-progress"]) == 2
     assert "widen the bracket" in capsys.readouterr().err
+
+
+def test_a_grid_and_a_search_on_one_config_do_not_share_a_default_out(tmp_path, monkeypatch, capsys):
+    from test_cli import small
+
+    cfg = small(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["sweep", str(cfg), "--set", "deals.d1.tranches.A.attach=0.3,0.5", "--paths", "1000", "--no-progress"]) == 0
+    assert main(["sweep", str(cfg), "--set", "deals.d1.tranches.A.attach=0.2:0.9:0.05", "--target-el", "0.01",
+                 "--tranche", "d1.A", "--vary", "deals.d1.tranches.A.attach", "--paths", "1000", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["c-min-d1.A", "c-sweep"]
+    row = pd.read_parquet(tmp_path / "runs" / "c-min-d1.A" / "sweep.parquet").iloc[0]
+    assert f"minimum deals.d1.tranches.A.attach = {row['deals.d1.tranches.A.attach']:g}" in out
+    assert f"EL {row['el']:.6f} ± {row['el_se']:.6f} (Monte Carlo SE)" in out
