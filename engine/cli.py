@@ -79,9 +79,10 @@ def _whatif(args, cfg) -> int:
         return _fail([f"{out}: the statement is written as .csv or .parquet"])
     table = statement(cfg, scenario=args.scenario, path=args.path)
     from .outputs import _atomic_write
+    from .whatif import rounded
 
     if out.suffix.lower() == ".csv":
-        _atomic_write(out, lambda tmp: table.to_csv(tmp, index=False))
+        _atomic_write(out, lambda tmp: rounded(table).to_csv(tmp, index=False))
     else:
         _atomic_write(out, lambda tmp: table.to_parquet(tmp, index=False))
     print(f"wrote {out}: {len(table)} rows ({table['deal'].nunique()} deal(s) × {table['month'].max() + 1} months)")

@@ -171,7 +171,7 @@ class Trace:
     """The monthly statement of one path.
 
     ledger : f8[D, T+1, len(LEDGER_COLUMNS)]; step_ledger : f8[S, T+1] (what each waterfall step
-    paid; a `trap` step's release is negative); tranche_ledger : f8[K, T+1, 3]; tau : default month
+    paid; a `trap` step's release is negative); tranche_ledger : f8[K, T+1, len(TRANCHE_LEDGER_COLUMNS)]; tau : default month
     per tenant (T+1 = none); outputs : that path's PathOutputs row (length-1 arrays).
     """
 

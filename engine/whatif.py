@@ -23,8 +23,11 @@ def statement(config: Config, *, scenario: str | None = None, path: int = 0) -> 
     Columns: collections by source, the reserve and waterfall totals, trigger states (``dscr``,
     ``trap_on``, ``sweep_on``), the factor and the GPU value index, then for each waterfall step
     ``step<i>_<type>[_<classes>]`` (what it paid; a `trap` release is negative) and for each tranche
-    ``<tranche>_interest``, ``<tranche>_principal``, ``<tranche>_balance``. A deterministic config
-    (``deterministic``) has one path; ``path`` must then be 0.
+    ``<tranche>_interest``, ``<tranche>_principal``, ``<tranche>_balance``, ``<tranche>_shortfall``
+    (interest carried unpaid at the month's end) and ``<tranche>_writedown`` (the balance written off
+    when the deal ends, in its last month). ``dscr`` is every deal's trailing three-month DSCR (NaN
+    in months 1-3), whether or not it has triggers. A deterministic config (``deterministic``) has
+    one path; ``path`` must then be 0.
     """
     cfg = scenario_config(config, scenario or BASE)
     if path < 0 or path >= cfg.run.paths:
@@ -46,14 +49,26 @@ def statement(config: Config, *, scenario: str | None = None, path: int = 0) -> 
             frame[label] = tr.step_ledger[s + i]
         s += len(deal.waterfall)
         for tranche in deal.tranches:
-            for c, what in enumerate(("interest", "principal", "balance")):
+            for c, what in enumerate(tr.tranche_columns):
                 frame[f"{tranche.name}_{what}"] = tr.tranche_ledger[k, :, c]
             k += 1
         frames.append(pd.DataFrame(frame))
     out = pd.concat(frames, ignore_index=True)
+    out.loc[out["month"] == 0, "dscr"] = np.nan  # closing: nothing has been collected or owed yet
     for col in ("trap_on", "sweep_on"):
         out[col] = out[col].astype(bool)
     return out
+
+
+# Unitless columns; every other number in a statement is US dollars.
+RATIO_COLUMNS = ("dscr", "factor", "gpu_index")
+
+
+def rounded(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` as a file shows it: dollars to the cent, ratios to 6 decimals (the DataFrame from
+    :func:`statement` keeps full precision)."""
+    money = [c for c in table.columns if table[c].dtype.kind == "f" and c not in RATIO_COLUMNS]
+    return table.round({**{c: 2 for c in money}, **{c: 6 for c in RATIO_COLUMNS if c in table}})
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,9 @@ LEDGER_COLUMNS = SOURCE_NAMES + (
 TL_INTEREST = 0
 TL_PRINCIPAL = 1
 TL_BALANCE = 2
-TRANCHE_LEDGER_COLUMNS = ("interest", "principal", "balance")
+TL_SHORTFALL = 3  # unpaid interest carried at the month's end (a deferrable class's goes into its balance)
+TL_WRITEDOWN = 4  # the balance written off when the deal ends, in its last month
+TRANCHE_LEDGER_COLUMNS = ("interest", "principal", "balance", "shortfall", "writedown")
 
 
 class FactorPlan(NamedTuple):

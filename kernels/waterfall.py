@@ -38,6 +38,8 @@ from .plan import (
     TL_BALANCE,
     TL_INTEREST,
     TL_PRINCIPAL,
+    TL_SHORTFALL,
+    TL_WRITEDOWN,
 )
 
 # Rows of the tranche state scratch ``st``.
@@ -85,7 +87,7 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
     st : f8[STATE_ROWS, K] (scratch)   tranche state; rows BAL .. SUP above
     tcash : f8[K, T+1] (out)       cash paid to each of the deal's tranches by month (ABS-of-ABS)
     out_p : int; out : PathOutputs
-    ledger : f8[T+1, n_cols]; sledger : f8[S, T+1]; tledger : f8[K, T+1, 3]   written only when ``record``
+    ledger : f8[T+1, n_cols]; sledger : f8[S, T+1]; tledger : f8[K, T+1, len(TRANCHE_LEDGER_COLUMNS)]   written only when ``record``
 
     Returns
     -------
@@ -115,6 +117,8 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
     trap_level = dp.deal_trap_dscr[d]
     rapid_level = dp.deal_rapid_dscr[d]
     triggers = trap_level > 0.0 or rapid_level > 0.0
+    # A statement shows the DSCR of every deal; only a deal with triggers acts on it.
+    measured = triggers or record
     # The last three months' DSCR numerators and denominators, oldest first (no allocation per path).
     cf1 = cf2 = cf3 = 0.0
     ds1 = ds2 = ds3 = 0.0
@@ -128,6 +132,7 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
     out.deal_rapid_month[out_p, d] = 0
     out.deal_ard[out_p, d] = 0
     disc = 1.0
+    last = 0  # the last month simulated (a refinanced deal ends early), for the statement's write-down
     for t in range(1, LF + 1):
         disc *= dp.discount_m
         final = t == LF
@@ -136,7 +141,7 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
         for k in range(k0, k1):
             st[BAL0, k] = st[BAL, k]
             base += st[BAL, k]
-            if triggers:
+            if measured:
                 if dp.tranche_senior[k]:
                     service += dp.tranche_coupon_m[k] * st[BAL, k]
                 if dp.tranche_scheduled[k]:
@@ -144,7 +149,7 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
         fees_due = fee_short + dp.deal_fee_rate_m[d] * base + dp.deal_fee_fixed[d]
         # Trailing DSCR over the three months before this one, tested before this month's payments.
         dscr = np.nan
-        if triggers and t > DSCR_WINDOW:
+        if measured and t > DSCR_WINDOW:
             num = cf1 + cf2 + cf3
             den = ds1 + ds2 + ds3
             dscr = num / den if den > 0.0 else math.inf
@@ -341,6 +346,8 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
             ledger[t, L_SWEEP_ON] = 1.0 if sweep else 0.0
             for k in range(k0, k1):
                 tledger[k, t, TL_BALANCE] = st[BAL, k]
+                tledger[k, t, TL_SHORTFALL] = st[SHORT, k]
+            last = t
         if t == hm:
             reached = True
             for k in range(k0, k1):
@@ -355,6 +362,8 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
             _horizon_state(k, hm, LF, reached, dp, st, tcash, out_p, out)
         # A PIK balance can exceed the original: the excess written off is unpaid interest.
         written_off = st[BAL, k]
+        if record:
+            tledger[k, last, TL_WRITEDOWN] = written_off
         loss = min(written_off, orig) / orig
         out.tranche_loss[out_p, k] = loss
         out.tranche_shortfall[out_p, k] = (st[SHORT, k] + max(0.0, written_off - orig)) / orig

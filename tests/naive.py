@@ -33,7 +33,7 @@ LEDGER_COLUMNS = (
     "factor", "gpu_index",
 )
 SOURCES = ("rent", "rvg", "termination_fee", "recovery", "sale", "abs_collateral")
-TRANCHE_LEDGER_COLUMNS = ("interest", "principal", "balance")
+TRANCHE_LEDGER_COLUMNS = ("interest", "principal", "balance", "shortfall", "writedown")
 COL = {name: i for i, name in enumerate(LEDGER_COLUMNS)}
 
 
@@ -359,8 +359,10 @@ def run_deal(cfg, deal, collections: list[float], X) -> dict:
     """The waterfall of one deal, month by month, step by step (docs/model.md §5).
 
     **Readings** where §5 leaves room (each also the engine's convention):
-    - DSCR_t and the triggers are evaluated only when the deal has a trigger; the ledger's `dscr` is
-      NaN in months without a test (t ≤ 3 or no trigger), ∞ for a zero denominator;
+    - DSCR_t is the ledger's `dscr` for every deal (NaN for t ≤ 3, ∞ for a zero denominator); only a
+      deal with a trigger acts on it;
+    - the tranche ledger's `shortfall` is the interest carried unpaid at the month's end, and its
+      `writedown` the balance left when the deal ends, in its last month;
     - the trapped cash "still in the reserve" is min(trapped so far, reserve balance) (draws may use
       it); the `reserve` step tops up the reserve excluding the trapped cash;
     - at an open ARD, as at the legal final, the reserve target is 0 and the trap step is idle;
@@ -391,7 +393,7 @@ def run_deal(cfg, deal, collections: list[float], X) -> dict:
 
     ledger = np.zeros((T + 1, len(LEDGER_COLUMNS)))
     sledger = np.zeros((len(deal.waterfall), T + 1))
-    tledger = np.zeros((K, T + 1, 3))
+    tledger = np.zeros((K, T + 1, len(TRANCHE_LEDGER_COLUMNS)))
     received = [[0.0] * (T + 1) for _ in range(K)]  # everything a class receives (for ABS-of-ABS and pv)
     balance = [tr.balance for tr in trs]
     carry = [0.0] * K  # carried interest shortfall
@@ -420,7 +422,7 @@ def run_deal(cfg, deal, collections: list[float], X) -> dict:
                 service += max(0.0, start_balance[k] - target)
         trap_on = False
         row[COL["dscr"]] = math.nan
-        if (trap_level > 0 or rapid_level > 0) and t >= 4:
+        if t >= 4:
             num = sum(h[0] for h in history[t - 4:t - 1])
             den = sum(h[1] for h in history[t - 4:t - 1])
             dscr = num / den if den > 0 else math.inf
@@ -593,8 +595,11 @@ def run_deal(cfg, deal, collections: list[float], X) -> dict:
         row[COL["sweep_on"]] = float(sweeping)
         for k in range(K):
             tledger[k, t, 2] = balance[k]
+            tledger[k, t, 3] = carry[k]
         if refinance:
             break  # the deal ends
+    for k in range(K):
+        tledger[k, t, 4] = balance[k]
 
     v = (1.0 + cfg.run.discount_rate) ** (-1.0 / 12.0)
     out = {"loss": [], "shortfall": [], "pv": [], "wal": [], "any_shortfall": [], "first_loss": []}

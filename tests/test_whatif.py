@@ -164,3 +164,40 @@ def test_trigger_table_matches_the_path_level_first_months(tmp_path):
     from matplotlib.figure import Figure
 
     assert isinstance(res.plot.trigger_timing(), Figure)
+
+
+def test_statement_has_dscr_without_triggers_and_each_tranches_shortfall_and_writedown(tmp_path):
+    d = base_dict()
+    d["tenants"][0]["pd"] = 0.5  # losses on most paths, so write-downs show
+    cfg = make_config(d)
+    assert cfg.deals[0].triggers.cash_trap_dscr == 0 and cfg.deals[0].triggers.rapid_amortization_dscr == 0
+    from engine.compile import compile_plan
+    from engine.rng import draw_source
+    from engine.run import trace
+
+    plan = compile_plan(cfg)
+    for path in range(8):
+        table = statement(cfg, path=path)
+        assert table.loc[table["month"] <= 3, "dscr"].isna().all() and table.loc[table["month"] >= 4, "dscr"].notna().all()
+        out = trace(plan, draw_source(cfg, tilted=False), path).outputs
+        for k, tr in enumerate(cfg.deals[0].tranches):
+            # The write-down is the path's principal loss; the last month's shortfall its unpaid interest.
+            assert table[f"{tr.name}_writedown"].sum() / tr.balance == pytest.approx(out.tranche_loss[0, k], abs=1e-12)
+            assert table[f"{tr.name}_shortfall"].iloc[-1] / tr.balance == pytest.approx(out.tranche_shortfall[0, k], abs=1e-12)
+            assert (table[f"{tr.name}_writedown"] > 0).sum() <= 1
+
+
+def test_trace_csv_rounds_dollars_to_cents_and_ratios_to_6_decimals(tmp_path):
+    cfg_path = _write_toml(tmp_path, base_dict())
+    out = tmp_path / "t.csv"
+    assert main(["trace", str(cfg_path), "--path", "2", "--out", str(out)]) == 0
+    text = out.read_text().splitlines()
+    header = text[0].split(",")
+    full = statement(make_config(), path=2)
+    for line in text[1:]:
+        for name, cell in zip(header, line.split(",")):
+            if "." in cell and cell.replace(".", "").replace("-", "").replace("e", "").isdigit():
+                decimals = len(cell.split(".")[1])
+                assert decimals <= (6 if name in ("dscr", "factor", "gpu_index") else 2), (name, cell)
+    back = pd.read_csv(out)
+    np.testing.assert_allclose(back["A_balance"], full["A_balance"], rtol=0, atol=0.005)
