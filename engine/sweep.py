@@ -135,11 +135,16 @@ def point_label(point: dict[str, Any]) -> str:
     return ", ".join(f"{p}={v}" for p, v in point.items())
 
 
-def point_configs(config, dims: dict[str, list], scenarios: list[str], run_overrides: dict) -> list[tuple[dict, str, Any]]:
+def point_configs(config, dims: dict[str, list], scenarios: list[str], run_overrides: dict,
+                  resize_notes: bool = True) -> list[tuple[dict, str, Any]]:
     """(point, scenario, merged config) for every point and scenario, all validated; every error
-    is collected and names its point. A point may move one class's attach or detach alone (the
-    minimum subordination moves the senior's attach), so the tiling of the tranche stack is checked
-    on the config and its scenarios, not at the points."""
+    is collected and names its point.
+
+    With ``resize_notes`` a point that moves a class's attach or detach resizes the notes
+    (:func:`resize_notes_in`), so the stack stays tiled and the cash-flow view sees the new
+    thicknesses. Without it the point moves only that number: the allocation view alone changes,
+    and the stack's tiling is not checked at the points (the minimum subordination in the
+    allocation view needs only the class's own points)."""
     from .config import ConfigError, validate_config
     from .run import _one_path_if_deterministic
     from .scenarios import PathError, scenario_config, set_path
@@ -155,17 +160,27 @@ def point_configs(config, dims: dict[str, list], scenarios: list[str], run_overr
             errors.append((f"--set {path}", f"unknown path {path!r}: {exc}"))
     if errors:
         raise ConfigError(errors)
+    pools: dict[tuple, dict[str, float]] = {}
     out = []
     for point in grid(dims):
         for name, base in bases.items():
             data = base.resolved()
             data.pop("scenarios", None)
             data["run"].update({k: v for k, v in run_overrides.items() if v is not None})
-            for path, value in point.items():
-                set_path(data, path, value)
             where = f"point {point_label(point)}" + (f" (scenario {name})" if name != "base" else "")
             try:
-                cfg = validate_config(data, base_dir=config._base_dir, check_tranche_stack=False)
+                moves = _point_moves(point) if resize_notes else []
+                if moves:
+                    # P0 does not depend on the tranches: one plan per scenario and set of other overrides.
+                    key = (name, *((p, v) for p, v in point.items() if not _is_tranche_point(p)))
+                    if key not in pools:
+                        pools[key] = _pool_values(data, {p: v for p, v in point.items() if not _is_tranche_point(p)},
+                                                  config._base_dir)
+                    resize_notes_in(data, point, pools[key])
+                for path, value in point.items():
+                    if not (moves and _is_tranche_point(path)):
+                        set_path(data, path, value)
+                cfg = validate_config(data, base_dir=config._base_dir, check_tranche_stack=resize_notes)
                 out.append((point, name, _one_path_if_deterministic(cfg)))
             except ConfigError as exc:
                 errors.extend((where, f"{where}: {p}: {m}" if p else f"{where}: {m}") for p, m in exc.errors)
@@ -174,16 +189,90 @@ def point_configs(config, dims: dict[str, list], scenarios: list[str], run_overr
     return out
 
 
+def _is_tranche_point(path: str) -> bool:
+    parts = path.split(".")
+    return len(parts) == 5 and parts[0] == "deals" and parts[2] == "tranches" and parts[4] in ("attach", "detach")
+
+
+def _point_moves(point: dict[str, Any]) -> list[str]:
+    return [p for p in point if _is_tranche_point(p)]
+
+
+def _pool_values(data: dict, others: dict[str, Any], base_dir) -> dict[str, float]:
+    """Each deal's P0 (the pool's scheduled rent within the run plus its collateral, docs/model.md)
+    under ``others``, the point's overrides that are not tranche points."""
+    import copy
+
+    from .compile import compile_plan
+    from .config import validate_config
+    from .scenarios import set_path
+
+    probe = copy.deepcopy(data)
+    for path, value in others.items():
+        set_path(probe, path, value)
+    plan = compile_plan(validate_config(probe, base_dir=base_dir, check_tranche_stack=False))
+    return dict(zip(plan.deal_names, map(float, plan.pool.deal_pool_balance)))
+
+
+def resize_notes_in(data: dict, point: dict[str, Any], pool: dict[str, float]) -> None:
+    """Apply ``point``'s attach/detach moves to the resolved config ``data`` the way a structurer
+    resizes a deal: the class next to the moved boundary moves with it (the stack stays tiled), and
+    the slice of the pool between the old and the new point, ``|Δ|·P0`` of par, passes from one
+    class to the other (the balances' sum is unchanged; pari-passu neighbours share it pro rata).
+    A boundary with no class beyond it (the top of the stack, or the bottom) changes only its own
+    class. A point that also sets a class's balance or its neighbour's point overrides the rule for
+    that number. Raises ConfigError when a class would be left with no balance."""
+    from .config import ConfigError
+    from .scenarios import _locate
+
+    errors = []
+    for path in _point_moves(point):
+        _, deal, _, name, end = path.split(".")
+        tranches, i = _locate(data, ".".join(path.split(".")[:4]))
+        me = tranches[i]
+        old, new = me[end], float(point[path])
+        if old is None:
+            continue
+        mine = {**me, end: new}
+        if mine["attach"] is None or mine["detach"] is None or not mine["attach"] < mine["detach"]:
+            me[end] = new  # an inverted class is the point's error; validation names it
+            continue
+        delta = (new - old) * pool[deal]
+        me[end] = new
+        other_end = "detach" if end == "attach" else "attach"
+        sign = -1.0 if end == "attach" else 1.0  # a higher attach thins the class; a higher detach thickens it
+        near = [t for t in tranches if t is not me and t.get(other_end) is not None and abs(t[other_end] - old) <= 1e-9
+                and f"deals.{deal}.tranches.{t['name']}.{other_end}" not in point]
+        if f"deals.{deal}.tranches.{name}.balance" not in point:
+            me["balance"] = me["balance"] + sign * delta
+        total = sum(t["balance"] for t in near)
+        for t in near:
+            t[other_end] = new
+            if f"deals.{deal}.tranches.{t['name']}.balance" not in point:
+                t["balance"] = t["balance"] - sign * delta * (t["balance"] / total if total > 0 else 1.0 / len(near))
+        for t in [me, *near]:
+            if t["balance"] <= 0:
+                errors.append((f"deals.{deal}.tranches.{t['name']}.balance",
+                               f"moving {path} to {new:g} resizes the notes by {abs(delta):,.0f} (the slice of the pool's "
+                               f"P0 {pool[deal]:,.0f} between {old:g} and {new:g}) and leaves tranche {t['name']!r} a "
+                               f"balance of {t['balance']:,.0f}; narrow the range, or pass --keep-notes to move only the point"))
+    if errors:
+        raise ConfigError(errors)
+
+
 # --------------------------------------------------------------------------- running a sweep
 
 
 def sweep(config, dims: dict[str, list], *, scenario: str | None = None, paths: int | None = None,
           seed: int | None = None, chunk_paths: int | None = None, threads: int | None = None, progress: bool = False,
-          backend="inprocess", workers: int | None = None, scheduler: str | None = None, retries: int = 3) -> pd.DataFrame:
+          backend="inprocess", workers: int | None = None, scheduler: str | None = None, retries: int = 3,
+          resize_notes: bool = True) -> pd.DataFrame:
     """Run every point of the grid ``dims`` (dotted path -> values) and return one tidy table: a row
     per point, scenario, deal, tranche and view, with a column per swept path followed by the
-    tranche table's columns (``el``, ``el_se``, ``pd``, ...). All points share one seed and one
-    progress bar; every point is validated before any path is simulated."""
+    tranche table's columns (``el``, ``el_se``, ``pd``, ..., ``balance``). All points share one seed
+    and one progress bar; every point is validated before any path is simulated. A point that moves
+    a class's attach or detach resizes the notes (:func:`resize_notes_in`) unless ``resize_notes``
+    is False."""
     from .backends import Job, make_backend, run_batch
     from .run import _scenario_run, set_threads
     from .scenarios import select
@@ -193,7 +282,7 @@ def sweep(config, dims: dict[str, list], *, scenario: str | None = None, paths: 
     executor = make_backend(backend, workers, scheduler, retries)
     names = select(config, scenario)
     overrides = dict(paths=paths, seed=seed, chunk_paths=chunk_paths, threads=threads)
-    points = point_configs(config, dims, names, overrides)
+    points = point_configs(config, dims, names, overrides, resize_notes)
     set_threads(points[0][2].run.threads)
     jobs = {f"{i}:{name}": Job.prepare(cfg) for i, (_, name, cfg) in enumerate(points)}
     batch = run_batch(jobs, executor, progress=progress)
@@ -291,7 +380,8 @@ def min_subordination(config, deal: str, tranche: str, target_el: float, path: s
         raise ValueError(f"no tranche {deal}.{tranche}; this config has: {known}")
     # Both ends are validated before the first simulation.
     point_configs(config, {path: [lo, hi]}, [run_kwargs.get("scenario") or "base"],
-                  {k: run_kwargs.get(k) for k in ("paths", "seed", "chunk_paths", "threads")})
+                  {k: run_kwargs.get(k) for k in ("paths", "seed", "chunk_paths", "threads")},
+                  run_kwargs.get("resize_notes", True))
     from .backends import make_backend
 
     executor = make_backend(run_kwargs.pop("backend", "inprocess"), run_kwargs.pop("workers", None),
@@ -334,6 +424,9 @@ def add_sweep_parser(sub) -> None:
                    help="a dimension: PATH=start:stop:step (stop included) or PATH=v1,v2,...; repeat for a grid")
     s.add_argument("--scenario", help="a scenario name, a comma-separated list, or `all`")
     add_run_overrides(s)
+    s.add_argument("--keep-notes", action="store_true",
+                   help="a point that moves a class's attach/detach moves only that number (the allocation view); "
+                        "by default the notes are resized with it")
     s.add_argument("--out", type=Path, help="output directory (default: runs/<config name>-sweep, or runs/<config name>-min-<DEAL.TRANCHE> for a --target-el search)")
     s.add_argument("--overwrite", action="store_true", help="replace a finished sweep in --out")
     s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -387,9 +480,9 @@ def sweep_main(args: argparse.Namespace) -> int:
             outer = {p: v for p, v in dims.items() if p != target[2]}
             names = select(cfg, args.scenario)
             # Validate every outer point at both ends of the bracket before simulating anything.
-            point_configs(cfg, {**outer, target[2]: [target[3], target[4]]}, names, run_kw)
+            point_configs(cfg, {**outer, target[2]: [target[3], target[4]]}, names, run_kw, not args.keep_notes)
         check_writable(out, args.overwrite, kind="sweep")
-        common = dict(progress=not args.no_progress, **run_kw, **backend_kwargs(args))
+        common = dict(progress=not args.no_progress, resize_notes=not args.keep_notes, **run_kw, **backend_kwargs(args))
         if target is None:
             frame = sweep(cfg, dims, scenario=args.scenario, **common)
         else:

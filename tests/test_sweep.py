@@ -11,7 +11,7 @@ import pytest
 from conftest import make_config
 from engine import ConfigError, run
 from engine.cli import main
-from engine.sweep import NoSolution, bisect_min, grid, min_subordination, parse_range, parse_set, sweep
+from engine.sweep import NoSolution, bisect_min, grid, min_subordination, parse_range, parse_set, point_configs, sweep
 
 PATHS = 3000
 
@@ -99,6 +99,7 @@ def test_min_subordination_end_to_end():
     cfg = make_config()
     kw = dict(paths=2000, chunk_paths=2000)
     path = "deals.d1.tranches.A.attach"
+    kw["resize_notes"] = False  # the allocation view: only A's own points matter
     x = min_subordination(cfg, "d1", "A", 0.01, path, 0.3, 0.95, 0.01, **kw)
 
     def el(v):
@@ -159,7 +160,7 @@ def test_cli_min_subordination(tmp_path, capsys):
     out = tmp_path / "sub"
     rc = main(["sweep", str(cfg), "--set", "deals.d1.tranches.A.attach=0.2:0.9:0.05", "--target-el", "0.01",
                "--tranche", "d1.A", "--vary", "deals.d1.tranches.A.attach", "--paths", "1000", "--out", str(out),
-               "--no-progress"])
+               "--no-progress", "--keep-notes"])
     assert rc == 0, capsys.readouterr().err
     row = pd.read_parquet(out / "sweep.parquet").iloc[0]
     assert row["tranche"] == "A" and row["target_el"] == 0.01 and 0.2 < row["deals.d1.tranches.A.attach"] <= 0.9
@@ -174,11 +175,50 @@ def test_a_grid_and_a_search_on_one_config_do_not_share_a_default_out(tmp_path, 
 
     cfg = small(tmp_path)
     monkeypatch.chdir(tmp_path)
-    assert main(["sweep", str(cfg), "--set", "deals.d1.tranches.A.attach=0.3,0.5", "--paths", "1000", "--no-progress"]) == 0
-    assert main(["sweep", str(cfg), "--set", "deals.d1.tranches.A.attach=0.2:0.9:0.05", "--target-el", "0.01",
+    assert main(["sweep", str(cfg), "--set", "deals.d1.tranches.A.attach=0.3,0.4", "--paths", "1000", "--no-progress"]) == 0
+    assert main(["sweep", str(cfg), "--set", "deals.d1.tranches.A.attach=0.2:0.9:0.05", "--target-el", "0.01", "--keep-notes",
                  "--tranche", "d1.A", "--vary", "deals.d1.tranches.A.attach", "--paths", "1000", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["c-min-d1.A", "c-sweep"]
     row = pd.read_parquet(tmp_path / "runs" / "c-min-d1.A" / "sweep.parquet").iloc[0]
     assert f"minimum deals.d1.tranches.A.attach = {row['deals.d1.tranches.A.attach']:g}" in out
     assert f"EL {row['el']:.6f} ± {row['el_se']:.6f} (Monte Carlo SE)" in out
+
+
+def test_moving_an_attachment_resizes_the_notes_by_the_pools_slice():
+    from engine.compile import compile_plan
+
+    cfg = make_config()
+    p0 = float(compile_plan(cfg).pool.deal_pool_balance[0])
+    (_, _, moved), = point_configs(cfg, {"deals.d1.tranches.A.attach": [0.4]}, ["base"], {})
+    a, b, e = moved.deals[0].tranches
+    # By hand from base_dict: A 60m on [0.3, 1], B 20m on [0.1, 0.3], E 20m on [0, 0.1].
+    assert (a.attach, a.detach, b.attach, b.detach, e.attach, e.detach) == (0.4, 1.0, 0.1, 0.4, 0.0, 0.1)
+    assert a.balance == pytest.approx(60e6 - 0.1 * p0, rel=1e-12) and b.balance == pytest.approx(20e6 + 0.1 * p0, rel=1e-12)
+    assert e.balance == 20e6
+    (_, _, top), = point_configs(cfg, {"deals.d1.tranches.A.detach": [0.9]}, ["base"], {})
+    assert top.deals[0].tranches[0].balance == pytest.approx(60e6 - 0.1 * p0, rel=1e-12)  # nothing above A takes it
+    assert [t.balance for t in top.deals[0].tranches[1:]] == [20e6, 20e6]
+    (_, _, kept), = point_configs(cfg, {"deals.d1.tranches.A.attach": [0.4]}, ["base"], {}, resize_notes=False)
+    assert [t.balance for t in kept.deals[0].tranches] == [60e6, 20e6, 20e6] and kept.deals[0].tranches[1].detach == 0.3
+    with pytest.raises(ConfigError, match="leaves tranche 'A' a balance of"):
+        point_configs(cfg, {"deals.d1.tranches.A.attach": [0.3 + 61e6 / p0]}, ["base"], {})
+
+
+def test_a_resized_sweep_at_the_base_point_is_the_base_run_and_the_cashflow_view_answers_the_thickness():
+    cfg = make_config()
+    kw = dict(paths=2000, chunk_paths=2000)
+    path = "deals.d1.tranches.A.attach"
+    base = run(cfg, **kw).tranches
+    at_base = sweep(cfg, {path: [0.3]}, **kw)
+    pd.testing.assert_frame_equal(at_base.drop(columns=path).reset_index(drop=True), base.reset_index(drop=True),
+                                  check_exact=True, check_like=True)
+    # A thinner senior loses less in the waterfall; with --keep-notes the cash flows cannot see it.
+    pts = [0.3, 0.35, 0.4]
+    resized = sweep(cfg, {path: pts}, **kw)
+    kept = sweep(cfg, {path: pts}, resize_notes=False, **kw)
+    el = lambda t: t[(t.tranche == "A") & (t.view == "cashflow")]["el"].to_numpy()  # noqa: E731
+    assert len(set(el(kept))) == 1
+    assert el(resized)[0] > el(resized)[1] > el(resized)[2]
+    found = min_subordination(cfg, "d1", "A", float(el(resized)[1]), path, 0.3, 0.45, 0.005, view="cashflow", **kw)
+    assert 0.3 < found <= 0.355 and found.el <= el(resized)[1]
