@@ -121,3 +121,90 @@ def test_report_on_an_unreadable_manifest_is_exit_2(finished, tmp_path, text, ca
     (d / "manifest.json").write_bytes(text.encode("latin-1"))
     assert main(["report", str(d)]) == 2
     assert "manifest.json" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- fuzzed configs and tapes, end to end
+
+
+def _toml_value(v) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return "nan" if v != v else ("inf" if v == float("inf") else "-inf" if v == float("-inf") else repr(v))
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(x for x in map(_toml_value, v) if x is not None) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k))} = {x}" for k, x in ((k, _toml_value(x)) for k, x in v.items()) if x is not None) + "}"
+    raise TypeError(type(v))
+
+
+def to_toml(d: dict) -> str:
+    """Any JSON-like dict as TOML, every table inline (nulls dropped: TOML has none)."""
+    return "".join(f"{json.dumps(str(k))} = {x}\n" for k, x in ((k, _toml_value(v)) for k, v in d.items()) if x is not None)
+
+
+def _assert_clean(code: int, err: str, out: Path) -> None:
+    assert code in (0, 2), err
+    assert "Traceback" not in err
+    if code == 2:
+        assert err.strip() and not out.exists(), err  # a refused run writes nothing
+
+
+@settings(max_examples=30)
+@given(mutations=st.lists(st.tuples(st.sampled_from(__import__("test_silent_acceptance").PATHS),
+                                    __import__("test_silent_acceptance").ANY_VALUE), min_size=1, max_size=3))
+def test_fuzzed_configs_run_or_exit_2_without_writing(tmp_path_factory, mutations, capsys):
+    import test_silent_acceptance as f
+
+    d = copy.deepcopy(f.FUZZ_BASE)
+    for path, value in mutations:
+        try:
+            f._set(d, path, value)
+        except (KeyError, IndexError, TypeError):
+            pass
+    where = tmp_path_factory.mktemp("fuzz")
+    cfg = where / "c.toml"
+    cfg.write_text(to_toml(d), encoding="utf-8")
+    out = where / "run"
+    code = main(run_args(cfg, out, "--paths", "300", "--chunk-paths", "300"))
+    _assert_clean(code, capsys.readouterr().err, out)
+
+
+TAPE_CELLS = st.one_of(st.sampled_from(["", "nan", "inf", "-1", "0", "1e400", "x", "lab", "neo", "1,5", "true", "2026-01-01", " 12 "]),
+                       st.text(max_size=5), st.integers(-5, 10**12).map(str), st.floats().map(repr))
+
+
+@settings(max_examples=30)
+@given(edits=st.lists(st.tuples(st.integers(0, 2), st.sampled_from(["tenant", "term_months", "monthly_rent", "gpu_cost",
+                                                                  "start_month", "escalator", "shell_value", "recovery_lag", "extra"]),
+                                TAPE_CELLS), min_size=1, max_size=4))
+def test_fuzzed_lease_tapes_validate_or_exit_2(tmp_path_factory, edits, capsys):
+    import csv
+
+    import test_silent_acceptance as f
+
+    d = copy.deepcopy(f.FUZZ_BASE)
+    rows = [dict(r) for r in d["deals"][0].pop("leases")]
+    columns = ["tenant", "term_months", "monthly_rent", "gpu_cost", "start_month", "escalator", "shell_value", "recovery_lag"]
+    table = [{c: str(r.get(c, "")) for c in columns} for r in rows]
+    for row, column, cell in edits:
+        table[row][column] = cell
+    where = tmp_path_factory.mktemp("tape")
+    with open(where / "tape.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=sorted({k for r in table for k in r}, key=lambda c: (c not in columns, c)))
+        writer.writeheader()
+        writer.writerows(table)
+    d["deals"][0]["lease_tape"] = "tape.csv"
+    d.pop("scenarios")
+    cfg = where / "c.toml"
+    cfg.write_text(to_toml(d), encoding="utf-8")
+    code = main(["validate", str(cfg)])
+    captured = capsys.readouterr()
+    assert code in (0, 2) and "Traceback" not in captured.err
+    assert (code == 0) == (captured.out.strip() == "ok")
