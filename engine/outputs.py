@@ -111,7 +111,8 @@ def remove_written(out_dir: str | Path, parts=("finished", "paths", "chunks")) -
     removed = 0
     candidates = [root / name for name in (MANIFEST, "report.html", "sweep.parquet", "sweep.csv")]
     candidates += [f for top in tops if (root / top).is_dir() for f in (root / top).rglob("*")]
-    candidates += list(root.glob(".*.tmp"))
+    if "finished" in parts:
+        candidates += list(root.glob(".*.tmp"))
     for path in candidates:
         rel = path.relative_to(root).as_posix()
         # a temporary file of an atomic write that a killed process left behind is ours too
@@ -126,10 +127,11 @@ def remove_written(out_dir: str | Path, parts=("finished", "paths", "chunks")) -
     # Deepest first, so a directory emptied by removing its subdirectories goes too.
     for top in tops:
         if (root / top).is_dir():
-            for d in sorted((p for p in (root / top).rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+            for d in sorted((p for p in (root / top).rglob("*") if p.is_dir() and not p.is_symlink()),
+                            key=lambda p: -len(p.parts)):
                 if not any(d.iterdir()):
                     d.rmdir()
-            if not any((root / top).iterdir()):
+            if not (root / top).is_symlink() and not any((root / top).iterdir()):
                 (root / top).rmdir()
     return removed
 
