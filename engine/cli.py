@@ -180,7 +180,8 @@ def format_scenarios(res, cfg) -> str:
                   _pivot(res.network, "firm", "p_default", order, "{:.4f}")]
     if res.holder_types is not None:
         h = res.holder_types.assign(el_total=res.holder_types["el_total"] / 1e6)
-        lines += ["\nwho bears the loss at the stress horizon: expected loss by holder type, $m (direct + fire-sale):",
+        month = int(res.system["horizon_month"].iloc[0])
+        lines += [f"\nwho bears the loss at month {month} (the stress horizon): expected loss by holder type, $m (direct + fire-sale):",
                   _pivot(h, "type", "el_total", order, "{:,.1f}"),
                   "\nP(a holder of that type fails):",
                   _pivot(res.holder_types.assign(p_any_failure=res.holder_types["p_any_failure"].where(
