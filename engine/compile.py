@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from kernels.collateral import gpu_depreciation_many
 from kernels.plan import (
@@ -32,7 +33,7 @@ from kernels.plan import (
 )
 
 from .calibrate import calibrate_thresholds
-from .config import Config
+from .config import LEASE_COLUMNS, Config
 
 _OPCODES = {"fees": OP_FEES, "interest": OP_INTEREST, "reserve": OP_RESERVE, "principal": OP_PRINCIPAL,
             "trap": OP_TRAP, "residual": OP_RESIDUAL}
@@ -115,12 +116,16 @@ def _fixed_factor(cfg: Config) -> np.ndarray:
 
 def _relet_pairs(cfg: Config) -> list[tuple[float, float]]:
     """(PD, ρ) of every replacement tenant of a `relet` lease, in first-seen order."""
-    pairs = {}
-    for deal in cfg.deals:
-        for lease in deal.all_leases:
-            if lease.recovery == "relet":
-                pairs.setdefault((lease.relet_pd, lease.relet_rho), None)
-    return list(pairs)
+    cols = [deal.lease_columns() for deal in cfg.deals]
+    relet = [c["recovery"] == "relet" for c in cols]
+    pd_ = np.concatenate([c["relet_pd"][r] for c, r in zip(cols, relet)])
+    rho = np.concatenate([c["relet_rho"][r] for c, r in zip(cols, relet)])
+    if not pd_.size:
+        return []
+    # Equal pairs (0.0 and -0.0 alike, as dict keys) collapse onto their first occurrence's values.
+    _, first = np.unique(np.stack([pd_, rho], axis=1), axis=0, return_index=True)
+    first.sort()
+    return [(float(pd_[i]), float(rho[i])) for i in first]
 
 
 def _network(cfg: Config) -> NetworkPlan:
@@ -205,44 +210,37 @@ _DYN_FIELDS = ("renewals", "renewal_term", "renewal_intercept", "renewal_beta", 
 
 def _pool(cfg: Config, col: CollateralPlan, relet_class: dict[tuple[float, float], int]) -> PoolPlan:
     T = cfg.run.months
-    tenant_index = {t.name: i for i, t in enumerate(cfg.tenants)}
-    cols: dict[str, list] = {k: [] for k in ("deal", "tenant", "start", "term", "rent", "esc", "gpu", "shell", "a0", "fixed", "rr",
-                                             "rec_lag", "sale_lag", "liq", "dyn")}
-    opt: dict[str, list] = {k: [] for k in _DYN_FIELDS}
-    for d, deal in enumerate(cfg.deals):
-        for lease in deal.all_leases:
-            cols["dyn"].append(lease.has_options)
-            if lease.has_options:
-                opt["renewals"].append(lease.renewals)
-                opt["renewal_term"].append(lease.renewal_term)
-                opt["renewal_intercept"].append(lease.renewal_intercept)
-                opt["renewal_beta"].append(lease.renewal_beta)
-                opt["rvg_threshold"].append(lease.rvg_threshold)
-                opt["rvg_end"].append(lease.rvg_threshold if lease.rvg_threshold_end is None else lease.rvg_threshold_end)
-                opt["rvg_cap"].append(np.inf if lease.rvg_cap is None else lease.rvg_cap)
-                opt["rvg_months"].append(lease.rvg_months if lease.rvg_threshold > 0 else 0)
-                opt["guarantor"].append(tenant_index[lease.rvg_guarantor or lease.tenant])
-                opt["relet_class"].append(relet_class[(lease.relet_pd, lease.relet_rho)] if lease.recovery == "relet" else -1)
-                opt["downtime"].append(lease.downtime)
-                opt["term_frac"].append(lease.termination_threshold)
-                opt["term_fee"].append(lease.termination_fee_months)
-                opt["term_from"].append(lease.termination_earliest_month)
-            cols["deal"].append(d)
-            cols["tenant"].append(tenant_index[lease.tenant])
-            cols["start"].append(lease.start_month)
-            cols["term"].append(lease.term_months)
-            cols["rent"].append(lease.monthly_rent)
-            cols["esc"].append(lease.escalator)
-            cols["gpu"].append(lease.gpu_cost)
-            cols["shell"].append(lease.shell_value)
-            cols["a0"].append(lease.start_month if lease.gpu_in_service_month is None else lease.gpu_in_service_month)
-            cols["fixed"].append(lease.recovery == "fixed")
-            cols["rr"].append(lease.recovery_rate)
-            cols["rec_lag"].append(lease.recovery_lag)
-            cols["sale_lag"].append(lease.sale_lag)
-            cols["liq"].append(lease.liquidation_cost)
-    a = {k: np.asarray(v) for k, v in cols.items()}
-    o = {k: np.asarray(v) for k, v in opt.items()}
+    # Every lease of every deal, in deal order, as columns: a million-lease tape never becomes objects.
+    parts = [deal.lease_columns() for deal in cfg.deals]
+    c = {name: parts[0][name] if len(parts) == 1 else np.concatenate([part[name] for part in parts])
+         for name in LEASE_COLUMNS if name != "id"}
+    names = pd.Index([t.name for t in cfg.tenants], dtype=object)
+    tenant = names.get_indexer(c["tenant"])
+    relet = c["recovery"] == "relet"
+    relet_of = np.full(len(tenant), -1, dtype=np.int64)
+    if relet.any():
+        pairs, inverse = np.unique(np.stack([c["relet_pd"][relet], c["relet_rho"][relet]], axis=1), axis=0, return_inverse=True)
+        relet_of[relet] = np.array([relet_class[(float(p), float(r))] for p, r in pairs])[inverse.reshape(-1)]
+    a = {
+        "deal": np.repeat(np.arange(len(parts)), [len(part) for part in parts]),
+        "tenant": tenant, "start": c["start_month"], "term": c["term_months"], "rent": c["monthly_rent"],
+        "esc": c["escalator"], "gpu": c["gpu_cost"], "shell": c["shell_value"],
+        "a0": np.where(c["gpu_in_service_month"] < 0, c["start_month"], c["gpu_in_service_month"]),
+        "fixed": c["recovery"] == "fixed", "rr": c["recovery_rate"], "rec_lag": c["recovery_lag"],
+        "sale_lag": c["sale_lag"], "liq": c["liquidation_cost"],
+        "dyn": np.concatenate([part.has_options() for part in parts]),
+    }
+    opt = {
+        "renewals": c["renewals"], "renewal_term": c["renewal_term"], "renewal_intercept": c["renewal_intercept"],
+        "renewal_beta": c["renewal_beta"], "rvg_threshold": c["rvg_threshold"],
+        "rvg_end": np.where(np.isnan(c["rvg_threshold_end"]), c["rvg_threshold"], c["rvg_threshold_end"]),
+        "rvg_cap": np.where(np.isnan(c["rvg_cap"]), np.inf, c["rvg_cap"]),
+        "rvg_months": np.where(c["rvg_threshold"] > 0, c["rvg_months"], 0),
+        "guarantor": np.where(pd.notna(c["rvg_guarantor"]), names.get_indexer(c["rvg_guarantor"]), tenant),
+        "relet_class": relet_of, "downtime": c["downtime"], "term_frac": c["termination_threshold"],
+        "term_fee": c["termination_fee_months"], "term_from": c["termination_earliest_month"],
+    }
+    o = {k: opt[k][a["dyn"]] for k in _DYN_FIELDS}
     dyn = a["dyn"].astype(bool)
     deal_of, tenant_of = a["deal"].astype(I4), a["tenant"].astype(I4)
     start, end = a["start"].astype(I4), (a["start"] + a["term"]).astype(I4)

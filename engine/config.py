@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
+import operator
+import sys
+import time
 import tomllib
+import types
+import typing
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Callable, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal, Union
 
+import annotated_types
 import numpy as np
-import pandas as pd
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -30,12 +37,16 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+if TYPE_CHECKING:
+    import pandas as pd  # imported where a tape is read: `dcabs validate` of inline leases does without it
+
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=64)]
 Month = Annotated[int, Field(ge=0, le=600)]
 Usd = Annotated[float, Field(ge=0.0, le=1e13)]
 FactorValue = Annotated[float, Field(ge=-20.0, le=20.0)]
 BASE_SCENARIO = "base"
+log = logging.getLogger(__name__)
 # Attach/detach points closer than this meet: a computed 1 − 0.88 must still tile with 0.12.
 POINT_TOL = 1e-9
 
@@ -339,7 +350,124 @@ class Lease(_Section):
 
 LEASE_COLUMNS = tuple(Lease.model_fields)
 _REQUIRED_LEASE_COLUMNS = tuple(n for n, f in Lease.model_fields.items() if f.is_required())
-_LEASES = TypeAdapter(list[Lease])
+
+
+@dataclass(frozen=True)
+class _LeaseField:
+    """How one Lease field is stored as a column and checked without building a Lease."""
+
+    name: str
+    kind: str  # "int", "float", or "str" (a str, a Name or a Literal of strings)
+    required: bool
+    nullable: bool  # None is a value (stored as the column's absent marker)
+    fill: Any  # stored for an empty cell: the default, or the column's "absent" marker
+    bounds: tuple[tuple[Callable, float], ...]  # (operator, limit) of a number field
+    many: TypeAdapter  # a list of the field's own type and constraints: pydantic's coercions of strings and objects
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype({"int": np.int64, "float": np.float64, "str": object}[self.kind])
+
+
+_BOUND_OPS = {annotated_types.Ge: ("ge", operator.ge), annotated_types.Gt: ("gt", operator.gt),
+              annotated_types.Le: ("le", operator.le), annotated_types.Lt: ("lt", operator.lt)}
+# An absent optional value: -1 in an int column (every int field is ≥ 0), NaN in a float column
+# (every float field has bounds, which NaN fails), None in a str column.
+_ABSENT = {"int": -1, "float": math.nan, "str": None}
+
+
+def _lease_field(name: str, f: Any) -> _LeaseField:
+    ann = f.annotation
+    args = typing.get_args(ann) if typing.get_origin(ann) in (Union, types.UnionType) else (ann,)
+    base = [a for a in args if a is not type(None)]
+    if len(base) != 1:
+        raise TypeError(f"Lease.{name}: a lease tape column needs one type, got {ann}")
+    inner = typing.get_args(base[0])[0] if typing.get_origin(base[0]) is Annotated else base[0]
+    if inner is bool or (inner not in (int, float, str) and typing.get_origin(inner) is not Literal):
+        raise TypeError(f"Lease.{name}: no column check for type {inner}")
+    if typing.get_origin(inner) is Literal and not all(isinstance(a, str) for a in typing.get_args(inner)):
+        # The column check rejects every number in a str column, which holds only for str choices.
+        raise TypeError(f"Lease.{name}: only Literals of strings have a column check")
+    kind = {int: "int", float: "float"}.get(inner, "str")
+    bounds = []
+    for m in f.metadata:
+        if kind == "str":
+            continue  # string constraints are checked by `many`, pydantic itself
+        if type(m) not in _BOUND_OPS:
+            raise TypeError(f"Lease.{name}: no column check for constraint {m!r}")
+        attr, op = _BOUND_OPS[type(m)]
+        bounds.append((op, getattr(m, attr)))
+    if kind == "int" and type(None) in args and not any(op in (operator.ge, operator.gt) and lim >= 0 for op, lim in bounds):
+        raise TypeError(f"Lease.{name}: an optional int column marks absence with -1, which its bounds must exclude")
+    required = f.is_required()
+    default = None if required else f.default
+    return _LeaseField(name, kind, required, type(None) in args, _ABSENT[kind] if default is None else default, tuple(bounds),
+                       TypeAdapter(list[Annotated[base[0], *f.metadata]] if f.metadata else list[base[0]]))
+
+
+_LEASE_FIELDS = {n: _lease_field(n, f) for n, f in Lease.model_fields.items()}
+
+
+class LeaseColumns:
+    """A deal's leases as one numpy array per :class:`Lease` field, in lease order.
+
+    int64 for integer fields, float64 for real ones, object (str) for names and choices; an absent
+    optional value is -1 in an int column, NaN in a float column and None in a str column. A lease
+    tape is only ever held this way: a million Lease objects would take gigabytes."""
+
+    __slots__ = ("_cols", "_leases")
+
+    def __init__(self, cols: dict[str, np.ndarray]):
+        self._cols = cols
+        self._leases: list[Lease] | None = None
+
+    @classmethod
+    def from_leases(cls, leases: list[Lease]) -> LeaseColumns:
+        cols = {}
+        for name, spec in _LEASE_FIELDS.items():
+            absent = _ABSENT[spec.kind]
+            cols[name] = np.array([absent if (v := getattr(x, name)) is None else v for x in leases], dtype=spec.dtype)
+        return cls(cols)
+
+    def __len__(self) -> int:
+        return len(self._cols["tenant"])
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._cols[name]
+
+    def has_options(self) -> np.ndarray:
+        """:attr:`Lease.has_options` of every lease."""
+        c = self._cols
+        return (c["renewals"] > 0) | (c["rvg_threshold"] > 0) | (c["recovery"] == "relet") | (c["termination_threshold"] > 0)
+
+    def leases(self) -> list[Lease]:
+        """The rows as Lease objects, built once (the values are already valid)."""
+        if self._leases is None:
+            rows = []
+            for name, spec in _LEASE_FIELDS.items():
+                vals = self._cols[name].tolist()
+                if spec.nullable and spec.kind == "int":
+                    vals = [None if v == -1 else v for v in vals]
+                elif spec.nullable and spec.kind == "float":
+                    vals = [None if v != v else v for v in vals]
+                rows.append(vals)
+            self._leases = [Lease.model_construct(**dict(zip(_LEASE_FIELDS, row))) for row in zip(*rows)]
+        return self._leases
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LeaseColumns):
+            return NotImplemented
+        return self._cols.keys() == other._cols.keys() and all(
+            np.array_equal(a, other._cols[k], equal_nan=a.dtype.kind == "f") for k, a in self._cols.items())
+
+    __hash__ = None  # type: ignore[assignment]  # mutable arrays, like the list of Lease it replaces
+
+    def __reduce__(self):
+        # The built Lease objects stay behind: a pickled config (a Dask task's) carries only arrays.
+        return (LeaseColumns, (self._cols,))
+
+    def __repr__(self) -> str:
+        return f"LeaseColumns({len(self)} leases)"
 
 
 # --------------------------------------------------------------------------- deals
@@ -570,7 +698,7 @@ class Deal(_Section):
     fees: Fees = Field(default_factory=Fees, description="Senior fees.")
     waterfall: list[Step] = Field(..., min_length=1, description="Priority of payments, in order.")
 
-    _tape: list[Lease] | None = PrivateAttr(None)
+    _tape: LeaseColumns | None = PrivateAttr(None)
     _tape_sha256: str | None = PrivateAttr(None)
 
     @model_validator(mode="after")
@@ -653,10 +781,10 @@ class Deal(_Section):
             errs.extend(self.lease_start_errors(T))
         # Tenant names are known here only when validate_config passed them in; otherwise the
         # root check covers leases. Checking here lets one report hold every missing name.
-        leases = self.all_leases
+        cols = self.lease_columns()
         # A lease starting at or after T is refused above, so only a zero rent leaves a lease worthless.
-        if leases and not self.collateral_tranches and all(
-            lease.gpu_cost + lease.shell_value == 0 and lease.monthly_rent == 0 for lease in leases
+        if len(cols) and not self.collateral_tranches and not np.any(
+            (cols["gpu_cost"] + cols["shell_value"] != 0) | (cols["monthly_rent"] != 0)
         ):
             where = ("leases",) if self.leases is not None else ("lease_tape",)
             errs.append(_ref_error(where, "the pool is worth nothing: no rent within the horizon and no collateral", None))
@@ -673,25 +801,45 @@ class Deal(_Section):
             return (*prefix, "leases", j, field)
         return (*prefix, "lease_tape", f"row {j}", field)
 
+    def _row_errors(self, rows: np.ndarray, errors_of: Callable[[int], list[InitErrorDetails]], what: str,
+                    prefix: tuple) -> list[InitErrorDetails]:
+        """The errors of leases ``rows`` (sorted): every one inline; for a tape, those of the first
+        rows and a count, since a bad column of a million-row tape would otherwise print a million lines."""
+        shown = rows if self.leases is not None else rows[:_SHOWN_BAD_ROWS]
+        errs = [e for j in shown.tolist() for e in errors_of(j)]
+        if len(shown) < len(rows):
+            errs.append(_ref_error((*prefix, "lease_tape"),
+                                   f"{len(rows):,} rows {what}; only the first {len(shown)} are listed", None))
+        return errs
+
     def tenant_errors(self, tenants: set[str], prefix: tuple = ()) -> list[InitErrorDetails]:
         """An error for every lease whose tenant or RVG guarantor is not in ``tenants``, located under ``prefix``."""
-        return [
-            _ref_error(self._lease_loc(j, field, prefix), f"unknown tenant {name!r}", name)
-            for j, lease in enumerate(self.all_leases)
-            for field, name in (("tenant", lease.tenant), ("rvg_guarantor", lease.rvg_guarantor))
-            if name is not None and name not in tenants
-        ]
+        cols = self.lease_columns()
+        known = set(tenants)
+        tenant, guarantor = cols["tenant"], cols["rvg_guarantor"]
+        bad_tenant = np.fromiter((t not in known for t in tenant.tolist()), dtype=bool, count=len(tenant))
+        bad_guarantor = np.fromiter((g is not None and g not in known for g in guarantor.tolist()), dtype=bool,
+                                    count=len(guarantor))
+
+        def errors_of(j: int) -> list[InitErrorDetails]:
+            fields = (("tenant", tenant, bad_tenant), ("rvg_guarantor", guarantor, bad_guarantor))
+            return [_ref_error(self._lease_loc(j, field, prefix), f"unknown tenant {col[j]!r}", col[j])
+                    for field, col, bad in fields if bad[j]]
+
+        return self._row_errors(np.flatnonzero(bad_tenant | bad_guarantor), errors_of, "name an unknown tenant", prefix)
 
     def lease_start_errors(self, months: int, prefix: tuple = ()) -> list[InitErrorDetails]:
         """An error for every lease that starts at or after ``months``: it would pay no rent in the
         simulation, yet its collateral would still count in the pool P_0 and dilute the net loss."""
-        return [
-            _ref_error(self._lease_loc(j, "start_month", prefix),
-                       f"month {lease.start_month} is not before run.months ({months}): the lease would pay "
-                       f"no rent within the simulation (rent starts in month start_month + 1)", lease.start_month)
-            for j, lease in enumerate(self.all_leases)
-            if lease.start_month >= months
-        ]
+        start = self.lease_columns()["start_month"]
+
+        def errors_of(j: int) -> list[InitErrorDetails]:
+            s = int(start[j])
+            return [_ref_error(self._lease_loc(j, "start_month", prefix),
+                               f"month {s} is not before run.months ({months}): the lease would pay "
+                               f"no rent within the simulation (rent starts in month start_month + 1)", s)]
+
+        return self._row_errors(np.flatnonzero(start >= months), errors_of, f"start at or after run.months ({months})", prefix)
 
     def stack_errors(self) -> list[InitErrorDetails]:
         """An error for every class whose attach/detach points overlap or leave a gap below them.
@@ -725,15 +873,26 @@ class Deal(_Section):
                 top = (a, d, k)
         return errs
 
+    def lease_columns(self) -> LeaseColumns:
+        """The leases as columns: the inline ones converted, a tape's as it was read."""
+        if self.leases is not None:
+            return LeaseColumns.from_leases(self.leases)
+        return self._tape if self._tape is not None else LeaseColumns.from_leases([])
+
     @property
     def all_leases(self) -> list[Lease]:
-        """The inline leases, or the rows of the lease tape."""
-        return self.leases if self.leases is not None else (self._tape or [])
+        """The inline leases, or the rows of the lease tape as Lease objects (built on first use, about
+        4 KiB each: for a large tape use :meth:`lease_columns`)."""
+        if self.leases is not None:
+            return self.leases
+        return self._tape.leases() if self._tape is not None else []
 
 
 def _read_frame(path: Path, what: str, fail: Callable[[str], ValidationError]) -> pd.DataFrame:
     """A CSV or Parquet file (lease tape, holdings file) as a DataFrame; every problem raises
     ``fail(message)``, located by the caller."""
+    import pandas as pd
+
     if not path.is_file():
         raise fail(f"file not found: {path}")
     suffix = path.suffix.lower()
@@ -745,33 +904,224 @@ def _read_frame(path: Path, what: str, fail: Callable[[str], ValidationError]) -
         raise fail(f"cannot read {path.name}: {exc}") from None
 
 
-def _read_lease_tape(path: Path) -> tuple[list[Lease], str]:
+# Tapes from this many rows on show a progress bar; the first rows with errors that are listed.
+_PROGRESS_ROWS = 100_000
+_SHOWN_BAD_ROWS = 20
+
+
+def _read_lease_tape(path: Path) -> tuple[LeaseColumns, str]:
+    """The tape's leases as columns, and the SHA-256 of its bytes.
+
+    Each column is checked as a whole against its Lease field (numbers with numpy, strings once per
+    distinct value with the field's own pydantic type), so that the accepted rows are exactly those
+    ``Lease(**row)`` accepts; the first rows with errors are then run through ``Lease`` itself, for
+    its messages."""
+    from tqdm import tqdm
+
     def fail(loc: tuple, msg: str) -> ValidationError:
         return ValidationError.from_exception_data("Deal", [_ref_error(("lease_tape",) + loc, msg, str(path))])
 
-    frame = _read_frame(path, "lease tape", lambda msg: fail((), msg))
-    raw = path.read_bytes()
-    unknown = [c for c in frame.columns if c not in LEASE_COLUMNS]
-    missing = [c for c in _REQUIRED_LEASE_COLUMNS if c not in frame.columns]
-    column_errors = [_ref_error(("lease_tape", c), f"unknown column {c!r}; allowed: {', '.join(LEASE_COLUMNS)}", c) for c in unknown]
-    column_errors += [_ref_error(("lease_tape", c), f"missing required column {c!r}", None) for c in missing]
-    if column_errors:
-        raise ValidationError.from_exception_data("Deal", column_errors)
-    if frame.empty:
-        raise fail((), "the lease tape has no rows")
-    records = [{k: v for k, v in row.items() if not _is_missing(v)} for row in frame.to_dict("records")]
+    big = _tape_rows_estimate(path) >= _PROGRESS_ROWS
+    t0 = time.perf_counter()
+    with tqdm(total=1 + len(LEASE_COLUMNS), desc=f"lease tape {path.name}", unit="column", file=sys.stderr,
+              disable=not big) as bar:
+        bar.set_postfix_str("reading")
+        frame = _read_frame(path, "lease tape", lambda msg: fail((), msg))
+        with path.open("rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+        bar.update()
+        t_read = time.perf_counter() - t0
+        unknown = [c for c in frame.columns if c not in LEASE_COLUMNS]
+        missing = [c for c in _REQUIRED_LEASE_COLUMNS if c not in frame.columns]
+        column_errors = [_ref_error(("lease_tape", c), f"unknown column {c!r}; allowed: {', '.join(LEASE_COLUMNS)}", c) for c in unknown]
+        column_errors += [_ref_error(("lease_tape", c), f"missing required column {c!r}", None) for c in missing]
+        if column_errors:
+            raise ValidationError.from_exception_data("Deal", column_errors)
+        if frame.empty:
+            raise fail((), "the lease tape has no rows")
+        n = len(frame)
+        at = {c: i for i, c in enumerate(frame.columns)}  # a repeated name: the last one, as a row dict keeps it
+        cols: dict[str, np.ndarray] = {}
+        rejected: dict[str, np.ndarray] = {}
+        for name, spec in _LEASE_FIELDS.items():
+            bar.set_postfix_str(name, refresh=False)
+            if name in at:
+                cols[name], ok = _lease_column(frame.iloc[:, at[name]], spec)
+                if not ok.all():
+                    rejected[name] = ~ok
+            else:
+                cols[name] = np.full(n, spec.fill, dtype=spec.dtype)
+            bar.update()
+    bad = np.zeros(n, dtype=bool)
+    for mask in rejected.values():
+        bad |= mask
+    # Lease._options, checked by pydantic only on rows whose fields all pass.
+    bad |= (cols["rvg_threshold"] > 0) & (cols["rvg_months"] == 0)
+    if bad.any():
+        raise ValidationError.from_exception_data("Deal", _tape_row_errors(frame, np.flatnonzero(bad), rejected))
+    if big:
+        log.info("lease tape %s: %d rows read in %.1f s, checked in %.1f s", path, n, t_read, time.perf_counter() - t0 - t_read)
+    return LeaseColumns(cols), digest
+
+
+def _tape_rows_estimate(path: Path) -> int:
+    """About how many rows the tape has, from its first MiB (CSV) or its metadata (Parquet); 0 if unknown."""
     try:
-        leases = _LEASES.validate_python(records)
-    except ValidationError as exc:
-        errs = []
-        for e in exc.errors(include_url=False):
-            row, *rest = e["loc"]
-            errs.append(_ref_error(("lease_tape", f"row {row}", *rest), e["msg"], e.get("input")))
-        raise ValidationError.from_exception_data("Deal", errs) from None
-    return leases, hashlib.sha256(raw).hexdigest()
+        if path.suffix.lower() == ".csv":
+            with path.open("rb") as f:
+                head = f.read(1 << 20)
+            return path.stat().st_size * head.count(b"\n") // max(len(head), 1)
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    except Exception:  # noqa: BLE001 - only sizes the progress bar; reading the tape reports the problem
+        return 0
+
+
+def _lease_column(column: pd.Series, spec: _LeaseField) -> tuple[np.ndarray, np.ndarray]:
+    """One tape column as ``spec`` stores it, and which of its cells ``Lease`` accepts.
+
+    The cell values are those the rows of ``frame.to_dict("records")`` hold, so both the coercions
+    (a float 3.0 is the int 3, True is 1, the string " 7 " is 7) and the rejections are pydantic's."""
+    import pandas as pd
+
+    numbers = _numeric(column)
+    if numbers is not None:
+        x, missing = numbers
+        values, ok = _check_numbers(x, spec)
+    else:
+        values, ok, missing = _check_objects(column, spec)
+    if missing.any():
+        # An empty cell is left out of the row, so the field takes its default; a required field has none.
+        values = np.where(missing, spec.fill, values)
+        ok[missing] = not spec.required
+    return values, ok
+
+
+def _numeric(column: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """A bool, integer or float column as a numpy array and its empty cells; None for any other column."""
+    import pandas as pd
+
+    dt = column.dtype
+    if isinstance(dt, np.dtype):
+        if dt.kind in "biu":
+            return column.to_numpy(), np.zeros(len(column), dtype=bool)
+        if dt.kind == "f":
+            x = column.to_numpy()
+            return x, np.isnan(x)
+        return None
+    # Nullable (masked) and Arrow-backed numbers, as pandas makes of some Parquet columns.
+    npdt = getattr(dt, "numpy_dtype", None)
+    if not (pd.api.types.is_bool_dtype(dt) or pd.api.types.is_numeric_dtype(dt)) or npdt is None or npdt.kind not in "biuf":
+        return None
+    missing = np.array(column.isna(), dtype=bool)  # a copy: the mask may be a read-only view
+    x = column.to_numpy(dtype=npdt, na_value=npdt.type(0))
+    if npdt.kind == "f":
+        missing |= np.isnan(x)  # a NaN that is not NA is as empty to the row dict
+    return x, missing
+
+
+def _check_numbers(x: np.ndarray, spec: _LeaseField) -> tuple[np.ndarray, np.ndarray]:
+    """Pydantic's lax rules for Python numbers, vectorised: an int field takes an integral finite
+    float or a bool, a float field any number, a str field (or choice) no number at all."""
+    n = len(x)
+    if spec.kind == "str":
+        return np.full(n, None, dtype=object), np.zeros(n, dtype=bool)
+    if x.dtype.kind == "b":
+        x = x.astype(np.int64)
+    # A column already of the field's dtype is kept as it is (a read-only view of the frame), not
+    # copied: the values of a tape with a bad cell are never used.
+    with np.errstate(invalid="ignore"):
+        if spec.kind == "float":
+            values = x.astype(np.float64, copy=False)
+            return values, _within(values, spec)
+        if x.dtype.kind == "f":
+            x = x.astype(np.float64, copy=False)
+            ok = np.isfinite(x) & (np.floor(x) == x) & _within(x, spec)
+            return np.where(ok, x, 0).astype(np.int64), ok
+        return x.astype(np.int64, copy=False), _within(x, spec)
+
+
+def _within(x: np.ndarray, spec: _LeaseField) -> np.ndarray:
+    ok = np.ones(len(x), dtype=bool)
+    for op, limit in spec.bounds:
+        ok &= op(x, limit)
+    return ok
+
+
+def _check_objects(column: pd.Series, spec: _LeaseField) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A column of strings (or of anything else) checked by the field's pydantic type, once per
+    distinct string: a tenant column of a million rows costs a few hundred validations."""
+    import pandas as pd
+
+    dt = column.dtype
+    if isinstance(dt, pd.StringDtype) or (dt == object and pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty")):
+        codes, uniques = pd.factorize(column)  # an empty cell is code -1
+        cells = uniques.to_numpy(dtype=object)
+        u_missing = np.asarray(pd.isna(cells), dtype=bool)
+        u_values, u_ok = _check_cells(list(cells), u_missing, spec)
+        empty = codes < 0
+        if not len(cells):
+            return np.full(len(column), spec.fill, dtype=spec.dtype), np.ones(len(column), dtype=bool), empty
+        codes = np.where(empty, 0, codes)
+        return u_values[codes], u_ok[codes], empty | u_missing[codes]
+    # Mixed or unusual cells (a CSV column that is numbers in some blocks and text in others, dates,
+    # decimals), boxed as the row dicts box them.
+    cells = column.to_frame(name="v").to_dict("list")["v"]
+    missing = np.array([_is_missing(v) for v in cells], dtype=bool)
+    return (*_check_cells(cells, missing, spec), missing)
+
+
+_CHECK_BLOCK = 65_536  # cells per pydantic call: bounds the error list of a column of bad cells
+
+
+def _check_cells(cells: list, missing: np.ndarray, spec: _LeaseField) -> tuple[np.ndarray, np.ndarray]:
+    """The field's pydantic type on every present cell: the values it makes, and which it accepts."""
+    values = np.full(len(cells), spec.fill, dtype=spec.dtype)
+    ok = np.ones(len(cells), dtype=bool)
+    present = np.flatnonzero(~missing)
+    for b in range(0, len(present), _CHECK_BLOCK):
+        at = present[b:b + _CHECK_BLOCK]
+        block = [cells[i] for i in at.tolist()]
+        try:
+            out = spec.many.validate_python(block)
+            good = at
+        except ValidationError as exc:
+            bad = np.zeros(len(block), dtype=bool)
+            bad[[e["loc"][0] for e in exc.errors(include_url=False, include_context=False, include_input=False)]] = True
+            ok[at[bad]] = False
+            good = at[~bad]
+            out = spec.many.validate_python([block[i] for i in np.flatnonzero(~bad).tolist()])
+        if len(good):
+            values[good] = np.array(out, dtype=spec.dtype)
+    return values, ok
+
+
+def _tape_row_errors(frame: pd.DataFrame, rows: np.ndarray, rejected: dict[str, np.ndarray]) -> list[InitErrorDetails]:
+    """The errors of the first bad ``rows``, from ``Lease`` on the row as a dict (the messages a
+    list of Lease objects gave), then how many rows have errors."""
+    import pandas as pd
+
+    errs: list[InitErrorDetails] = []
+    for r in rows[:_SHOWN_BAD_ROWS].tolist():
+        record = {k: v for k, v in frame.iloc[[r]].to_dict("records")[0].items() if not _is_missing(v)}
+        try:
+            Lease.model_validate(record)
+        except ValidationError as exc:
+            errs += [_ref_error(("lease_tape", f"row {r}", *e["loc"]), e["msg"], e.get("input"))
+                     for e in exc.errors(include_url=False)]
+        else:  # the column check and the model disagree: still an error, never a silent acceptance
+            fields = [name for name, mask in rejected.items() if mask[r]] or ["rvg_months"]
+            errs += [_ref_error(("lease_tape", f"row {r}", name), "rejected by the lease tape check", record.get(name))
+                     for name in fields]
+    if len(rows) > _SHOWN_BAD_ROWS:
+        errs.append(_ref_error(("lease_tape",), f"{len(rows):,} rows have errors; only the first {_SHOWN_BAD_ROWS} are listed", None))
+    return errs
 
 
 def _is_missing(v: Any) -> bool:
+    import pandas as pd
+
     try:
         return bool(pd.isna(v))
     except (TypeError, ValueError):
