@@ -11,7 +11,7 @@ Public API::
     statement(cfg, path=7)         # one path's monthly cash-flow statement
     breakeven(cfg, tranche="B", vary="gpu.economic_life_months")   # deterministic what-if
     sweep(cfg, {"tenants.hyperscaler.pd": [0.001, 0.01]}, paths=20_000)   # one table, a row per point
-    min_subordination(cfg, "hyperion", "A", 0.01, "deals.hyperion.tranches.A.attach", 0.12, 0.95, 0.005)
+    min_subordination(cfg, "hyperion", "A", 0.001, "deals.hyperion.tranches.A.attach", 0.12, 0.6, 0.005, view="cashflow")
 """
 
 import sys

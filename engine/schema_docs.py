@@ -205,9 +205,13 @@ Validation has two stages, and each reports everything it finds at once:
 2. **References** between fields: names are unique (tenants, deals, the tranches of a deal); every
    lease's tenant exists; waterfall steps name existing tranches (see
    [Waterfall steps](#waterfall-steps)); `attach` and `detach` are given together with
-   `detach > attach`; a `level` tranche's `amort_end_month` lies after `amort_start_month` and not
-   after the legal final; legal finals and `factor.burst.month` fit in `run.months`; a deal has
-   exactly one of `leases` and `lease_tape`, and its tape can be read.
+   `detach > attach`, and a deal's classes with points tile without overlaps or gaps (each attaches
+   where the next junior class detaches; pari-passu classes share their points; the stack may start
+   above 0 and end below 1); a `level` tranche's `amort_end_month` lies after `amort_start_month` and not
+   after the legal final; legal finals and `factor.burst.month` fit in `run.months`; every lease
+   starts before `run.months` (one starting later would pay no rent yet count in the pool); no
+   scenario is named `base` (the name of the config as written); a deal has exactly one of `leases`
+   and `lease_tape`, and its tape can be read.
 
 The reference checks of a table run once its own fields are valid, so fixing the errors of the first
 stage can reveal more of the second.

@@ -231,3 +231,71 @@ def test_json_schema_is_serialisable_and_has_the_sections():
     assert schema.get("type") == "object"
     assert {"run", "factor", "gpu", "facility", "tenants", "deals"} <= set(schema["properties"])
     assert {"run", "tenants", "deals"} <= set(schema.get("required", []))
+
+
+# --------------------------------------------------------------------------- (e) sample outputs in README.md and docs/*.md
+#
+# docs/samples.py regenerates every sample output block (`make docs`) and records it in
+# docs/samples.lock. Here the cheap samples (about 15 s) are rerun and compared exactly; the others
+# are checked against the lock: their block is the recorded text and none of their inputs (configs,
+# engine/*.py, kernels/*.py, ...) changed since. docs/samples.py's docstring gives the trade-off.
+
+
+def _load_samples():
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("dcabs_docs_samples", ROOT / "docs" / "samples.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+samples = _load_samples()
+
+
+def test_every_sample_block_is_the_recorded_output_of_unchanged_inputs():
+    problems = samples.verify()
+    assert not problems, "\n".join(problems) + f"\nregenerate the samples with:\n    {samples.REGENERATE}\nand commit the result."
+
+
+def test_the_cheap_samples_equal_a_fresh_run():
+    assert samples.CHEAP, "no sample is rerun by the tests"
+    drift = samples.check(samples.CHEAP)
+    assert not drift, ("sample outputs differ from a fresh run of their commands:\n" + "\n".join(drift.values())
+                       + f"\nregenerate them with:\n    {samples.REGENERATE}")
+
+
+def test_a_hand_edited_block_and_a_changed_input_are_reported():
+    texts = samples.read_docs()
+    block = samples.all_blocks(texts)["make-run"]
+    assert "base hyperion       A   cashflow" in block.text
+    texts = dict(texts, **{block.doc: texts[block.doc].replace(block.text, block.text.replace("0.", "0.9", 1))})
+    assert any(p.startswith("make-run: the block") for p in samples.verify(texts))
+
+    lock = samples.read_lock()
+    holders = lock["samples"]["holders"]
+    holders = {**holders, "inputs": {**holders["inputs"], "configs/ai_bubble.toml": "0" * 64}}
+    problems = samples.verify(lock={**lock, "samples": {**lock["samples"], "holders": holders}})
+    assert any(p.startswith("holders: inputs changed") and "configs/ai_bubble.toml" in p for p in problems)
+
+
+def test_only_the_timing_figures_are_masked():
+    line = "1 scenario(s) × 100,000 paths in 4.49 s (22,268 paths/s, 2 threads; compile/cache load 0.05 s)"
+    result = "    base hyperion       A   cashflow 0.003976 0.000146   732 0.007970"
+    assert samples.mask_timing(f"{result}\n{line}") == (
+        f"{result}\n1 scenario(s) × 100,000 paths in … s (… paths/s, … threads; compile/cache load … s)")
+    with pytest.raises(samples.SampleError, match="timing line changed format"):
+        samples.mask_timing("1 scenario(s) × 100,000 paths in 4.49 seconds")
+
+
+def test_markers_must_pair_and_name_known_samples():
+    with pytest.raises(samples.SampleError, match="never closed"):
+        samples.find_blocks("x.md", "<!-- sample: make-run -->\ntext\n")
+    with pytest.raises(samples.SampleError, match="without a start marker"):
+        samples.find_blocks("x.md", "text\n<!-- /sample -->\n")
+    texts = dict(samples.read_docs())
+    texts["README.md"] += "\n<!-- sample: nonesuch -->\n<!-- /sample -->\n"
+    with pytest.raises(samples.SampleError, match="not a sample"):
+        samples.all_blocks(texts)
