@@ -43,7 +43,7 @@ from .plan import (
 )
 
 # Rows of the tranche state scratch ``st``.
-BAL, BAL0, SHORT, PV, WALN, PRIN, DUE, FIRST, SUP, HWALN, HPRIN = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+BAL, BAL0, SHORT, PV, WALN, PRIN, DUE, FIRST, SUP, LWALN, LPRIN = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
 STATE_ROWS = 11
 DSCR_WINDOW = 3
 
@@ -62,8 +62,9 @@ def _draw(due, paid, reserve):
 
 
 @jit_inline
-def _pay(k, amount, principal, t, disc, st, tcash):
-    """Book ``amount`` of cash to tranche ``k`` in month ``t`` (principal also reduces the balance)."""
+def _pay(k, amount, principal, t, disc, st, tcash, late):
+    """Book ``amount`` of cash to tranche ``k`` in month ``t`` (principal also reduces the balance);
+    ``late``: after the stress horizon, where principal also counts towards the WAL from it."""
     st[PV, k] += amount * disc
     tcash[k, t] += amount
     if principal:
@@ -73,6 +74,11 @@ def _pay(k, amount, principal, t, disc, st, tcash):
             st[BAL, k] -= amount
         st[WALN, k] += amount * (t / 12.0)
         st[PRIN, k] += amount
+        if late:
+            # Summed apart, not as a difference of running totals: a small late payment after a
+            # large early one would cancel away.
+            st[LWALN, k] += amount * (t / 12.0)
+            st[LPRIN, k] += amount
 
 
 @jit_inline
@@ -233,7 +239,7 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
                             out.tranche_any_shortfall[out_p, k] = 1
                             if st[FIRST, k] == 0.0:
                                 st[FIRST, k] = t
-                    _pay(k, paid, False, t, disc, st, tcash)
+                    _pay(k, paid, False, t, disc, st, tcash, reached)
                     int_paid += paid
                     step_paid += paid
                     if record:
@@ -275,7 +281,7 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
                     if paid > avail:
                         paid = avail
                     avail -= paid
-                    _pay(k, paid, True, t, disc, st, tcash)
+                    _pay(k, paid, True, t, disc, st, tcash, reached)
                     prin_paid += paid
                     step_paid += paid
                     if dp.tranche_scheduled[k] and not sweep and paid < due and st[FIRST, k] == 0.0:
@@ -320,9 +326,9 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
             for k in range(k0, k1):
                 owed = st[SHORT, k]
                 st[SHORT, k] = 0.0
-                _pay(k, owed, False, t, disc, st, tcash)
+                _pay(k, owed, False, t, disc, st, tcash, reached)
                 bal = st[BAL, k]
-                _pay(k, bal, True, t, disc, st, tcash)
+                _pay(k, bal, True, t, disc, st, tcash, reached)
                 refi_paid += bal + owed
                 if record:
                     tledger[k, t, TL_INTEREST] += owed
@@ -352,8 +358,6 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
             reached = True
             for k in range(k0, k1):
                 out.tranche_h_balance[out_p, k] = st[BAL, k]
-                st[HWALN, k] = st[WALN, k]
-                st[HPRIN, k] = st[PRIN, k]
         if refinance:
             break
     for k in range(k0, k1):
@@ -388,8 +392,8 @@ def _horizon_state(k, hm, LF, reached, dp, st, tcash, out_p, out):
         value += tcash[k, t] * df
     out.tranche_h_value[out_p, k] = value / orig
     out.tranche_h_balance[out_p, k] /= orig
-    late = st[PRIN, k] - st[HPRIN, k] if reached else 0.0
-    out.tranche_h_wal[out_p, k] = (st[WALN, k] - st[HWALN, k]) / late - hm / 12.0 if late > 0.0 else np.nan
+    late = st[LPRIN, k] if reached else 0.0
+    out.tranche_h_wal[out_p, k] = st[LWALN, k] / late - hm / 12.0 if late > 0.0 else np.nan
 
 
 @jit_inline
@@ -402,6 +406,6 @@ def _step_up(k0, k1, avail, t, disc, st, tcash):
             continue
         p = min(owed, avail - paid)
         st[SUP, k] = owed - p
-        _pay(k, p, False, t, disc, st, tcash)
+        _pay(k, p, False, t, disc, st, tcash, False)
         paid += p
     return paid

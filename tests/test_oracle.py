@@ -757,3 +757,24 @@ def test_reserve_covered_interest_is_paid_in_full(case, path):
     assert any(ref["reserve_covered"])  # the situation arises on this path
     np.testing.assert_array_equal(out.tranche_any_shortfall[0], ref["any_shortfall"])
     np.testing.assert_array_equal(out.tranche_first_loss[0], ref["first_loss_month"])
+
+
+def test_a_tiny_principal_payment_after_the_horizon_still_has_a_wal():
+    # Found by the random configs: a $1 pool and a 1.4e-20 reserve. The reserve released at the legal
+    # final (after the horizon) is principal too; a WAL from the horizon taken as a difference of
+    # running totals cancelled it away (NaN where the oracle gives 1/12).
+    lease = {"tenant": "t0", "start_month": 0, "term_months": 1, "monthly_rent": 0.0, "gpu_cost": 0.0, "shell_value": 0.0,
+             "recovery": "sale", "recovery_lag": 0, "sale_lag": 0, "liquidation_cost": 0.0}
+    d = {
+        "run": {"months": 12, "paths": 20, "seed": 0, "discount_rate": 0.0, "pd_calibration": "monthly_hazard"},
+        "factor": {"persistence": 1.0, "burst": {"monthly_hazard": 0.0, "shift": 0.0}},
+        "gpu": {"curve": "straight_line", "releases": "scheduled", "economic_life_months": 6.0, "salvage": 0.0,
+                "obsolescence_haircut": 0.0, "generation_interval_months": 3.0, "first_release_month": 1},
+        "facility": {"life_months": 24.0},
+        "tenants": [{"name": "t0", "pd": 0.05, "rho": 0.0}],
+        "deals": [{"name": "d", "legal_final_month": 2, "leases": [lease] * 4 + [{**lease, "shell_value": 1.0}],
+                   "tranches": [{"name": "A", "balance": 1e6, "coupon": 0.0, "amortization": "sweep", "deferrable": True}],
+                   "reserve": {"initial_balance": 1.357675347177316e-20, "target_months": 0.0, "rate": 0.0},
+                   "fees": {"bps": 0.0, "fixed_monthly": 0.0}, "waterfall": [{"type": "principal", "classes": ["A"]}]}],
+    }
+    compare(d, paths=20)
