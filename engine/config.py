@@ -8,6 +8,7 @@ reference error into a :class:`ConfigError` whose lines name the field path.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import logging
@@ -125,6 +126,13 @@ class RunConfig(_Section):
     )
     discount_rate: float = Field(
         0.045, ge=0.0, le=1.0, description="Annual rate used to discount tranche cash for `pv`."
+    )
+    start_date: datetime.date | None = Field(
+        None,
+        description=(
+            "Calendar date of month 0, the closing (TOML `2025-10-31`). Statements (`dcabs trace`) then "
+            "carry a `date` column, the last day of each month; nothing simulated depends on it."
+        ),
     )
     pd_calibration: Literal["unconditional", "monthly_hazard"] = Field(
         "unconditional",

@@ -18,7 +18,8 @@ from .scenarios import BASE, PathError, get_path, scenario_config
 
 
 def statement(config: Config, *, scenario: str | None = None, path: int = 0) -> pd.DataFrame:
-    """The monthly statement of one path, a row per deal and month 0..T.
+    """The monthly statement of one path, a row per deal and month 0..T (with ``run.start_date``, a
+    ``date`` column after ``month``: the last day of that calendar month).
 
     Columns: collections by source, the reserve and waterfall totals, trigger states (``dscr``,
     ``trap_on``, ``sweep_on``), the factor and the GPU value index, then for each waterfall step
@@ -55,6 +56,10 @@ def statement(config: Config, *, scenario: str | None = None, path: int = 0) -> 
         frames.append(pd.DataFrame(frame))
     out = pd.concat(frames, ignore_index=True)
     out.loc[out["month"] == 0, "dscr"] = np.nan  # closing: nothing has been collected or owed yet
+    if cfg.run.start_date is not None:
+        closing = pd.Period(cfg.run.start_date, freq="M")
+        ends = pd.PeriodIndex([closing + m for m in range(plan.months + 1)]).end_time.normalize()
+        out.insert(out.columns.get_loc("month") + 1, "date", np.tile(ends.date, len(cfg.deals)))
     for col in ("trap_on", "sweep_on"):
         out[col] = out[col].astype(bool)
     return out

@@ -201,3 +201,23 @@ def test_trace_csv_rounds_dollars_to_cents_and_ratios_to_6_decimals(tmp_path):
                 assert decimals <= (6 if name in ("dscr", "factor", "gpu_index") else 2), (name, cell)
     back = pd.read_csv(out)
     np.testing.assert_allclose(back["A_balance"], full["A_balance"], rtol=0, atol=0.005)
+
+
+def test_a_start_date_gives_the_statement_calendar_month_ends(tmp_path):
+    import datetime
+
+    d = base_dict()
+    assert "date" not in statement(make_config(d), path=0).columns
+    d["run"]["start_date"] = "2025-10-31"
+    table = statement(make_config(d), path=0)
+    assert list(table.columns[:5]) == ["scenario", "path", "deal", "month", "date"]
+    by_month = dict(zip(table["month"], table["date"]))
+    # By hand: the closing, then each month's last day (a leap February in 2028).
+    assert by_month[0] == datetime.date(2025, 10, 31) and by_month[1] == datetime.date(2025, 11, 30)
+    assert by_month[4] == datetime.date(2026, 2, 28) and by_month[28] == datetime.date(2028, 2, 29)
+    assert by_month[60] == datetime.date(2030, 10, 31)
+    cfg_path = _write_toml(tmp_path, d)
+    assert main(["trace", str(cfg_path), "--out", str(tmp_path / "t.csv")]) == 0
+    assert pd.read_csv(tmp_path / "t.csv")["date"].iloc[1] == "2025-11-30"
+    with pytest.raises(ConfigError, match="run.start_date"):
+        make_config({**d, "run": {**d["run"], "start_date": "2025-13-01"}})
