@@ -111,6 +111,7 @@ def test_an_unreachable_scheduler_raises_backend_error(tmp_path, capsys):
                 "--backend", "dask", "--scheduler", "tcp://127.0.0.1:1"]
         assert main(args) == 2  # a user error, not a traceback
     assert "cannot connect to the Dask scheduler at tcp://127.0.0.1:1" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # it used to leave chunks/run.json behind
 
 
 def sigint_handler():
