@@ -208,6 +208,10 @@ _DYN_FIELDS = ("renewals", "renewal_term", "renewal_intercept", "renewal_beta", 
                "rvg_months", "guarantor", "relet_class", "downtime", "term_frac", "term_fee", "term_from")
 
 
+# Leases per block of the rent schedule: 8,192 × 601 months × 8 bytes is 40 MB at most per array.
+_LEASE_BLOCK = 1 << 13
+
+
 def _pool(cfg: Config, col: CollateralPlan, relet_class: dict[tuple[float, float], int]) -> PoolPlan:
     T = cfg.run.months
     # Every lease of every deal, in deal order, as columns: a million-lease tape never becomes objects.
@@ -246,21 +250,28 @@ def _pool(cfg: Config, col: CollateralPlan, relet_class: dict[tuple[float, float
     start, end = a["start"].astype(I4), (a["start"] + a["term"]).astype(I4)
     n_deals, n_tenants = len(cfg.deals), len(cfg.tenants)
 
-    # Contract rent R·(1+e)^⌊(t−s−1)/12⌋ for s < t ≤ end, every lease and month at once.
-    months = np.arange(T + 1)[None, :]
-    live = (months > start[:, None]) & (months <= end[:, None])
-    years = np.floor_divide(np.maximum(months - start[:, None] - 1, 0), 12)
-    scheduled_rent = np.where(live, a["rent"][:, None] * (1.0 + a["esc"][:, None]) ** years, 0.0)
-    # Option leases are simulated lease by lease; only the others are aggregated.
-    rent = np.where(dyn[:, None], 0.0, scheduled_rent)
-
     # Groups: a deal's leases of one tenant, sorted by deal then tenant.
     key = deal_of.astype(np.int64) * n_tenants + tenant_of
     group_keys, group_of = np.unique(key, return_inverse=True)
     group_of = group_of.reshape(-1)
     n_groups = group_keys.size
     group_rent = np.zeros((n_groups, T + 1))
-    np.add.at(group_rent, group_of, rent)
+    deal_rent = np.zeros((n_deals, T + 1))
+    sched_total = np.empty(len(start))
+    # Contract rent R·(1+e)^⌊(t−s−1)/12⌋ for s < t ≤ end, a block of leases × every month at a time:
+    # a million-lease tape never holds [leases × months] arrays. np.add.at adds in index order, and
+    # each row sums alone, so the blocks give the same bits as one pass.
+    months = np.arange(T + 1)[None, :]
+    for lo in range(0, len(start), _LEASE_BLOCK):
+        b = slice(lo, lo + _LEASE_BLOCK)
+        live = (months > start[b, None]) & (months <= end[b, None])
+        years = np.floor_divide(np.maximum(months - start[b, None] - 1, 0), 12)
+        scheduled_rent = np.where(live, a["rent"][b, None] * (1.0 + a["esc"][b, None]) ** years, 0.0)
+        sched_total[b] = scheduled_rent.sum(axis=1)
+        # Option leases are simulated lease by lease; only the others are aggregated.
+        rent = np.where(dyn[b, None], 0.0, scheduled_rent)
+        np.add.at(group_rent, group_of[b], rent)
+        np.add.at(deal_rent, deal_of[b], rent)
     suffix = np.zeros((n_groups, T + 2))
     suffix[:, :-1] = np.cumsum(group_rent[:, ::-1], axis=1)[:, ::-1]
     group_deal = (group_keys // n_tenants).astype(I4)
@@ -281,10 +292,8 @@ def _pool(cfg: Config, col: CollateralPlan, relet_class: dict[tuple[float, float
     np.add.at(deal_term_gpu, (deal_of[in_horizon], term_month[in_horizon]), term_gpu[in_horizon])
     np.add.at(deal_term_shell, (deal_of[in_horizon], term_month[in_horizon]), term_shell[in_horizon])
 
-    deal_rent = np.zeros((n_deals, T + 1))
-    np.add.at(deal_rent, deal_of, rent)
     pool_balance = np.zeros(n_deals)
-    np.add.at(pool_balance, deal_of, scheduled_rent.sum(axis=1) + a["gpu"] + a["shell"])
+    np.add.at(pool_balance, deal_of, sched_total + a["gpu"] + a["shell"])
     dyn_idx = np.flatnonzero(dyn).astype(I4)  # leases are in deal order, so these are sorted by deal
 
     order = np.argsort(tenant_of, kind="stable")
@@ -319,7 +328,7 @@ def _pool(cfg: Config, col: CollateralPlan, relet_class: dict[tuple[float, float
         dyn_lease=dyn_idx,
         dyn_rent=a["rent"][dyn_idx].astype(float),
         dyn_esc=a["esc"][dyn_idx].astype(float),
-        dyn_sched=scheduled_rent[dyn_idx].sum(axis=1),
+        dyn_sched=sched_total[dyn_idx],
         dyn_renewals=o["renewals"].astype(I4),
         dyn_renewal_term=o["renewal_term"].astype(I4),
         dyn_ren_a=o["renewal_intercept"].astype(float),

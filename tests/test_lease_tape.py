@@ -271,3 +271,19 @@ def test_progress_only_for_a_large_tape(tmp_path, capsys, monkeypatch):
     assert main(["validate", str(cfg)]) == 0
     out, err = capsys.readouterr()
     assert out == "ok\n" and "lease tape tape.csv" in err
+
+
+def test_the_rent_schedule_in_blocks_of_leases_gives_the_same_plan(monkeypatch):
+    # compile.py builds the [leases × months] rent schedule a block of leases at a time, so a
+    # million-lease tape never holds it whole; the block size must not move a bit.
+    import engine.compile as compile_mod
+    from engine import load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "neocloud_gpu_abs.toml")
+    monkeypatch.setattr(compile_mod, "_LEASE_BLOCK", 1 << 30)
+    whole = compile_mod.compile_plan(cfg).pool
+    monkeypatch.setattr(compile_mod, "_LEASE_BLOCK", 7)
+    blocks = compile_mod.compile_plan(cfg).pool
+    for field in whole._fields:
+        a, b = np.asarray(getattr(whole, field)), np.asarray(getattr(blocks, field))
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), field
