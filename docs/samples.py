@@ -302,6 +302,26 @@ def render_importance(r: Runner, s: "Sample") -> str:
             f"({(se_p / se_q) ** 2:.0f} times less variance); the run states its\nestimator under the table.")
 
 
+def _tiny(x: float) -> str:
+    """A rounding-level difference: 1.1e-16 style, an exact zero as 0."""
+    return "0" if x == 0 else sci(x)
+
+
+def render_threshold(r: Runner, s: "Sample") -> str:
+    """§1.1: the tables of test_threshold_reproduces_the_12_month_pd_by_independent_quadrature (one per point)."""
+    rows = [x for part in _records(r.pytest_tables(s.commands[0]), "Calibrated threshold vs 12-month PD") for x in part]
+    if len(rows) < 2:
+        raise SampleError("the threshold test no longer prints two points")
+
+    def both(key: str) -> str:
+        items = [_tiny(x[key]) if key != "c" else minus(f"{x[key]:.6f}") for x in rows]
+        return ", ".join(items[:-1]) + " and " + items[-1]
+
+    points = " and ".join(f"({x['pd']:.0%}, {x['rho']:g})" for x in rows)
+    return (f"- **Measured.** For (PD, ρ) = {points}, c = {both('c')}.\n"
+            f"  PD(c) − PD = {both('quad_err')} by quad, and {both('gh_err')} by Gauss–Hermite.")
+
+
 def render_closed_form(r: Runner, s: "Sample") -> str:
     """§1.2: closed_form_table() as printed by test_allocation_tranche_el_matches_the_semi_analytic_binomial_mixture."""
     (rows,) = _records(r.pytest_tables(s.commands[0]), "Closed-form tranche EL")
@@ -354,7 +374,7 @@ def render_pd_frequency(r: Runner, s: "Sample") -> str:
 
 
 def render_naive(r: Runner, s: "Sample") -> str:
-    """§1.4: test_naive_monthly_hazard_mapping_understates_the_5_year_pd's table and title line."""
+    """§1.4: test_naive_monthly_hazard_mapping_understates_the_5_year_pd's two tables and the title line."""
     tables = r.pytest_tables(s.commands[0])
     (rows,) = _records(tables, "5-year PD, naive")
     title = _title(tables, "5-year PD, naive")
@@ -363,12 +383,14 @@ def render_naive(r: Runner, s: "Sample") -> str:
         raise SampleError(f"the naive-mapping title changed: {title!r}")
     indep, d_mean, d_se, d_ref = (float(v) for v in m.groups())
     by = {x["calibration"]: x for x in rows}
+    (naive12,) = _records(tables, "12-month PD of the naive threshold")[0]
     out = [[f"`{x['calibration']}`", f"{x['freq_5y']:.7f}", f"{x['se']:.6f}", f"{x['reference']:.7f}", signed(x["z"])]
            for x in rows]
     # The title line prints the paired difference rounded (6 decimals, SE to 2 digits); z is of those.
     out.append(["paired difference", f"{d_mean:.6f}", f"{d_se:.6f}", f"{d_ref:.6f}", signed((d_mean - d_ref) / d_se, 1)])
     return (f"- **Measured.** Quadrature gives {by['monthly_hazard']['reference']:.6f} for the naive calibration, "
-            f"against 7.1% quoted in\n  MODEL.md, and {indep:.6f} for independence.\n\n"
+            f"against 7.1% quoted in\n  MODEL.md, and {indep:.6f} for independence. The naive threshold's "
+            f"12-month PD is {naive12['pd12']:.6f},\n  below the {naive12['pd']:g} it was given.\n\n"
             + md_table(["calibration", "realised 5-year PD", "SE", "reference (quadrature)", "z"], out))
 
 
@@ -433,8 +455,10 @@ SAMPLES: dict[str, Sample] = {s.name: s for s in [
             "dcabs run configs/senior_pool.toml --no-report"),
            render_importance, ("benchmarks/workloads/qlpool.toml", "configs/senior_pool.toml", "benchmarks/variance.py"),
            shown_in="README.md", cheap=True, note="2 × 20,000 paths (~6 s)"),
+    Sample("validation-threshold", "docs/validation.md", (VALIDATION,), render_threshold, VALIDATION_INPUTS,
+           shown_in="docs/validation.md", note="the validation tests (~30 s, shared by the five validation samples)"),
     Sample("validation-closed-form", "docs/validation.md", (VALIDATION,), render_closed_form, VALIDATION_INPUTS,
-           shown_in="docs/validation.md", note="the validation tests (~30 s, shared by the four validation samples)"),
+           shown_in="docs/validation.md"),
     Sample("validation-pd-frequency", "docs/validation.md", (VALIDATION,), render_pd_frequency, VALIDATION_INPUTS,
            shown_in="docs/validation.md"),
     Sample("validation-naive", "docs/validation.md", (VALIDATION,), render_naive, VALIDATION_INPUTS,

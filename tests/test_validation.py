@@ -195,10 +195,14 @@ def closed_form_table() -> pd.DataFrame:
 @pytest.mark.parametrize("p, rho", CF_CASES)
 def test_threshold_reproduces_the_12_month_pd_by_independent_quadrature(p, rho):
     c = float(calibrate_thresholds([p], [rho], persistence=1.0, student_t_dof=None, method="unconditional")[0])
-    assert expect_normal(horizon_pd(c, rho, 12)) == pytest.approx(p, abs=1e-9)
+    pd_quad = expect_normal(horizon_pd(c, rho, 12))
     # Cross-check the integrator itself with dense Gauss–Hermite on the same integral.
     x, w = special.roots_hermitenorm(400)
-    assert float(w @ horizon_pd(c, rho, 12)(x)) / np.sqrt(2 * np.pi) == pytest.approx(p, abs=1e-9)
+    pd_gh = float(w @ horizon_pd(c, rho, 12)(x)) / np.sqrt(2 * np.pi)
+    _print(f"Calibrated threshold vs 12-month PD, PD={p:g}, rho={rho:g}",
+           pd.DataFrame([{"pd": p, "rho": rho, "c": c, "quad_err": pd_quad - p, "gh_err": pd_gh - p}]))
+    assert pd_quad == pytest.approx(p, abs=1e-9)
+    assert pd_gh == pytest.approx(p, abs=1e-9)
 
 
 def test_allocation_tranche_el_matches_the_semi_analytic_binomial_mixture():
@@ -290,7 +294,9 @@ def test_naive_monthly_hazard_mapping_understates_the_5_year_pd():
     assert pd5_naive == pytest.approx(0.071, abs=5e-4)  # MODEL quotes 7.1%
     assert pd5_indep == pytest.approx(0.096, abs=5e-4)
     # The naive mapping does not even hit the 12-month PD: E[1 − (1 − q)^12] < p (Jensen).
-    assert expect_normal(horizon_pd(c_naive, rho, 12)) < p
+    pd12_naive = expect_normal(horizon_pd(c_naive, rho, 12))
+    _print("12-month PD of the naive threshold", pd.DataFrame([{"pd": p, "c_naive": c_naive, "pd12": pd12_naive}]))
+    assert pd12_naive < p
 
     rows, freqs = [], {}
     for method, ref in (("monthly_hazard", pd5_naive), ("unconditional", pd5_unc)):
