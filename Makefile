@@ -23,8 +23,10 @@ test: $(STAMP) chromium
 test-browser: $(STAMP) chromium
 	DCABS_REQUIRE_BROWSER=1 $(PY) -m pytest -q -m browser tests
 
+# As root, or through sudo without a password prompt when not.
 chromium:
-	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
+	command -v chromium >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo -n); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
 
 bench: $(STAMP)
 	$(VENV)/bin/dcabs bench --json benchmarks/results.json
