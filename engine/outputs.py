@@ -23,7 +23,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -100,40 +102,56 @@ def _figure_names() -> set[str]:
 
 
 def remove_written(out_dir: str | Path, parts=("finished", "paths", "chunks")) -> int:
-    """Remove the files dcabs wrote in ``out_dir`` (of the given ``parts``), and the directories of
-    its layout that are empty afterwards; returns how many files went. Nothing else is touched."""
+    """Remove the files dcabs wrote in ``out_dir`` (of the given ``parts``): each matched by its
+    exact relative path, or a temporary file ``.<that name>.<8 characters>.tmp`` of an interrupted
+    atomic write; then the directories that removing them left empty. Symlinked directories are
+    never entered, and nothing else is touched. Returns how many files went."""
     root = Path(out_dir)
-    if not root.is_dir():
+    if not root.is_dir() or root.is_symlink():
         return 0
     pattern = re.compile("|".join(f"(?:{_PARTS[p]})" for p in parts))
     tops = [d for p in parts for d in _PART_DIRS[p]]
     figures = None
-    removed = 0
     candidates = [root / name for name in (MANIFEST, "report.html", "sweep.parquet", "sweep.csv")]
-    candidates += [f for top in tops if (root / top).is_dir() for f in (root / top).rglob("*")]
-    if "finished" in parts:
-        candidates += list(root.glob(".*.tmp"))
+    candidates += list(root.glob(".*.tmp"))
+    for top in tops:
+        candidates += _walk_files(root / top)
+    removed: list[Path] = []
     for path in candidates:
-        rel = path.relative_to(root).as_posix()
-        # a temporary file of an atomic write that a killed process left behind is ours too
-        if not path.is_file() or not (pattern.fullmatch(rel) or re.fullmatch(r"\.[^/]+\.tmp", path.name)):
+        if path.is_symlink() or not path.is_file():
             continue
-        if rel.startswith("figures/"):
+        rel = path.relative_to(root).as_posix()
+        tmp = _TMP_NAME.fullmatch(path.name)
+        target = rel if tmp is None else str(Path(rel).with_name(tmp.group(1)).as_posix())
+        if not pattern.fullmatch(target):
+            continue
+        if target.startswith("figures/"):
             figures = _figure_names() if figures is None else figures
-            if path.stem not in figures:
+            if Path(target).stem not in figures:
                 continue
         path.unlink()
-        removed += 1
-    # Deepest first, so a directory emptied by removing its subdirectories goes too.
-    for top in tops:
-        if (root / top).is_dir():
-            for d in sorted((p for p in (root / top).rglob("*") if p.is_dir() and not p.is_symlink()),
-                            key=lambda p: -len(p.parts)):
-                if not any(d.iterdir()):
-                    d.rmdir()
-            if not (root / top).is_symlink() and not any((root / top).iterdir()):
-                (root / top).rmdir()
-    return removed
+        removed.append(path)
+    # Only the directories that held what was removed, deepest first, and only once empty.
+    emptied = sorted({p for f in removed for p in f.parents if p != root and root in p.parents},
+                     key=lambda p: -len(p.parts))
+    for d in emptied:
+        if d.is_dir() and not d.is_symlink() and not any(d.iterdir()):
+            d.rmdir()
+    return len(removed)
+
+
+# mkstemp(prefix=".<name>.", suffix=".tmp"): 8 random characters from [a-z0-9_].
+_TMP_NAME = re.compile(r"\.(.+)\.[a-z0-9_]{8}\.tmp")
+
+
+def _walk_files(top: Path) -> list[Path]:
+    """The files under ``top``, without entering a symlinked directory (``top`` included)."""
+    if top.is_symlink() or not top.is_dir():
+        return []
+    out = []
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+        out += [Path(dirpath) / f for f in filenames]
+    return out
 
 
 def _kind_of(out_dir: Path) -> str | None:
@@ -147,11 +165,24 @@ def _kind_of(out_dir: Path) -> str | None:
             kind = None
         if kind in ("run", "sweep"):
             return kind
-    if (out_dir / "sweep.parquet").is_file() and (out_dir / MANIFEST).is_file():
-        return "sweep"
-    if (out_dir / MANIFEST).is_file() or (out_dir / "chunks" / "run.json").is_file():
+    # Unmarked: dcabs' only if its files say so, not just their names (a web project has a manifest.json).
+    manifest = _json_object(out_dir / MANIFEST)
+    if manifest is not None and "config_sha256" in manifest and isinstance(manifest.get("config"), dict):
+        return "sweep" if "dimensions" in manifest else "run"
+    run_file = _json_object(out_dir / "chunks" / "run.json")
+    if run_file is not None and {"config_sha256", "block_paths", "chunk_paths"} <= set(run_file):
         return "run"
     return None
+
+
+def _json_object(path: Path) -> dict | None:
+    try:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > 64 << 20:
+            return None
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def check_writable(out_dir: str | Path, overwrite: bool, kind: str = "run", resume: bool = False) -> None:
@@ -183,38 +214,53 @@ class Claim:
 
     def __init__(self, path: Path, existed: bool, marked: bool, fresh: bool):
         self.path, self.existed, self.marked, self.fresh = path, existed, marked, fresh
+        self.thread = threading.get_ident()
 
-    def discard(self) -> None:
-        """Undo a run that failed before committing anything in a fresh directory: remove what it
-        wrote, its marker, and the directory itself if the run made it."""
-        remove_written(self.path)
+    def release_marker(self) -> None:
+        """Take back the marker (and the directory) this claim created, if it did."""
         if not self.marked:
             (self.path / MARKER).unlink(missing_ok=True)
         if not self.existed:
             try:
                 self.path.rmdir()
-            except OSError:  # something that is not ours is in it
+            except OSError:
                 pass
+
+    def discard(self) -> None:
+        """Undo a run that failed before committing anything in a fresh directory: remove what it
+        wrote, its marker, and the directory itself if the run made it."""
+        remove_written(self.path)
+        self.release_marker()
 
 
 _held: dict[Path, Claim] = {}
 
 
 @contextmanager
-def claim(out_dir: str | Path, kind: str = "run"):
+def claim(out_dir: str | Path, kind: str = "run", overwrite: bool = False, resume: bool = False):
     """Create ``out_dir`` if needed, mark it as a dcabs ``kind`` directory and hold its lock until
-    the block ends; a second process (or a second claim in this one) gets OutputExistsError at once.
-    Call :func:`check_writable` first: this does not judge the contents."""
+    the block ends. Another process, or another thread of this one, gets OutputExistsError at once;
+    the thread holding it may claim it again (``run`` then ``Results.write``). The contents are
+    judged by :func:`check_writable` again once the lock is held, since another process may have
+    written the directory since the caller checked it."""
     path = Path(out_dir).resolve()
-    if path in _held:
-        yield _held[path]
+    held = _held.get(path)
+    if held is not None:
+        if held.thread != threading.get_ident():
+            raise OutputExistsError(f"{out_dir} is being written by another run in this process; choose another --out")
+        yield held
         return
     existed = path.exists()
     marked = (path / MARKER).exists()
     fresh = not existed or not any(p.name != MARKER for p in path.iterdir())
     path.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path / MARKER, os.O_RDWR | os.O_CREAT, 0o666)
     try:
+        fd = os.open(path / MARKER, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    except OSError as exc:  # a symlink (ELOOP) or something else in the marker's place
+        raise OutputExistsError(f"{path / MARKER} is not a dcabs marker ({exc.strerror}); choose another --out") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OutputExistsError(f"{path / MARKER} is not a regular file; choose another --out")
         try:
             import fcntl
 
@@ -224,6 +270,11 @@ def claim(out_dir: str | Path, kind: str = "run"):
         except BlockingIOError:
             raise OutputExistsError(f"{out_dir} is being written by another dcabs process; wait for it to finish or "
                                     "choose another --out") from None
+        try:
+            check_writable(path, overwrite, kind, resume)
+        except OutputExistsError:
+            Claim(path, existed, marked, fresh=False).release_marker()
+            raise
         text = json.dumps({"dcabs": kind}) + "\n"
         if os.pread(fd, 4096, 0).decode("utf-8", "replace") != text:
             os.ftruncate(fd, 0)
@@ -245,7 +296,7 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
 def write_run(out_dir: str | Path, tables: dict[str, pd.DataFrame], manifest: dict, overwrite: bool = False) -> Path:
     out_dir = Path(out_dir)
     check_writable(out_dir, overwrite)
-    with claim(out_dir, "run"):
+    with claim(out_dir, "run", overwrite):
         # An overwritten run keeps no table, figure or report of the earlier one (read_run reads every table).
         remove_written(out_dir, ("finished",))
         for name, frame in tables.items():

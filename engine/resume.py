@@ -29,7 +29,7 @@ import threading
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -150,13 +150,27 @@ def dumps_stats(stats, meta: dict | None = None) -> bytes:
     return buf.getvalue()
 
 
+# Unpacked size above which a file is refused before any array is read: a chunk's statistics are a
+# few MB (the fan-chart and loss histograms); a crafted zip could otherwise claim gigabytes.
+_MAX_CHUNK_BYTES = 1 << 30
+
+
 def loads_stats(data: bytes | Path) -> tuple[Any, dict]:
     """The statistics and the manifest entry of a committed chunk.
 
     Raises ResumeError for anything that is not a chunk dcabs wrote: a damaged file, a class
     outside the allow-list, or content that does not match its digest."""
+    from . import holders, stats  # noqa: F401  (they register the committable classes)
+
     source = io.BytesIO(data) if isinstance(data, bytes) else data
     try:
+        with zipfile.ZipFile(source) as zf:
+            declared = sum(info.file_size for info in zf.infolist())
+        if declared > _MAX_CHUNK_BYTES:
+            raise ResumeError(f"it declares {declared:,} bytes of arrays, more than any chunk holds "
+                              f"({_MAX_CHUNK_BYTES:,}); it is not a chunk dcabs wrote")
+        if isinstance(source, io.BytesIO):
+            source.seek(0)
         with np.load(source, allow_pickle=False) as npz:
             meta = json.loads(str(npz[_META]))
             arrays = {k: npz[k] for k in npz.files if k != _META}
@@ -198,6 +212,8 @@ class ChunkStore:
         self.run_dir = Path(run_dir)
         self.root = self.run_dir / CHUNKS_DIR
         self.identity = identity
+        # Called once, before the first chunk is committed (an overwrite removes the earlier run's files then).
+        self.before_first_commit: Callable[[], object] | None = None
 
     def path(self, scenario: str, start: int, network: bool) -> Path:
         return self.root / scenario / chunk_name(start, network)
@@ -242,6 +258,9 @@ class ChunkStore:
         _atomic_write(self.root / RUN_FILE, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
 
     def commit(self, scenario: str, start: int, stop: int, network: bool, stats) -> None:
+        if self.before_first_commit is not None:
+            hook, self.before_first_commit = self.before_first_commit, None
+            hook()
         entry = {"scenario": scenario, "start": start, "stop": stop, "network": network,
                  "config_sha256": self.identity["config_sha256"], "seed": self.identity["seed"]}
         data = dumps_stats(stats, entry)

@@ -306,7 +306,7 @@ def run(config: Config, *, scenario: str | None = None, paths: int | None = None
         batch = run_batch(jobs, executor, progress=progress)
         return _results(jobs, batch, names, base, executor, n_threads, t_start)
     check_writable(out, overwrite, resume=resume)
-    with claim(out, "run") as owned:
+    with claim(out, "run", overwrite, resume) as owned:
         store = ChunkStore(out, run_identity(base, names))
         try:
             if resume:
@@ -315,8 +315,12 @@ def run(config: Config, *, scenario: str | None = None, paths: int | None = None
                 raise OutputExistsError(f"{out} holds the committed chunks of an interrupted run; pass --resume to "
                                         "continue it or --overwrite to start again")
             if not resume:
-                # An overwritten run starts from nothing, and a path dataset never mixes in another run's files.
-                remove_written(out, ("finished", "paths", "chunks") if overwrite else ("paths",))
+                # A path dataset never mixes in another run's files. An overwritten run's summaries,
+                # manifest and report go only once this run has committed a chunk: a run that fails
+                # before that (a scheduler that cannot be reached) leaves the earlier results readable.
+                remove_written(out, ("paths", "chunks") if overwrite else ("paths",))
+                if overwrite:
+                    store.before_first_commit = lambda: remove_written(out, ("finished",))
             jobs = {name: Job.prepare(cfg, (Path(out), name) if paths_out else None) for name, cfg in cfgs.items()}
             store.begin(fresh=not resume)
             with stop_on_signals() as flag:
@@ -326,8 +330,11 @@ def run(config: Config, *, scenario: str | None = None, paths: int | None = None
         except BaseException as exc:
             # A run that failed before committing a chunk leaves nothing in a directory it made;
             # committed chunks (an interruption) are kept for --resume.
-            if owned.fresh and not isinstance(exc, Interrupted) and not store.has_chunks():
-                owned.discard()
+            if not isinstance(exc, Interrupted) and not store.has_chunks():
+                if owned.fresh:
+                    owned.discard()
+                elif not resume:
+                    remove_written(out, ("chunks",))  # the run.json of a run that never committed
             raise
         store.remove()  # the run directory is complete; its summaries hold everything the chunks did
     return results

@@ -304,7 +304,7 @@ def write_sweep(frame: pd.DataFrame, out: str | Path, manifest: dict, overwrite:
 
     out = Path(out)
     check_writable(out, overwrite, kind="sweep")
-    with claim(out, "sweep"):
+    with claim(out, "sweep", overwrite):
         remove_written(out, ("finished",))
         write_table(frame, out / f"{SWEEP_TABLE}.parquet")
         _atomic_write(out / f"{SWEEP_TABLE}.csv", lambda tmp: frame.to_csv(tmp, index=False))

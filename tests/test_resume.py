@@ -351,3 +351,16 @@ def test_cli_resume_with_a_damaged_chunk_exits_2_naming_the_file(tmp_path, monke
     assert str(first) in err and "delete that file" in err and "Traceback" not in err
     first.unlink()
     assert main([*args, "--resume"]) == 0  # only the deleted chunk is recomputed
+
+
+def test_loads_stats_works_in_a_fresh_interpreter_and_refuses_oversized_files(chunk_stats, tmp_path, monkeypatch):
+    path = tmp_path / "c.npz"
+    path.write_bytes(dumps_stats(chunk_stats, {"start": 0}))
+    code = f"from engine.resume import loads_stats; print(loads_stats({str(path)!r})[1])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0 and done.stdout.strip() == "{'start': 0}", done.stderr
+    import engine.resume as resume_mod
+
+    monkeypatch.setattr(resume_mod, "_MAX_CHUNK_BYTES", 1000)  # a crafted zip may declare gigabytes
+    with pytest.raises(ResumeError, match="declares .* bytes of arrays"):
+        loads_stats(path)

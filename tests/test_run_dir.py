@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -171,13 +172,14 @@ def test_outputs_follow_the_umask(tmp_path, monkeypatch, mask):
 OURS = ["manifest.json", "report.html", "sweep.csv", "sweep.parquet", "summary/tranches.parquet", "summary/holder_types.parquet",
         "summary/system.parquet", "figures/exceedance.png", "paths/tranches/scenario=base/chunk=000000001000.parquet",
         "paths/firms/scenario=burst 2027/chunk=000000000000.parquet", "chunks/run.json", "chunks/base/000000000000.npz",
-        "chunks/rates up/000000002000.without_network.npz", "summary/.tranches.parquet.k2j3.tmp", ".manifest.json.x1.tmp",
-        "chunks/base/.000000000000.npz.ab.tmp"]
+        "chunks/rates up/000000002000.without_network.npz", "summary/.tranches.parquet.k2j3ab_9.tmp", ".manifest.json.x1yz2w3q.tmp",
+        "chunks/base/.000000000000.npz.ab12cd34.tmp"]
 NEAR_MISSES = ["manifest.json.bak", "Report.html", "summary/tranches.parquet.old", "summary/mine.parquet", "summary/tranches.csv",
                "figures/mine.png", "figures/exceedance.svg", "paths/tranches/mine.parquet", "paths/tranches/scenario=base/chunk=1.parquet",
                "paths/tranches/scenario=base/notes.txt", "chunks/base/1000.npz", "chunks/base/000000000000.npz.bak",
                "chunks/run.json.orig", "chunks/notes.md", "data/manifest.json", "notes.txt", "summary/sub/tranches.parquet",
-               "sweep.xlsx", MARKER]
+               "sweep.xlsx", MARKER, ".notes.tmp", ".my_secret.tmp", "summary/.notes.abcdefgh.tmp", "figures/keep/x.txt",
+               "summary/.tranches.parquet.k2.tmp"]
 
 
 @given(ours=st.sets(st.sampled_from(OURS)), theirs=st.sets(st.sampled_from(NEAR_MISSES), min_size=0))
@@ -206,3 +208,77 @@ def test_a_sweep_directory_is_rewritten_with_overwrite_and_keeps_the_users_files
     assert sorted(p.name for p in out.iterdir()) == sorted([MARKER, "manifest.json", "notes.txt", "sweep.csv", "sweep.parquet"])
     assert main(["run", str(cfg), "--out", str(out), "--overwrite", "--no-progress"]) == 2
     assert "holds a dcabs sweep, not a run" in capsys.readouterr().err
+
+
+def test_remove_written_never_follows_a_symlinked_directory_nor_removes_a_users_empty_one(tmp_path):
+    elsewhere = tmp_path / "userdata"
+    (elsewhere / "emptydir").mkdir(parents=True)
+    (elsewhere / "tranches.parquet").write_bytes(b"mine")
+    run_dir = tmp_path / "run"
+    (run_dir / "figures" / "keep").mkdir(parents=True)
+    (run_dir / "summary").symlink_to(elsewhere)
+    (run_dir / "manifest.json").write_text("{}")
+    assert remove_written(run_dir) == 1  # the manifest only
+    assert (elsewhere / "tranches.parquet").read_bytes() == b"mine" and (elsewhere / "emptydir").is_dir()
+    assert (run_dir / "figures" / "keep").is_dir()
+
+
+def test_a_directory_with_someone_elses_manifest_json_is_not_a_dcabs_run(tmp_path, capsys):
+    from test_cli import small
+
+    web = tmp_path / "extension"
+    web.mkdir()
+    (web / "manifest.json").write_text('{"manifest_version": 3}')
+    (web / "report.html").write_text("<html>mine</html>")
+    before = tree(web)
+    assert main(["run", str(small(tmp_path)), "--out", str(web), "--overwrite", "--no-report", "--no-progress"]) == 2
+    assert "dcabs did not make it" in capsys.readouterr().err
+    assert tree(web) == before
+
+
+def test_a_failed_overwrite_keeps_the_earlier_finished_run(tmp_path, monkeypatch):
+    cfg = make_config()
+    d = tmp_path / "run"
+    first = run(cfg, out=d, **KW)
+
+    def boom(*a, **k):
+        raise RuntimeError("scheduler unreachable")
+
+    monkeypatch.setattr(backends, "compute", boom)
+    with pytest.raises(RuntimeError):
+        run(cfg.with_run(seed=3), out=d, overwrite=True, **KW)
+    monkeypatch.undo()
+    from engine import open_run
+
+    again = open_run(d)
+    assert again.manifest["seed"] == first.manifest["seed"] and not (d / CHUNKS_DIR).exists()
+    pd.testing.assert_frame_equal(again.tranches, first.tranches)
+
+
+def test_a_marker_that_is_a_symlink_is_refused_and_its_target_untouched(tmp_path):
+    (tmp_path / "thesis.txt").write_text("years of work")
+    d = tmp_path / "run"
+    d.mkdir()
+    (d / MARKER).symlink_to(tmp_path / "thesis.txt")
+    with pytest.raises(OutputExistsError):
+        run(make_config(), out=d, **KW)
+    assert (tmp_path / "thesis.txt").read_text() == "years of work"
+
+
+def test_another_thread_cannot_claim_a_directory_this_thread_holds(tmp_path):
+    import threading
+
+    errors = []
+    with claim(tmp_path / "d"):
+        t = threading.Thread(target=lambda: errors.append(_try_claim(tmp_path / "d")))
+        t.start()
+        t.join()
+    assert errors == ["refused"]
+
+
+def _try_claim(path):
+    try:
+        with claim(path):
+            return "claimed"
+    except OutputExistsError:
+        return "refused"
