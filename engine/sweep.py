@@ -184,6 +184,8 @@ def point_configs(config, dims: dict[str, list], scenarios: list[str], run_overr
                 out.append((point, name, _one_path_if_deterministic(cfg)))
             except ConfigError as exc:
                 errors.extend((where, f"{where}: {p}: {m}" if p else f"{where}: {m}") for p, m in exc.errors)
+            except PathError as exc:  # a scenario without the item the base config has
+                errors.append((where, f"{where}: {exc}"))
     if errors:
         raise ConfigError(errors)
     return out
@@ -216,46 +218,66 @@ def _pool_values(data: dict, others: dict[str, Any], base_dir) -> dict[str, floa
 
 def resize_notes_in(data: dict, point: dict[str, Any], pool: dict[str, float]) -> None:
     """Apply ``point``'s attach/detach moves to the resolved config ``data`` the way a structurer
-    resizes a deal: the class next to the moved boundary moves with it (the stack stays tiled), and
-    the slice of the pool between the old and the new point, ``|Δ|·P0`` of par, passes from one
-    class to the other (the balances' sum is unchanged; pari-passu neighbours share it pro rata).
-    A boundary with no class beyond it (the top of the stack, or the bottom) changes only its own
-    class. A point that also sets a class's balance or its neighbour's point overrides the rule for
-    that number. Raises ConfigError when a class would be left with no balance."""
+    resizes a deal. Per deal a point moves one boundary b → v (any of the classes meeting at b may
+    name it): every class attaching at b then attaches at v and every class detaching at b detaches
+    at v (the stack stays tiled, pari-passu classes together), and the slice of the pool between b
+    and v, ``|v − b|·P0`` of par, passes from the classes on one side to those on the other, pro rata
+    to balance on each side (the balances' sum is unchanged). A boundary with nothing beyond it (the
+    top detach, the bottom attach) changes only its own side. A class whose balance the point also
+    sets keeps that balance. Raises ConfigError for two boundaries of one deal in one point, or a
+    class left with no balance; a value that is not a number, or a class without points, is set as
+    given for validation to name."""
     from .config import ConfigError
     from .scenarios import _locate
 
+    moves: dict[int, list[tuple[dict, dict, str, Any, str]]] = {}
+    kept_balance: set[int] = set()
+    for path, value in point.items():
+        parts = path.split(".")
+        if len(parts) == 5 and parts[0] == "deals" and parts[2] == "tranches" and parts[4] == "balance":
+            container, _ = _locate(data, path)
+            kept_balance.add(id(container))
+        if not _is_tranche_point(path):
+            continue
+        deals, d = _locate(data, ".".join(parts[:2]))
+        tranche, end = _locate(data, path)
+        moves.setdefault(id(deals[d]), []).append((deals[d], tranche, end, value, path))
     errors = []
-    for path in _point_moves(point):
-        _, deal, _, name, end = path.split(".")
-        tranches, i = _locate(data, ".".join(path.split(".")[:4]))
-        me = tranches[i]
-        old, new = me[end], float(point[path])
-        if old is None:
+    for group in moves.values():
+        deal = group[0][0]
+        olds = [tranche[end] for _, tranche, end, _, _ in group]
+        values = [value for *_, value, _ in group]
+        if any(o is None for o in olds) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            for _, tranche, end, value, _ in group:
+                tranche[end] = value  # validation names what is wrong with it
             continue
-        mine = {**me, end: new}
-        if mine["attach"] is None or mine["detach"] is None or not mine["attach"] < mine["detach"]:
-            me[end] = new  # an inverted class is the point's error; validation names it
-            continue
-        delta = (new - old) * pool[deal]
-        me[end] = new
-        other_end = "detach" if end == "attach" else "attach"
-        sign = -1.0 if end == "attach" else 1.0  # a higher attach thins the class; a higher detach thickens it
-        near = [t for t in tranches if t is not me and t.get(other_end) is not None and abs(t[other_end] - old) <= 1e-9
-                and f"deals.{deal}.tranches.{t['name']}.{other_end}" not in point]
-        if f"deals.{deal}.tranches.{name}.balance" not in point:
-            me["balance"] = me["balance"] + sign * delta
-        total = sum(t["balance"] for t in near)
-        for t in near:
-            t[other_end] = new
-            if f"deals.{deal}.tranches.{t['name']}.balance" not in point:
-                t["balance"] = t["balance"] - sign * delta * (t["balance"] / total if total > 0 else 1.0 / len(near))
-        for t in [me, *near]:
+        b, v = olds[0], float(values[0])
+        if any(abs(o - b) > 1e-9 for o in olds) or any(abs(float(x) - v) > 1e-12 for x in values):
+            raise ConfigError([(" ".join(p for *_, p in group),
+                                f"resizing the notes moves one boundary of deal {deal['name']!r} per point, and this point "
+                                "moves several; pass --keep-notes and set the points and balances yourself")])
+        tranches = deal["tranches"]
+        upper = [t for t in tranches if t.get("attach") is not None and abs(t["attach"] - b) <= 1e-9]
+        lower = [t for t in tranches if t.get("detach") is not None and abs(t["detach"] - b) <= 1e-9]
+        for t in upper:
+            t["attach"] = v
+        for t in lower:
+            t["detach"] = v
+        if any(not t["attach"] < t["detach"] for t in upper + lower):
+            continue  # an inverted class is the point's error; validation names it
+        delta = (v - b) * pool[deal["name"]]
+        for side, sign in ((upper, -1.0), (lower, 1.0)):  # a higher boundary thins the class above it
+            free = [t for t in side if id(t) not in kept_balance]
+            total = sum(t["balance"] for t in free)
+            for t in free:
+                t["balance"] += sign * delta * (t["balance"] / total if total > 0 else 1.0 / len(free))
+        for t in upper + lower:
             if t["balance"] <= 0:
-                errors.append((f"deals.{deal}.tranches.{t['name']}.balance",
-                               f"moving {path} to {new:g} resizes the notes by {abs(delta):,.0f} (the slice of the pool's "
-                               f"P0 {pool[deal]:,.0f} between {old:g} and {new:g}) and leaves tranche {t['name']!r} a "
-                               f"balance of {t['balance']:,.0f}; narrow the range, or pass --keep-notes to move only the point"))
+                errors.append((f"deals.{deal['name']}.tranches.{t['name']}.balance",
+                               f"moving the boundary at {b:g} to {v:g} resizes the notes by {abs(delta):,.0f} (the slice "
+                               f"of the pool's P0 {pool[deal['name']]:,.0f} between them) and leaves tranche "
+                               f"{t['name']!r} a balance of {t['balance']:,.0f}; narrow the range, or pass --keep-notes "
+                               "to move only the point"))
     if errors:
         raise ConfigError(errors)
 

@@ -222,3 +222,51 @@ def test_a_resized_sweep_at_the_base_point_is_the_base_run_and_the_cashflow_view
     assert el(resized)[0] > el(resized)[1] > el(resized)[2]
     found = min_subordination(cfg, "d1", "A", float(el(resized)[1]), path, 0.3, 0.45, 0.005, view="cashflow", **kw)
     assert 0.3 < found <= 0.355 and found.el <= el(resized)[1]
+
+
+def test_resizing_moves_pari_passu_classes_together_and_one_boundary_per_point():
+    from engine import validate_config
+    from engine.compile import compile_plan
+
+    d = make_config().resolved()
+    a = d["deals"][0]["tranches"][0]
+    d["deals"][0]["tranches"].insert(1, {**a, "name": "A2", "balance": 30e6})
+    a["balance"] = 30e6
+    for step in d["deals"][0]["waterfall"]:
+        if "A" in (step.get("classes") or []):
+            step["classes"].insert(1, "A2")
+    cfg = validate_config(d)
+    p0 = float(compile_plan(cfg).pool.deal_pool_balance[0])
+    (_, _, moved), = point_configs(cfg, {"deals.d1.tranches.A.attach": [0.4]}, ["base"], {})
+    by = {t.name: t for t in moved.deals[0].tranches}
+    assert by["A"].attach == by["A2"].attach == by["B"].detach == 0.4
+    assert by["A"].balance == pytest.approx(30e6 - 0.05 * p0, rel=1e-12) == by["A2"].balance
+    assert by["B"].balance == pytest.approx(20e6 + 0.1 * p0, rel=1e-12)
+    assert sum(t.balance for t in moved.deals[0].tranches) == pytest.approx(100e6, rel=1e-12)
+    # Two boundaries of one deal in one point are refused whatever the order of the --set options.
+    for dims in ({"deals.d1.tranches.B.attach": [0.2], "deals.d1.tranches.B.detach": [0.4]},
+                 {"deals.d1.tranches.B.detach": [0.4], "deals.d1.tranches.B.attach": [0.2]}):
+        with pytest.raises(ConfigError, match="moves one boundary of deal 'd1' per point"):
+            point_configs(cfg, dims, ["base"], {})
+
+
+def test_resizing_accepts_index_paths_and_leaves_bad_values_to_validation(tmp_path, capsys):
+    cfg = make_config()
+    (_, _, by_name), = point_configs(cfg, {"deals.d1.tranches.A.attach": [0.35]}, ["base"], {})
+    (_, _, by_index), = point_configs(cfg, {"deals.0.tranches.0.attach": [0.35]}, ["base"], {})
+    assert by_name.resolved() == by_index.resolved()
+    d = cfg.resolved()
+    e = d["deals"][0]["tranches"][2]
+    e["attach"] = e["detach"] = None
+    from engine import validate_config
+
+    no_points = validate_config(d)
+    with pytest.raises(ConfigError, match="attach"):  # not silently dropped
+        point_configs(no_points, {"deals.d1.tranches.E.detach": [0.05]}, ["base"], {})
+    from test_cli import small
+
+    path = small(tmp_path)
+    assert main(["sweep", str(path), "--set", "deals.d1.tranches.A.attach=abc", "--paths", "100", "--out", str(tmp_path / "s"),
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "point deals.d1.tranches.A.attach=abc" in err and "Traceback" not in err
