@@ -125,6 +125,11 @@ def _fail(lines: list[str]) -> int:
     return EXIT_USER_ERROR
 
 
+def _invalid_config(path: Path, exc) -> int:
+    """Print every error of a ConfigError raised loading ``path``; the exit status."""
+    return _fail([f"{path}: invalid config"] + [f"  {p}: {m}" if p else f"  {m}" for p, m in exc.errors])
+
+
 def format_summary(tranches: pd.DataFrame) -> str:
     t = tranches[SUMMARY_COLUMNS].copy()
     fmt = {c: "{:.6f}".format for c in ("el", "el_se", "pd", "lgd", "var99", "es99", "pv_mean", "p_interest_shortfall")}
@@ -150,8 +155,6 @@ def format_one_scenario(res) -> str:
 
 
 def _pivot(frame: pd.DataFrame, columns: str, value: str, order: list[str], fmt: str) -> str:
-    import pandas as pd  # noqa: F811  (only a type name at module level)
-
     table = frame.pivot_table(index="scenario", columns=columns, values=value, sort=False, dropna=False)
     table = table.reindex([s for s in order if s in table.index])
     table.index.name = None
@@ -162,6 +165,8 @@ def _pivot(frame: pd.DataFrame, columns: str, value: str, order: list[str], fmt:
 def format_scenarios(res, cfg) -> str:
     """A run of several scenarios, compactly: what each scenario stresses, then scenario × tranche
     (and × firm, × holder type) pivots of the headline numbers. The full tables are in summary/."""
+    import pandas as pd  # noqa: F811  (a type name only, at module level)
+
     order = list(res.manifest["scenarios"])
     width = max(len(n) for n in order)
     lines = ["scenarios:"]
@@ -187,8 +192,6 @@ def format_scenarios(res, cfg) -> str:
                   _pivot(res.holder_types.assign(p_any_failure=res.holder_types["p_any_failure"].where(
                       res.holder_types["type"] != "pension")), "type", "p_any_failure", order, "{:.4f}"),
                   PENSION_NOTE]
-        import pandas as pd  # noqa: F811
-
         system = res.system.set_index("scenario").reindex(order)
         system = pd.DataFrame({"direct $m": system["el_direct"] / 1e6, "fire-sale $m": system["el_fire_sale"] / 1e6,
                                "amplif.": system["amplification"], "P(a holder fails)": system["p_any_failure"]})
@@ -274,7 +277,7 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
         try:
             load_config(args.config)
         except ConfigError as exc:
-            return _fail([f"{args.config}: invalid config"] + [f"  {p}: {m}" if p else f"  {m}" for p, m in exc.errors])
+            return _invalid_config(args.config, exc)
         print("ok")
         return 0
     from .outputs import OutputExistsError
@@ -329,7 +332,7 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
                   paths_out=args.paths_out, paths=args.paths, seed=args.seed, chunk_paths=args.chunk_paths,
                   threads=args.threads, resume=args.resume, **backend_kwargs(args))
     except ConfigError as exc:
-        return _fail([f"{args.config}: invalid config"] + [f"  {p}: {m}" if p else f"  {m}" for p, m in exc.errors])
+        return _invalid_config(args.config, exc)
     except (OutputExistsError, ResumeError, BackendError) as exc:
         return _fail([str(exc)])
     except Interrupted as exc:

@@ -480,7 +480,7 @@ def _targets(args, dims: dict[str, list]) -> tuple[str, str, str, float, float, 
 
 
 def sweep_main(args: argparse.Namespace) -> int:
-    from .cli import _fail, backend_kwargs
+    from .cli import _fail, _invalid_config, backend_kwargs
     from .config import ConfigError, load_config
     from .outputs import OutputExistsError, check_writable
     from .scenarios import select
@@ -489,7 +489,7 @@ def sweep_main(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(args.config)
     except ConfigError as exc:
-        return _fail([f"{args.config}: invalid config"] + [f"  {p}: {m}" if p else f"  {m}" for p, m in exc.errors])
+        return _invalid_config(args.config, exc)
     # A search and a grid on one config must not share a default directory (the second would be refused).
     default = f"{args.config.stem}-min-{args.tranche}" if args.tranche else f"{args.config.stem}-sweep"
     out = args.out or Path("runs") / default
