@@ -101,11 +101,12 @@ def _figure_names() -> set[str]:
     return set(FIGURES)
 
 
-def remove_written(out_dir: str | Path, parts=("finished", "paths", "chunks")) -> int:
+def remove_written(out_dir: str | Path, parts=("finished", "paths", "chunks"), temporary_only: bool = False) -> int:
     """Remove the files dcabs wrote in ``out_dir`` (of the given ``parts``): each matched by its
     exact relative path, or a temporary file ``.<that name>.<8 characters>.tmp`` of an interrupted
-    atomic write; then the directories that removing them left empty. Symlinked directories are
-    never entered, and nothing else is touched. Returns how many files went."""
+    atomic write (only those with ``temporary_only``); then the directories that removing them left
+    empty. Symlinked directories are never entered, and nothing else is touched. Returns how many
+    files went."""
     root = Path(out_dir)
     if not root.is_dir() or root.is_symlink():
         return 0
@@ -122,7 +123,9 @@ def remove_written(out_dir: str | Path, parts=("finished", "paths", "chunks")) -
             continue
         rel = path.relative_to(root).as_posix()
         tmp = _TMP_NAME.fullmatch(path.name)
-        target = rel if tmp is None else str(Path(rel).with_name(tmp.group(1)).as_posix())
+        if temporary_only and tmp is None:
+            continue
+        target = rel if tmp is None else Path(rel).with_name(tmp.group(1)).as_posix()
         if not pattern.fullmatch(target):
             continue
         if target.startswith("figures/"):

@@ -248,12 +248,10 @@ class ChunkStore:
 
     def begin(self, fresh: bool) -> None:
         """Start committing: ``fresh`` discards any earlier chunks (``--overwrite``)."""
-        if fresh:
-            remove_written(self.run_dir, ("chunks",))
+        # Resuming keeps the committed chunks, but not the temporary file of one that was being
+        # written when a process was killed.
+        remove_written(self.run_dir, ("chunks",), temporary_only=not fresh)
         self.root.mkdir(parents=True, exist_ok=True)
-        # Temporary files of a chunk that was being written when a process was killed.
-        for tmp in self.root.rglob(".*.tmp"):
-            tmp.unlink(missing_ok=True)
         text = json.dumps(self.identity, indent=2, sort_keys=True)
         _atomic_write(self.root / RUN_FILE, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
 

@@ -315,10 +315,11 @@ def run(config: Config, *, scenario: str | None = None, paths: int | None = None
                 raise OutputExistsError(f"{out} holds the committed chunks of an interrupted run; pass --resume to "
                                         "continue it or --overwrite to start again")
             if not resume:
-                # A path dataset never mixes in another run's files. An overwritten run's summaries,
-                # manifest and report go only once this run has committed a chunk: a run that fails
-                # before that (a scheduler that cannot be reached) leaves the earlier results readable.
-                remove_written(out, ("paths", "chunks") if overwrite else ("paths",))
+                # A path dataset never mixes in another run's files (store.begin discards old chunks).
+                # An overwritten run's summaries, manifest and report go only once this run has
+                # committed a chunk: a run that fails before that (a scheduler that cannot be reached)
+                # leaves the earlier results readable.
+                remove_written(out, ("paths",))
                 if overwrite:
                     store.before_first_commit = lambda: remove_written(out, ("finished",))
             jobs = {name: Job.prepare(cfg, (Path(out), name) if paths_out else None) for name, cfg in cfgs.items()}
