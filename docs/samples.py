@@ -230,6 +230,16 @@ def _title(tables: list[dict], title_prefix: str) -> str:
     return next(t["title"] for t in tables if t["title"].startswith(title_prefix))
 
 
+def _table_and_title(tables: list[dict], title_prefix: str, pattern: str, what: str) -> tuple[list[dict], re.Match]:
+    """The one table titled ``title_prefix``, and ``pattern`` searched in its title line."""
+    (rows,) = _records(tables, title_prefix)
+    title = _title(tables, title_prefix)
+    m = re.search(pattern, title)
+    if not m:
+        raise SampleError(f"the {what} title changed: {title!r}")
+    return rows, m
+
+
 def _is_nan(x) -> bool:
     return x is None or x != x
 
@@ -376,11 +386,9 @@ def render_pd_frequency(r: Runner, s: "Sample") -> str:
 def render_naive(r: Runner, s: "Sample") -> str:
     """§1.4: test_naive_monthly_hazard_mapping_understates_the_5_year_pd's two tables and the title line."""
     tables = r.pytest_tables(s.commands[0])
-    (rows,) = _records(tables, "5-year PD, naive")
-    title = _title(tables, "5-year PD, naive")
-    m = re.search(r"independence: ([\d.]+)\); paired difference ([-\d.]+) ± ([\d.e+-]+) \(reference ([-\d.]+)\)", title)
-    if not m:
-        raise SampleError(f"the naive-mapping title changed: {title!r}")
+    rows, m = _table_and_title(tables, "5-year PD, naive",
+                               r"independence: ([\d.]+)\); paired difference ([-\d.]+) ± ([\d.e+-]+) \(reference ([-\d.]+)\)",
+                               "naive-mapping")
     indep, d_mean, d_se, d_ref = (float(v) for v in m.groups())
     by = {x["calibration"]: x for x in rows}
     (naive12,) = _records(tables, "12-month PD of the naive threshold")[0]
@@ -397,11 +405,8 @@ def render_naive(r: Runner, s: "Sample") -> str:
 def render_vasicek(r: Runner, s: "Sample") -> str:
     """§1.5: test_one_month_engine_pool_matches_finite_pool_vasicek's table and title line."""
     tables = r.pytest_tables(s.commands[0])
-    (rows,) = _records(tables, "One-period Vasicek")
-    title = _title(tables, "One-period Vasicek")
-    m = re.search(r"(\d+) names, (\d+) paths \(annual PD input ([\d.]+)\)", title)
-    if not m:
-        raise SampleError(f"the Vasicek title changed: {title!r}")
+    rows, m = _table_and_title(tables, "One-period Vasicek", r"(\d+) names, (\d+) paths \(annual PD input ([\d.]+)\)",
+                               "Vasicek")
     names, annual = int(m.group(1)), float(m.group(3))
     out = [[x["tranche"], f"{x['engine']:.6g}", f"{x['se']:.6f}", f"{x['finite_pool_ref']:.6g}", signed(x["z"]),
             f"{x['large_pool']:.6g}", "—" if _is_nan(x["published"]) else f"{x['published']:.6g}"] for x in rows]
