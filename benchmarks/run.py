@@ -25,7 +25,8 @@ ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(HERE)]
 
 from engine import load_config, run  # noqa: E402
-from engine.rng import BLOCK_PATHS  # noqa: E402
+
+WARM_PATHS = 4096  # a warm-up run: compiles or loads the cache, calibrates
 
 WORKLOADS = ("small", "medium", "large", "qlpool", "network", "contagion")
 REFERENCE = {"medium", "qlpool"}  # workloads the numpy reference (and the naive version) implement
@@ -57,7 +58,7 @@ def dask_rate(cfg, paths: int, workers: int = 2) -> dict:
     cold = paths / (time.perf_counter() - t)
     best = 0.0
     with Dask(workers=workers) as backend:
-        run(cfg, paths=BLOCK_PATHS, backend=backend)  # workers load the kernels from numba's cache
+        run(cfg, paths=WARM_PATHS, backend=backend)  # workers load the kernels from numba's cache
         for _ in range(2):
             best = max(best, run(cfg, paths=paths, backend=backend).manifest["timings"]["paths_per_s"])
     return {"dask_workers": workers, "dask_paths_per_s": best, "dask_cold_paths_per_s": cold}
@@ -140,14 +141,14 @@ def _reference_check(cfg, res, module, paths: int, seed: int) -> tuple[float, fl
 def bench(quick: bool = False) -> dict:
     paths = {"small": 100_000, "medium": 50_000, "large": 10_000, "qlpool": 200_000, "network": 50_000, "contagion": 50_000}
     if quick:
-        paths = {k: max(v // 5, 2 * BLOCK_PATHS) for k, v in paths.items()}
+        paths = {k: max(v // 5, 2 * WARM_PATHS) for k, v in paths.items()}
     rng = rng_throughput()
     results: dict = {"quick": quick, "rng": rng, "workloads": {}}
     for name in WORKLOADS:
         path = HERE / "workloads" / f"{name}.toml"
         cfg = load_config(path)
         n = paths[name]
-        run(cfg, paths=BLOCK_PATHS)  # warm: compile or load the cache, calibrate
+        run(cfg, paths=WARM_PATHS)  # warm: compile or load the cache, calibrate
         rate2, res = _engine_rate(cfg, n, threads=2)
         rate1, _ = _engine_rate(cfg, n, threads=1, repeat=1)
         entry = {

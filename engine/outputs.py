@@ -173,7 +173,8 @@ def _kind_of(out_dir: Path) -> str | None:
     if manifest is not None and "config_sha256" in manifest and isinstance(manifest.get("config"), dict):
         return "sweep" if "dimensions" in manifest else "run"
     run_file = _json_object(out_dir / "chunks" / "run.json")
-    if run_file is not None and {"config_sha256", "block_paths", "chunk_paths"} <= set(run_file):
+    # "block_paths" in the run.json of a run made before the counter-based generator, "rng" since
+    if run_file is not None and {"config_sha256", "chunk_paths"} <= set(run_file) and {"rng", "block_paths"} & set(run_file):
         return "run"
     return None
 

@@ -857,10 +857,10 @@ def _config_section(config: dict, scenarios: list[str]) -> str:
 
 def _manifest_section(manifest: dict, scenarios: list[str]) -> str:
     keys = [("created_utc", "created (UTC)"), ("seed", "seed"), ("paths", "paths per scenario"), ("months", "months"),
-            ("block_paths", "RNG block (paths)"), ("chunk_paths", "chunk (paths)"), ("threads", "threads"),
+            ("rng", "random numbers"), ("chunk_paths", "chunk (paths)"), ("threads", "threads"),
             ("config_sha256", "config SHA-256")]
     # The seed is an identifier to copy, not a quantity: no thousands separators.
-    raw = {"seed", "config_sha256", "created_utc"}
+    raw = {"seed", "config_sha256", "created_utc", "rng"}
     rows = [[_e(label), f"<code>{_e(manifest[k] if k in raw else _num(manifest[k]))}</code>"]
             for k, label in keys if k in manifest]
     out = _html_table(["field", "value"], rows, cls="kv")

@@ -189,14 +189,14 @@ def loads_stats(data: bytes | Path) -> tuple[Any, dict]:
 
 def run_identity(base, scenarios: list[str]) -> dict:
     """What a committed chunk must match to be reused. Threads are left out: they never change results."""
-    from .rng import BLOCK_PATHS
+    from .rng import RNG
 
     return {
         "config_sha256": base.with_run(threads=0).digest(),
         "seed": base.run.seed,
         "paths": base.run.paths,
         "chunk_paths": base.run.chunk_paths,
-        "block_paths": BLOCK_PATHS,
+        "rng": RNG,
         "scenarios": list(scenarios),
     }
 
@@ -236,7 +236,7 @@ class ChunkStore:
         except (OSError, ValueError) as exc:
             raise ResumeError(f"{run_file} cannot be read ({exc}); pass --overwrite to start again") from None
         for key, what in (("seed", "the seed"), ("paths", "the path count"), ("chunk_paths", "the chunk size"),
-                          ("block_paths", "the RNG block size"), ("scenarios", "the scenarios")):
+                          ("rng", "the random number generator"), ("scenarios", "the scenarios")):
             if theirs.get(key) != self.identity[key]:
                 raise ResumeError(f"cannot resume {self.run_dir}: {what} differs ({key} = {self.identity[key]!r} now, "
                                   f"{theirs.get(key)!r} in the committed chunks); rerun with the same settings, or pass "

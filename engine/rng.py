@@ -1,35 +1,51 @@
-"""Random inputs in fixed RNG blocks (ARCHITECTURE: Randomness).
+"""Random inputs from the counter-based generator (ARCHITECTURE: Randomness).
 
-Paths are grouped in blocks of ``BLOCK_PATHS``. Every kind of draw of block b comes from its own
-stream, ``SeedSequence(seed, spawn_key=(b, stream))`` — the child ``(b, stream)`` of the seed's
-spawn tree. A path is therefore a pure function of (seed, path index, config) whatever the chunk
-size, thread count or backend, and draws of one kind do not move when another kind is switched on
-or off (common random numbers across scenarios).
+Every random number of a path is a pure function of (seed, path index, stream, position): the
+Philox4x32-10 block (j, stream, path) under the seed as key (kernels/philox.py, kernels/draws.py).
+The kernel draws each path's numbers itself, on whichever thread runs the path, so results are
+bit-identical whatever the chunk size, thread count or backend, and draws of one kind do not
+move when another kind is switched on or off (common random numbers across scenarios). A
+DrawSource describes the law (a DrawPlan for the kernel) and can write any range of paths' draws
+out as arrays, the same numbers, for traces, nested re-simulation and tests.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from kernels.plan import Draws
+from kernels.draws import draw_paths
+from kernels.plan import DrawPlan, Draws
 
-BLOCK_PATHS = 4096
-STREAM_FACTOR, STREAM_DEFAULT, STREAM_BURST, STREAM_TCOPULA, STREAM_RELEASES, STREAM_LEASE_KEY, STREAM_MIXTURE = range(7)
+RNG = "philox4x32-10"
+"""The generator, recorded in the manifest and in a resumable run's identity."""
 
 
-def _generator(seed: int, block: int, stream: int) -> np.random.Generator:
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(block, stream))))
+def _plan(seed: int, months: int, *, burst_hazard: float = 0.0, burst_month: int | None = None,
+          nu: float | None = None, poisson_rate: float | None = None, static_factor: bool = False,
+          shift: float = 0.0, direction: np.ndarray | None = None, tilted_hazard: float | None = None,
+          plain_share: float = 0.0, weighted: bool = False) -> DrawPlan:
+    return DrawPlan(
+        key0=np.uint64(seed & 0xFFFFFFFF), key1=np.uint64((seed >> 32) & 0xFFFFFFFF), months=months,
+        n_normals=1 if static_factor else months + 1, burst_hazard=float(burst_hazard),
+        burst_month=-1 if burst_month is None else int(burst_month), nu=float(nu or 0.0),
+        poisson_rate=float(poisson_rate or 0.0), weighted=weighted, shift=float(shift),
+        direction=np.zeros(months + 1) if direction is None else np.ascontiguousarray(direction, dtype=np.float64),
+        tilted_hazard=-1.0 if tilted_hazard is None else float(tilted_hazard), plain_share=float(plain_share),
+    )
+
+
+def explicit_plan(months: int) -> DrawPlan:
+    """The DrawPlan passed with explicit draws: the kernel reads only its month count."""
+    return _plan(0, months)
 
 
 class DrawSource:
-    """Draws for any path range ``[start, stop)``, assembled from whole blocks.
+    """The model's own law: every path drawn by the kernel from the run's seed."""
 
-    The most recently generated block is kept, so consecutive chunks that split a block do not
-    generate it twice.
-    """
+    weighted = False
 
     def __init__(self, seed: int, months: int, n_tenants: int, *, burst_hazard: float, burst_month: int | None,
-                 student_t_dof: float | None, poisson_rate: float | None):
+                 student_t_dof: float | None, poisson_rate: float | None, static_factor: bool = False):
         self.seed = seed
         self.T = months
         self.n_tenants = n_tenants
@@ -37,8 +53,7 @@ class DrawSource:
         self.burst_month = burst_month
         self.nu = student_t_dof
         self.poisson_rate = poisson_rate
-        self._cached: tuple[int, Draws, np.ndarray | None] | None = None
-        self._last_weights: tuple[int, int, np.ndarray] | None = None
+        self.static_factor = static_factor
 
     @classmethod
     def for_config(cls, cfg) -> DrawSource:
@@ -48,73 +63,39 @@ class DrawSource:
             burst_hazard=cfg.factor.burst.monthly_hazard, burst_month=cfg.factor.burst.month,
             student_t_dof=cfg.factor.student_t_dof,
             poisson_rate=1.0 / g.generation_interval_months if g.releases == "poisson" else None,
+            # φ = 1: Y_t = Y_0 for every t, so no innovation is drawn
+            static_factor=cfg.factor.persistence >= 1.0,
         )
 
-    def block(self, b: int) -> Draws:
-        if self._cached is not None and self._cached[0] == b:
-            return self._cached[1]
-        draws, log_weight = self._block(b)
-        self._cached = (b, draws, log_weight)
-        return draws
+    def _common(self) -> dict:
+        return dict(burst_hazard=self.burst_hazard, burst_month=self.burst_month, nu=self.nu,
+                    poisson_rate=self.poisson_rate, static_factor=self.static_factor)
 
-    def _block(self, b: int) -> tuple[Draws, np.ndarray | None]:
-        n, T = BLOCK_PATHS, self.T
-        eps = _generator(self.seed, b, STREAM_FACTOR).standard_normal((n, T + 1))
-        # Tenant-major fill: adding a tenant at the end leaves every other tenant's draws unchanged.
-        expo = np.ascontiguousarray(_generator(self.seed, b, STREAM_DEFAULT).standard_exponential((self.n_tenants, n)).T)
-        u = _generator(self.seed, b, STREAM_BURST).random(n)
-        eps, burst, log_weight = self._tilt(eps, u, b)
-        if self.nu:
-            chi2 = _generator(self.seed, b, STREAM_TCOPULA).chisquare(self.nu, n)
-            winv = np.sqrt(chi2 / self.nu)
-        else:
-            winv = np.ones(n)
-        if self.poisson_rate is not None:
-            counts = _generator(self.seed, b, STREAM_RELEASES).poisson(self.poisson_rate, (n, T + 1)).astype(np.int32)
-        else:
-            counts = np.zeros((n, 0), dtype=np.int32)
-        # One 64-bit key per path for the counter-based option uniforms (kernels/uniforms.py).
-        key = _generator(self.seed, b, STREAM_LEASE_KEY).integers(0, 2**64, n, dtype=np.uint64, endpoint=False)
+    def plan(self) -> DrawPlan:
+        """The DrawPlan the kernel draws with."""
+        return _plan(self.seed, self.T, **self._common())
+
+    def _write(self, start: int, stop: int) -> tuple[Draws, np.ndarray]:
+        n, T = stop - start, self.T
+        eps = np.empty((n, T + 1))
+        expo = np.empty((n, self.n_tenants))
+        burst = np.empty(n, dtype=np.int32)
+        winv = np.empty(n)
+        counts = np.zeros((n, T + 1 if self.poisson_rate is not None else 0), dtype=np.int32)
+        key = np.empty(n, dtype=np.uint64)
+        weight = np.empty(n)
+        draw_paths(self.plan(), start, eps, expo, burst, winv, counts, key, weight)
         draws = Draws(eps=eps, expo=expo, burst_month=burst, winv=winv, release_counts=counts, key=key, key_late=key,
                       split=np.full(n, T + 1, dtype=np.int32))
-        return draws, log_weight
+        return draws, weight
 
-    def _tilt(self, eps: np.ndarray, u: np.ndarray, b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """The factor draws, burst months and log likelihood ratios of the sampling law (plain: none)."""
-        return eps, self._burst_months(u, self.burst_hazard), None
+    def draws(self, start: int, stop: int) -> Draws:
+        """The draws of paths ``start .. stop-1`` written out as arrays (the kernel's own numbers)."""
+        return self._write(start, stop)[0]
 
     def weights(self, start: int, stop: int) -> np.ndarray | None:
         """Likelihood ratios dP/dQ of paths ``start .. stop-1``: None for plain Monte Carlo."""
         return None
-
-    def _burst_months(self, u: np.ndarray, h: float) -> np.ndarray:
-        never = self.T + 1
-        if self.burst_month is not None:
-            return np.full(u.shape, min(self.burst_month, never), dtype=np.int32)
-        if h <= 0.0:
-            return np.full(u.shape, never, dtype=np.int32)
-        if h >= 1.0:
-            return np.ones(u.shape, dtype=np.int32)
-        # Inverse CDF of the geometric law on {1, 2, ...}: B = ⌈ln(1−U)/ln(1−h)⌉.
-        m = np.ceil(np.log1p(-u) / np.log1p(-h))
-        return np.clip(m, 1, never).astype(np.int32)
-
-    def draws(self, start: int, stop: int) -> Draws:
-        """Draws of paths ``start .. stop-1``."""
-        parts, log_weights = [], []
-        b0, b1 = start // BLOCK_PATHS, (stop - 1) // BLOCK_PATHS
-        for b in range(b0, b1 + 1):
-            lo = max(start, b * BLOCK_PATHS) - b * BLOCK_PATHS
-            hi = min(stop, (b + 1) * BLOCK_PATHS) - b * BLOCK_PATHS
-            blk = self.block(b)
-            parts.append(Draws(*(a[lo:hi] for a in blk)))
-            if self._cached[2] is not None:
-                log_weights.append(self._cached[2][lo:hi])
-        # The likelihood ratios of the range last drawn, so that `weights` need not draw it again.
-        self._last_weights = (start, stop, np.exp(np.concatenate(log_weights))) if log_weights else None
-        if len(parts) == 1:
-            return Draws(*(np.ascontiguousarray(a) for a in parts[0]))
-        return Draws(*(np.concatenate(arrs) for arrs in zip(*parts)))
 
 
 class TiltedDrawSource(DrawSource):
@@ -123,7 +104,9 @@ class TiltedDrawSource(DrawSource):
     factor's normals are shifted by ``shift·d`` and the burst month is drawn with the tilted hazard.
     A share ``plain_share`` of the paths (chosen by a uniform of their own stream) keep the model's
     own law: the defensive mixture Q = α·P + (1 − α)·Q_tilt, whose weights never exceed 1/α.
-    ``weights`` gives each path's dP/dQ."""
+    ``weights`` gives each path's dP/dQ; the kernel writes it into PathOutputs.weight."""
+
+    weighted = True
 
     def __init__(self, *args, phi: float, shift: float, tilted_hazard: float | None, plain_share: float = 0.0, **kwargs):
         super().__init__(*args, **kwargs)
@@ -138,42 +121,17 @@ class TiltedDrawSource(DrawSource):
         imp = cfg.importance
         plain = DrawSource.for_config(cfg)
         return cls(plain.seed, plain.T, plain.n_tenants, burst_hazard=plain.burst_hazard, burst_month=plain.burst_month,
-                   student_t_dof=plain.nu, poisson_rate=plain.poisson_rate, phi=cfg.factor.persistence,
-                   shift=imp.factor_shift if shift is None else shift,
+                   student_t_dof=plain.nu, poisson_rate=plain.poisson_rate, static_factor=plain.static_factor,
+                   phi=cfg.factor.persistence, shift=imp.factor_shift if shift is None else shift,
                    tilted_hazard=imp.burst_hazard if tilted_hazard is None else tilted_hazard, plain_share=imp.plain_share)
 
-    def _tilt(self, eps, u, b):
-        m, d, a = self.shift, self.direction, self.plain_share
-        n = eps.shape[0]
-        tilted = _generator(self.seed, b, STREAM_MIXTURE).random(n) >= a if a > 0.0 else np.ones(n, dtype=bool)
-        log_ratio = np.zeros(n)  # log dQ_tilt/dP at the drawn point
-        if m != 0.0:
-            # numpy's own sums, not BLAS, so that no thread count can change a bit. A static factor
-            # (d = e_0) moves Y_0 alone.
-            if d[1:].any():
-                eps = eps + np.where(tilted, m, 0.0)[:, None] * d[None, :]
-                proj = (eps * d[None, :]).sum(axis=1)
-            else:
-                eps = eps.copy()
-                eps[:, 0] += np.where(tilted, m, 0.0)
-                proj = eps[:, 0] * d[0]
-            log_ratio += m * proj - 0.5 * m * m * float((d * d).sum())
-        hq, h, T = self.tilted_hazard, self.burst_hazard, self.T
-        if hq is None or not tiltable_burst(h, self.burst_month):
-            burst = self._burst_months(u, h)
-        else:
-            burst = np.where(tilted, self._burst_months(u, hq), self._burst_months(u, h)).astype(np.int32)
-            fails = np.minimum(burst, T + 1) - 1  # months without a burst before it (B = T+1: none by T)
-            hit = burst <= T
-            log_ratio += fails * (np.log1p(-hq) - np.log1p(-h)) + np.where(hit, np.log(hq) - np.log(h), 0.0)
-        if a > 0.0:
-            return eps, burst, -np.logaddexp(np.log(a), np.log1p(-a) + log_ratio)
-        return eps, burst, -log_ratio
+    def plan(self) -> DrawPlan:
+        hq = self.tilted_hazard if tiltable_burst(self.burst_hazard, self.burst_month) else None
+        return _plan(self.seed, self.T, **self._common(), weighted=True, shift=self.shift, direction=self.direction,
+                     tilted_hazard=hq, plain_share=self.plain_share)
 
     def weights(self, start: int, stop: int) -> np.ndarray:
-        if self._last_weights is None or self._last_weights[:2] != (start, stop):
-            self.draws(start, stop)
-        return self._last_weights[2]
+        return self._write(start, stop)[1]
 
 
 def shift_direction(phi: float, months: int) -> np.ndarray:
@@ -198,7 +156,13 @@ class FixedDraws:
         self.T = months
         self.n_tenants = n_tenants
 
+    weighted = False
+
     def weights(self, start: int, stop: int) -> None:
+        return None
+
+    def plan(self) -> None:
+        """None: the kernel reads these draws, it draws nothing itself."""
         return None
 
     def draws(self, start: int, stop: int) -> Draws:
@@ -212,7 +176,7 @@ class FixedDraws:
 
 
 def draw_source(cfg, tilted: bool = True) -> DrawSource | FixedDraws:
-    """The draws a config runs on: random blocks (tilted when ``[importance]`` is resolved, see
+    """The draws a config runs on: the counter-based generator (tilted when ``[importance]`` is resolved, see
     engine/importance.py, unless ``tilted=False``), or the fixed inputs of a deterministic what-if."""
     if cfg.deterministic is not None:
         return FixedDraws(cfg.run.months, len(cfg.tenants))

@@ -15,7 +15,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from kernels import empty_outputs, simulate_chunk
+from kernels import Draws, empty_outputs, simulate_chunk
 from kernels.plan import LEDGER_COLUMNS, TRANCHE_LEDGER_COLUMNS
 
 from . import holders
@@ -23,7 +23,7 @@ from .compile import Plan
 from .config import Config, ConfigError
 from .outputs import (SUMMARY_TABLES, OutputExistsError, check_writable, claim, read_path_table, read_run, remove_written,
                       write_run)
-from .rng import BLOCK_PATHS, DrawSource
+from .rng import RNG, DrawSource, explicit_plan
 from .stats import RunStats, cascade_table, deal_table, distribution_table, fan_table, network_table, tranche_table, trigger_table
 
 
@@ -145,23 +145,41 @@ def _rows(arrays: tuple, a: int, b: int) -> tuple:
 
 
 def simulate(plan: Plan, source: DrawSource, start: int, stop: int):
-    """Path outputs of paths ``start .. stop-1``."""
-    return simulate_draws(plan, source.draws(start, stop))
+    """Path outputs of paths ``start .. stop-1``: drawn by the kernel itself from a random source,
+    read from written-out draws for a deterministic what-if."""
+    gp = source.plan()
+    if gp is None:
+        return simulate_draws(plan, source.draws(start, stop))
+    return _simulate(plan, gp, start, stop - start, _no_draws(plan.months, len(plan.tenant_names)))
 
 
 def simulate_draws(plan: Plan, draws):
-    """Path outputs of the paths of ``draws`` (a kernels.plan.Draws)."""
-    n = draws.eps.shape[0]
+    """Path outputs of the paths of ``draws`` (a kernels.plan.Draws written out)."""
+    return _simulate(plan, explicit_plan(plan.months), 0, draws.eps.shape[0], draws)
+
+
+def _no_draws(T: int, n_tenants: int) -> Draws:
+    """Draws with no rows: the kernel draws every path itself."""
+    return Draws(eps=np.empty((0, T + 1)), expo=np.empty((0, n_tenants)), burst_month=np.empty(0, dtype=np.int32),
+                 winv=np.empty(0), release_counts=np.empty((0, 0), dtype=np.int32), key=np.empty(0, dtype=np.uint64),
+                 key_late=np.empty(0, dtype=np.uint64), split=np.empty(0, dtype=np.int32))
+
+
+def _simulate(plan: Plan, gp, start: int, n: int, draws: Draws):
     out = empty_outputs(n, plan.deals.tranche_balance.size, len(plan.deal_names), len(plan.firm_names), plan.months)
     n_deals, n_tranches = len(plan.deal_names), plan.deals.tranche_balance.size
     no_trace = (np.empty((n_deals, 0, 0)), np.empty((0, 0)), np.empty((n_tranches, 0, 0)), np.empty(0, dtype=np.int32))
+    explicit = draws.eps.shape[0] > 0
     if _threads["count"] == 1 or n <= TASK_PATHS:
-        simulate_chunk(*plan.kernel_args, draws, out, *no_trace)
+        simulate_chunk(*plan.kernel_args, gp, start, draws, out, *no_trace)
         return out
     # The kernel releases the GIL; each task owns disjoint rows of `out`, and a path depends only on
-    # its own draws, so the split cannot change a bit.
-    tasks = [(a, min(n, a + TASK_PATHS)) for a in range(0, n, TASK_PATHS)]
-    for _ in _pool().map(lambda ab: simulate_chunk(*plan.kernel_args, _rows(draws, *ab), _rows(out, *ab), *no_trace), tasks):
+    # its own index (or its own row of draws), so the split cannot change a bit.
+    def task(ab):
+        a, b = ab
+        simulate_chunk(*plan.kernel_args, gp, start + a, _rows(draws, a, b) if explicit else draws, _rows(out, a, b), *no_trace)
+
+    for _ in _pool().map(task, [(a, min(n, a + TASK_PATHS)) for a in range(0, n, TASK_PATHS)]):
         pass
     return out
 
@@ -193,7 +211,7 @@ def trace(plan: Plan, source: DrawSource, path: int) -> Trace:
     sledger = np.zeros((plan.deals.step_op.size, T + 1))
     tledger = np.zeros((plan.deals.tranche_balance.size, T + 1, len(TRANCHE_LEDGER_COLUMNS)))
     tau = np.empty(len(plan.tenant_names), dtype=np.int32)
-    simulate_chunk(*plan.kernel_args, draws, out, ledger, sledger, tledger, tau)
+    simulate_chunk(*plan.kernel_args, explicit_plan(T), 0, draws, out, ledger, sledger, tledger, tau)
     return Trace(ledger=ledger, step_ledger=sledger, tranche_ledger=tledger, tau=tau, outputs=out)
 
 
@@ -358,7 +376,7 @@ def _results(jobs: dict, batch, names: list[str], base: Config, executor, n_thre
         "seed": base.run.seed,
         "paths": base.run.paths,
         "months": base.run.months,
-        "block_paths": BLOCK_PATHS,
+        "rng": RNG,
         "chunk_paths": base.run.chunk_paths,
         "threads": n_threads,
         "backend": executor.name,

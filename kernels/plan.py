@@ -297,8 +297,43 @@ class NetworkPlan(NamedTuple):
     obligations: np.ndarray
 
 
+class DrawPlan(NamedTuple):
+    """How a path's random inputs are drawn inside the kernel (kernels/draws.py), and under which law.
+
+    key0, key1 : u8            the seed's low and high 32-bit words, the Philox key
+    months : int               T
+    n_normals : int            factor normals drawn per path: T+1, or 1 for a static factor (φ = 1
+                               uses no innovation; the others are 0)
+    burst_hazard : float       monthly burst hazard h
+    burst_month : int          a fixed burst month, or −1 when it is random
+    nu : float                 t-copula degrees of freedom (0: the Gaussian copula)
+    poisson_rate : float       chip releases per month in Poisson mode (0: no random releases)
+    weighted : bool            importance sampling: the paths carry likelihood ratios
+    shift : float              the factor shift m along ``direction`` (engine/importance.py)
+    direction : f8[T+1]        d (engine/rng.py shift_direction)
+    tilted_hazard : float      the tilted burst hazard, or −1 when the burst law is not tilted
+    plain_share : float        α of the defensive mixture α·P + (1 − α)·Q_tilt
+    """
+
+    key0: np.uint64
+    key1: np.uint64
+    months: int
+    n_normals: int
+    burst_hazard: float
+    burst_month: int
+    nu: float
+    poisson_rate: float
+    weighted: bool
+    shift: float
+    direction: np.ndarray
+    tilted_hazard: float
+    plain_share: float
+
+
 class Draws(NamedTuple):
-    """The random inputs of n paths, drawn by engine/rng.py from fixed RNG blocks.
+    """The random inputs of n paths written out as arrays: by kernels/draws.py ``draw_paths`` (the
+    same numbers the kernel draws for itself), or by hand (deterministic what-ifs, nested
+    re-simulation). A run's chunks never materialise them.
 
     eps : f8[n, T+1]          factor innovations; column 0 is Y_0
     expo : f8[n, N]           one Exp(1) per tenant
@@ -359,6 +394,7 @@ class PathOutputs(NamedTuple):
     deal_h_defaulted : f8[n, D]    share of the deal's scheduled rent whose original tenant had
                                    defaulted by h
     h_factor, h_gpu : f8[n]        X_h and the GPU value index at h
+    weight : f8[n]                 the path's likelihood ratio dP/dQ under importance sampling, 1 otherwise
     """
 
     tranche_loss: np.ndarray
@@ -392,6 +428,7 @@ class PathOutputs(NamedTuple):
     deal_h_defaulted: np.ndarray
     h_factor: np.ndarray
     h_gpu: np.ndarray
+    weight: np.ndarray
 
 
 def empty_outputs(n: int, n_tranches: int, n_deals: int, n_firms: int = 0, months: int = -1) -> PathOutputs:
@@ -429,4 +466,5 @@ def empty_outputs(n: int, n_tranches: int, n_deals: int, n_firms: int = 0, month
         deal_h_defaulted=f(n_deals),
         h_factor=np.zeros(n),
         h_gpu=np.zeros(n),
+        weight=np.ones(n),
     )

@@ -7,14 +7,18 @@ import numpy as np
 from ._jit import jit
 from .collateral import value_indices
 from .credit import class_cumulative_hazard, default_month, network_defaults
+from .draws import class_survival, path_draws, tenant_defaults
 from .factor import factor_path
 from .leases import deal_collections
 from .plan import COVERAGE_CAP, FACTOR_LO, FACTOR_WIDTH, FAN_BINS, GPU_LO, GPU_WIDTH, L_FACTOR, L_GPU_INDEX, N_SRC, SRC_ABS, SRC_RECOVERY, SRC_RVG, SRC_SALE
 from .waterfall import STATE_ROWS, run_waterfall
 
 @jit
-def simulate_paths(fp, cp, col, pool, dp, net, draws, out, sc, ledger, sledger, tledger, record, tau_out):
-    """Simulate every path of ``draws`` and write its row of ``out``. ``sc`` is the scratch tuple.
+def simulate_paths(fp, cp, col, pool, dp, net, gp, start, draws, out, sc, ledger, sledger, tledger, record, tau_out):
+    """Simulate paths ``start, start+1, ...`` into the rows of ``out``. ``sc`` is the scratch tuple.
+
+    With an empty ``draws`` (no rows) each path draws its own random inputs from the counter-based
+    generator as the DrawPlan ``gp`` says (kernels/draws.py); otherwise row p of ``draws`` is path p's.
 
     The loop over paths lives here, not in a caller: each call of a function that takes the plan
     tuples pays reference counting on every one of their arrays, which cost more than a small
@@ -23,37 +27,52 @@ def simulate_paths(fp, cp, col, pool, dp, net, draws, out, sc, ledger, sledger, 
     When ``record`` is true, ``ledger`` (f8[D, T+1, n_cols]), ``sledger`` (f8[S, T+1]) and
     ``tledger`` (f8[K, T+1, 3]) receive the monthly statement of every deal; otherwise they may be empty.
     """
-    X, H, tau, gidx, sidx, midx, flows, lost, adj_g, adj_s, drent, cash, st, tcash = sc
+    X, H, tau, gidx, sidx, midx, flows, lost, adj_g, adj_s, drent, cash, st, tcash, eps, counts, surv = sc
     T = X.shape[0] - 1
     midx_used = midx if pool.dyn_lease.shape[0] > 0 else midx[:0]
-    for p in range(draws.eps.shape[0]):
+    generate = draws.eps.shape[0] == 0
+    for p in range(out.cascade.shape[0]):
+        path = start + p
+        if generate:
+            burst, winv, key, weight = path_draws(gp, path, eps, counts)
+            key_late = key
+            split = T + 1
+            out.weight[p] = weight
+        else:
+            for t in range(T + 1):
+                eps[t] = draws.eps[p, t]
+            if col.poisson_releases:
+                for t in range(T + 1):
+                    counts[t] = draws.release_counts[p, t]
+            burst, winv, key = draws.burst_month[p], draws.winv[p], draws.key[p]
+            key_late, split = draws.key_late[p], draws.split[p]
         if fp.fixed_path.shape[0] > 0:
             for t in range(T + 1):
                 X[t] = fp.fixed_path[t]
         else:
-            factor_path(draws.eps[p], fp.phi, fp.innovation_scale, draws.burst_month[p], fp.burst_shift, X)
-        class_cumulative_hazard(X, cp.class_c, cp.class_sqrt_rho, cp.class_inv_sqrt_1mrho, draws.winv[p], H)
-        for i in range(tau.shape[0]):
-            m = default_month(H[cp.tenant_class[i]], draws.expo[p, i])
-            forced = cp.tenant_forced[i]
-            tau[i] = forced if forced < m else m
-        network_defaults(X, tau, net, p, out)
-        if col.poisson_releases:
-            value_indices(X, draws.release_counts[p], col, gidx, sidx, midx_used)
+            factor_path(eps, fp.phi, fp.innovation_scale, burst, fp.burst_shift, X)
+        class_cumulative_hazard(X, cp.class_c, cp.class_sqrt_rho, cp.class_inv_sqrt_1mrho, winv, H)
+        if generate:
+            class_survival(H, surv)
+            tenant_defaults(gp, path, H, cp.tenant_class, cp.tenant_forced, surv, tau)
         else:
-            value_indices(X, draws.release_counts[0, :0], col, gidx, sidx, midx_used)
+            for i in range(tau.shape[0]):
+                m = default_month(H[cp.tenant_class[i]], draws.expo[p, i])
+                forced = cp.tenant_forced[i]
+                tau[i] = forced if forced < m else m
+        network_defaults(X, tau, net, p, out)
+        value_indices(X, counts if col.poisson_releases else counts[:0], col, gidx, sidx, midx_used)
         if out.factor_bin.shape[1] > 0:
             for t in range(T + 1):
                 out.factor_bin[p, t] = _bin(X[t], FACTOR_LO, FACTOR_WIDTH)
                 out.gpu_bin[p, t] = _bin(gidx[t], GPU_LO, GPU_WIDTH)
-        key = draws.key[p]
         hm = dp.horizon_month
         if hm > 0:
             out.h_factor[p] = X[hm]
             out.h_gpu[p] = gidx[hm]
         for d in dp.deal_order:
-            loss_amt, ndef, nren = deal_collections(d, pool, col, tau, X, gidx, sidx, midx, H, key, draws.key_late[p],
-                                                    draws.split[p], flows, lost, adj_g, adj_s, drent)
+            loss_amt, ndef, nren = deal_collections(d, pool, col, tau, X, gidx, sidx, midx, H, key, key_late, split,
+                                                    flows, lost, adj_g, adj_s, drent)
             p0 = pool.deal_pool_balance[d]
             # ABS-of-ABS: the held share of each collateral tranche's cash, and of its written-off balance.
             # (A written-off tranche is no tenant default: `defaults` counts the deal's tenants only.)
@@ -143,13 +162,14 @@ def _scratch(T, n_classes, n_tenants, n_tranches):
         np.empty(T + 1), np.empty((n_classes, T + 1)), np.empty(n_tenants, dtype=np.int32),
         np.empty(T + 1), np.empty(T + 1), np.empty(T + 1), np.empty((N_SRC, T + 1)), np.empty(T + 1),
         np.empty(T + 1), np.empty(T + 1), np.empty(T + 2), np.empty(T + 1), np.empty((STATE_ROWS, n_tranches)),
-        np.zeros((n_tranches, T + 1)),
+        np.zeros((n_tranches, T + 1)), np.empty(T + 1), np.zeros(T + 1, dtype=np.int32), np.empty(n_classes),
     )
 
 
 @jit
-def simulate_chunk(fp, cp, col, pool, dp, net, draws, out, ledger, sledger, tledger, tau_out):
-    """Simulate every path of ``draws`` into ``out`` (PathOutputs of the same length), serially.
+def simulate_chunk(fp, cp, col, pool, dp, net, gp, start, draws, out, ledger, sledger, tledger, tau_out):
+    """Simulate paths ``start .. start+n-1`` into ``out`` (PathOutputs of n rows), serially: drawn by
+    the kernel as ``gp`` says when ``draws`` is empty, else read from the n rows of ``draws``.
 
     The kernel releases the GIL (``nogil``); engine/run.py runs slices of a chunk on several
     Python threads. Each path is a pure function of its draws, so the split cannot change a bit.
@@ -157,8 +177,7 @@ def simulate_chunk(fp, cp, col, pool, dp, net, draws, out, ledger, sledger, tled
     path (n = 1) and copy its default months into ``tau_out``; otherwise pass them empty. One entry
     point serves runs and traces because numba compiles each entry's whole call tree anew.
     """
-    n = draws.eps.shape[0]
-    T = draws.eps.shape[1] - 1
+    T = gp.months
     record = ledger.shape[1] > 0
     sc = _scratch(T, cp.class_c.shape[0], cp.tenant_class.shape[0], dp.tranche_balance.shape[0])
-    simulate_paths(fp, cp, col, pool, dp, net, draws, out, sc, ledger, sledger, tledger, record, tau_out)
+    simulate_paths(fp, cp, col, pool, dp, net, gp, start, draws, out, sc, ledger, sledger, tledger, record, tau_out)

@@ -11,9 +11,8 @@ import pytest
 
 from conftest import make_config
 from engine import run
-from engine.rng import BLOCK_PATHS
 
-PATHS = 2 * BLOCK_PATHS + 1808  # spans three RNG blocks, the last one partial
+PATHS = 10_000  # uneven against every chunk size below, and more than one kernel task per thread
 
 
 def _run(**kw):
