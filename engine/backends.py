@@ -127,22 +127,16 @@ def contagion_step(system: HolderSystem, out, start: int, network: bool, rows: b
     The chunk is cut into one slice per kernel thread, run on the engine's thread pool (numba and
     most numpy work release the GIL), and the slices' statistics merged exactly: the split cannot
     change a bit."""
-    from .run import _pool, _rows, _threads
+    from .run import _rows, map_slices
 
-    n = out.h_factor.shape[0]
-    parts = max(1, min(_threads["count"], n // 1024))
-    cuts = np.linspace(0, n, parts + 1).astype(np.int64)
-
-    def one(ab):
-        a, b = ab
+    def one(a, b):
         part = _rows(out, a, b)
         pc = run_paths(system, part, part.firm_default_month if network else None)
         extra = {"holders": holder_path_rows(system, pc, start + a),
                  "holder_sales": holder_sales_rows(system, pc, start + a)} if rows else None
         return HolderStats.of_chunk(system, pc, None if weights is None else weights.rows(a, b)), extra
 
-    spans = list(zip(cuts[:-1], cuts[1:]))
-    done = [one(spans[0])] if parts == 1 else list(_pool().map(one, spans))
+    done = map_slices(out.h_factor.shape[0], one)
     stats = HolderStats()
     for part, _ in done:
         stats = stats.merge(part)
@@ -172,8 +166,21 @@ def compute(job: Job, chunk: Chunk, source: DrawSource | None = None) -> RunStat
             if holder_rows:
                 rows[name] = pd.concat([part[name] for part in holder_rows], ignore_index=True)
         write_path_chunk(job.paths_to[0], job.paths_to[1], chunk.start, rows)
-    stats = RunStats.of_chunk(out, job.max_defaults, plan.months, weights)
+    stats = chunk_stats(out, job.max_defaults, plan.months, weights)
     stats.holders = held
+    return stats
+
+
+def chunk_stats(out, max_defaults: int, months: int, weights: PathWeights | None) -> RunStats:
+    """RunStats of a chunk's outputs, one slice per kernel thread, merged exactly (the same bits as
+    one RunStats.of_chunk over the whole chunk)."""
+    from .run import _rows, map_slices
+
+    parts = map_slices(out.h_factor.shape[0], lambda a, b: RunStats.of_chunk(
+        _rows(out, a, b), max_defaults, months, None if weights is None else weights.rows(a, b)), min_rows=2048)
+    stats = parts[0]
+    for part in parts[1:]:
+        stats = stats.merge(part)
     return stats
 
 
@@ -194,7 +201,7 @@ class InProcess:
     def execute(self, jobs: dict[str, Job], chunks: list[Chunk], done: Done, need_stats: bool = True,
                 check: Callable[[], None] = lambda: None) -> dict:
         merged: dict[tuple[str, bool], RunStats] = {}
-        # One draw source per job: it caches the last RNG block, which consecutive chunks share.
+        # One draw source per job, made once.
         sources = {name: job.source() for name, job in jobs.items()}
         for chunk in chunks:
             t0 = time.perf_counter()

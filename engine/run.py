@@ -139,6 +139,18 @@ def _pool() -> ThreadPoolExecutor:
     return _threads["pool"]
 
 
+def map_slices(n: int, fn, min_rows: int = 1024) -> list:
+    """``fn(a, b)`` over one slice of rows 0..n-1 per kernel thread (at least ``min_rows`` each), on
+    the engine's thread pool, in slice order. numba and most numpy work release the GIL; callers
+    merge the results exactly, so the split cannot change a bit."""
+    parts = max(1, min(_threads["count"], n // min_rows))
+    cuts = np.linspace(0, n, parts + 1).astype(np.int64)
+    spans = list(zip(cuts[:-1].tolist(), cuts[1:].tolist()))
+    if parts == 1:
+        return [fn(*spans[0])]
+    return list(_pool().map(lambda ab: fn(*ab), spans))
+
+
 def _rows(arrays: tuple, a: int, b: int) -> tuple:
     """Paths a..b-1 of a NamedTuple of per-path arrays (views, no copies)."""
     return type(arrays)(*(x[a:b] for x in arrays))

@@ -24,6 +24,7 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
+from kernels.tally import fixed_sums, loss_bin_counts, month_bin_counts
 from kernels.plan import ARD_REFINANCED, ARD_SWEPT, FACTOR_LO, FACTOR_WIDTH, FAN_BINS, GPU_LO, GPU_WIDTH, PathOutputs
 
 from .resume import committable
@@ -182,6 +183,8 @@ class Moments:
 
     @classmethod
     def of(cls, values: np.ndarray, weights: PathWeights | None = None) -> Moments:
+        if weights is None:
+            return cls._of_plain(values)
         finite = np.isfinite(values)
         v = np.where(finite, values, 0.0)
         if weights is None:
@@ -200,6 +203,22 @@ class Moments:
             weight=_exact_fixed_sum(np.where(finite, w, 0.0)),
             paths=int(values.shape[0]),
         )
+
+    @classmethod
+    def _of_plain(cls, values: np.ndarray) -> Moments:
+        """``of`` without weights in one jitted pass (kernels/tally.py): the same integers."""
+        v = values.reshape(values.shape[0], -1)
+        count, sums, top = fixed_sums(np.ascontiguousarray(v, dtype=np.float64))
+        if top >= _MAX_ABS:
+            raise RuntimeError(f"a per-path statistic of magnitude {top:.3g} is beyond 2^62; this is a bug")
+        shape = values.shape[1:]
+
+        def exact(r):
+            wh, wl, fh, fl = (sums[r, k] for k in range(4))
+            return np.array([(((int(a) << _SPLIT) + int(b)) << FIX_BITS) + (int(c) << _SPLIT) + int(d)
+                             for a, b, c, d in zip(wh, wl, fh, fl)], dtype=object).reshape(shape)
+
+        return cls(count=count.astype(object).reshape(shape), total=exact(0), squares=exact(1))
 
     @property
     def weighted(self) -> bool:
@@ -268,15 +287,11 @@ class Moments:
 def loss_histogram(values: np.ndarray, weights: PathWeights | None = None) -> np.ndarray | Mass:
     """Counts per loss bin of each column of ``values`` (n × m) -> int64[m, N_BINS] (weighted: the
     bins' sums of weights, a Mass). NaN is skipped."""
-    idx = np.clip(np.ceil(values / BIN_WIDTH), 1, N_BINS - 2)
-    idx = np.where(values <= 0.0, 0, np.where(values >= 1.0, N_BINS - 1, idx))
     if weights is not None:
+        idx = np.clip(np.ceil(values / BIN_WIDTH), 1, N_BINS - 2)
+        idx = np.where(values <= 0.0, 0, np.where(values >= 1.0, N_BINS - 1, idx))
         return _weighted_bincount(np.where(np.isfinite(values), idx, -1).astype(np.int64), N_BINS, weights)
-    out = np.zeros((values.shape[1], N_BINS), dtype=np.int64)
-    for j in range(values.shape[1]):
-        col = idx[:, j][np.isfinite(values[:, j])].astype(np.int64)
-        out[j] = np.bincount(col, minlength=N_BINS)
-    return out
+    return loss_bin_counts(np.ascontiguousarray(values, dtype=np.float64), N_BINS, BIN_WIDTH)
 
 
 def count_histogram(values: np.ndarray, size: int, weights: PathWeights | None = None) -> np.ndarray | Mass:
@@ -290,9 +305,7 @@ def _month_bins(bins: np.ndarray, weights: PathWeights | None = None) -> np.ndar
     """Counts per (month, fan bin) of an i2[n, T+1] array of bin indices -> int64[T+1, FAN_BINS]."""
     if weights is not None:
         return _weighted_bincount(bins, FAN_BINS, weights)
-    months = bins.shape[1]
-    flat = (np.arange(months, dtype=np.int64) * FAN_BINS)[None, :] + bins.astype(np.int64)
-    return np.bincount(flat.ravel(), minlength=months * FAN_BINS).reshape(months, FAN_BINS)
+    return month_bin_counts(np.ascontiguousarray(bins), FAN_BINS)
 
 
 def quantile_and_es(hist: np.ndarray, level: float, total: float | None = None) -> tuple[float, float]:

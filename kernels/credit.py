@@ -33,12 +33,16 @@ def class_cumulative_hazard(X, c, sqrt_rho, inv_sqrt_1mrho, winv, out):
         acc = 0.0
         out[k, 0] = 0.0
         ck = c[k] * winv
+        # A month with the factor of the month before has its hazard too: a static factor (or a
+        # long flat stretch) costs one normal CDF, not one a month.
+        x_prev = math.nan
+        step = 0.0
         for t in range(1, out.shape[1]):
-            q = norm_cdf((ck - sqrt_rho[k] * X[t]) * inv_sqrt_1mrho[k])
-            if q >= 1.0:
-                acc = math.inf
-            else:
-                acc -= math.log1p(-q)
+            if X[t] != x_prev:
+                x_prev = X[t]
+                q = norm_cdf((ck - sqrt_rho[k] * x_prev) * inv_sqrt_1mrho[k])
+                step = math.inf if q >= 1.0 else -math.log1p(-q)
+            acc += step
             out[k, t] = acc
 
 

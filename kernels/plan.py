@@ -341,7 +341,7 @@ class Draws(NamedTuple):
     winv : f8[n]              1/sqrt(W) of the t-copula (1 for the Gaussian copula)
     release_counts : i4[n, T+1] or i4[n, 0]   chip releases per month (Poisson mode only)
     key : u8[n]               per-path key of the counter-based uniforms of lease options
-                              (kernels/rng.py): renewals and replacement-tenant defaults
+                              (kernels/uniforms.py): renewals and replacement-tenant defaults
     key_late : u8[n]          the key of option decisions after month ``split``
     split : i4[n]             T+1 in a run (key_late = key); the stress horizon h in a nested
                               re-simulation (engine/marks.py), whose inner paths share the outer

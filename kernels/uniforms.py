@@ -2,7 +2,7 @@
 
 A lease's renewal decisions and its replacement tenant's default need a random number only when
 the path reaches them, so they cannot be pre-drawn in fixed-shape blocks without allocating
-paths × leases × renewals. Instead each path carries one 64-bit key (drawn in its RNG block) and
+paths × leases × renewals. Instead each path carries one 64-bit key (its own Philox stream, kernels/draws.py) and
 the uniform for (lease, slot) is the SplitMix64 finaliser of ``key + counter·γ``: a pure function of
 (seed, path, lease, slot), so chunking, threads and backends cannot change it.
 """

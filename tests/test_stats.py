@@ -90,3 +90,51 @@ def test_histogram_bins_zero_and_one_exactly():
 def test_out_of_range_statistic_is_a_loud_bug():
     with pytest.raises(RuntimeError):
         Moments.of(np.array([[3e9]]))  # its square is beyond 2^62
+
+
+def _numpy_fixed_sum(v):
+    """The exact fixed-point column sums written with numpy and Python ints (the formulation the
+    jitted tally in kernels/tally.py must reproduce)."""
+    whole = np.floor(v)
+    frac = np.rint((v - whole) * 2.0**40).astype(np.int64)
+    col = lambda q: np.array([sum(int(x) for x in q[:, j]) for j in range(q.shape[1])], dtype=object)  # noqa: E731
+    return col(whole.astype(np.int64)) * (1 << 40) + col(frac)
+
+
+def test_jitted_moments_and_bins_equal_the_numpy_formulation():
+    from engine.stats import N_BINS, BIN_WIDTH, Moments, _month_bins, loss_histogram
+    from kernels.plan import FAN_BINS
+
+    rng = np.random.default_rng(11)
+    v = np.concatenate([rng.random((300, 3)), -rng.random((50, 3)) * 1e6, rng.standard_normal((50, 3)) * 3e4])
+    v[rng.random(v.shape) < 0.05] = np.nan
+    v[7, 1], v[8, 2], v[9, 0] = np.inf, 0.0, 1.0
+    m = Moments.of(v)
+    finite = np.isfinite(v)
+    z = np.where(finite, v, 0.0)
+    assert list(m.count) == [int(c) for c in finite.sum(axis=0)]
+    assert list(m.total) == list(_numpy_fixed_sum(z))
+    assert list(m.squares) == list(_numpy_fixed_sum(z * z))
+    # A 3-d array is tallied per trailing cell.
+    cube = rng.random((40, 2, 3))
+    assert Moments.of(cube).total.shape == (2, 3)
+    assert list(Moments.of(cube).total.ravel()) == list(_numpy_fixed_sum(cube.reshape(40, 6)))
+
+    loss = np.clip(rng.random((500, 2)) * 1.2 - 0.1, 0.0, None)
+    loss[3, 0] = np.nan
+    loss[4, 1] = 1e-4  # exactly on a bin edge: bin 1
+    idx = np.clip(np.ceil(loss / BIN_WIDTH), 1, N_BINS - 2)
+    idx = np.where(loss <= 0.0, 0, np.where(loss >= 1.0, N_BINS - 1, idx))
+    want = np.stack([np.bincount(idx[:, j][np.isfinite(loss[:, j])].astype(np.int64), minlength=N_BINS) for j in range(2)])
+    np.testing.assert_array_equal(loss_histogram(loss), want)
+
+    bins = rng.integers(0, FAN_BINS, (200, 13)).astype(np.int16)
+    want = np.stack([np.bincount(bins[:, t], minlength=FAN_BINS) for t in range(13)])
+    np.testing.assert_array_equal(_month_bins(bins), want)
+
+
+def test_a_statistic_beyond_two_to_the_62_is_a_bug_not_a_wrong_sum():
+    from engine.stats import Moments
+
+    with pytest.raises(RuntimeError, match="beyond 2"):
+        Moments.of(np.array([[1.0], [2.0**31 + 1.0]]) ** 2)

@@ -1,0 +1,76 @@
+"""Per-chunk tallies for engine/stats.py in one pass each, releasing the GIL so that every kernel
+thread tallies its own slice. Each returns exactly what the numpy formulation in engine/stats.py
+gives (integers, so no order of summation can change a bit)."""
+
+import math
+
+import numpy as np
+
+from ._jit import jit
+
+_SPLIT = 31
+_LOW = (1 << _SPLIT) - 1
+_FIX = 2.0**40
+
+
+@jit
+def fixed_sums(v):
+    """Column tallies of f8[n, m] for exact fixed-point moments: per column the count of finite
+    values and, for the values (row 0) and their squares (row 1), the high and low 31-bit halves
+    of the sums of their integer parts and of their fractions in units of 2^-40, as i8[2, 4, m]
+    (whole-hi, whole-lo, frac-hi, frac-lo); non-finite values count as 0. Returns (count, sums, max |x|)."""
+    n, m = v.shape
+    count = np.zeros(m, dtype=np.int64)
+    sums = np.zeros((2, 4, m), dtype=np.int64)
+    top = 0.0
+    for i in range(n):
+        for j in range(m):
+            x = v[i, j]
+            if not math.isfinite(x):
+                continue
+            count[j] += 1
+            for r in range(2):
+                y = x if r == 0 else x * x
+                a = abs(y)
+                if a > top:
+                    top = a
+                if a >= 2.0**62:
+                    continue  # the caller raises
+                whole = math.floor(y)
+                w = np.int64(whole)
+                f = np.int64(np.rint((y - whole) * _FIX))
+                sums[r, 0, j] += w >> _SPLIT
+                sums[r, 1, j] += w & _LOW
+                sums[r, 2, j] += f >> _SPLIT
+                sums[r, 3, j] += f & _LOW
+    return count, sums, top
+
+
+@jit
+def month_bin_counts(bins, n_bins):
+    """Counts per (month, bin) of i2[n, T+1] bin indices -> i8[T+1, n_bins]."""
+    out = np.zeros((bins.shape[1], n_bins), dtype=np.int64)
+    for i in range(bins.shape[0]):
+        for t in range(bins.shape[1]):
+            out[t, bins[i, t]] += 1
+    return out
+
+
+@jit
+def loss_bin_counts(v, n_bins, width):
+    """Counts per loss bin of each column of f8[n, m] -> i8[m, n_bins]: bin 0 for a loss ≤ 0, the last
+    for a loss ≥ 1, else ⌈x / width⌉ clipped to 1..n_bins−2; NaN and ±∞ skipped."""
+    out = np.zeros((v.shape[1], n_bins), dtype=np.int64)
+    for i in range(v.shape[0]):
+        for j in range(v.shape[1]):
+            x = v[i, j]
+            if not math.isfinite(x):
+                continue
+            if x <= 0.0:
+                b = 0
+            elif x >= 1.0:
+                b = n_bins - 1
+            else:
+                b = int(min(max(math.ceil(x / width), 1.0), float(n_bins - 2)))
+            out[j, b] += 1
+    return out
