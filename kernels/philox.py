@@ -4,7 +4,7 @@ Philox4x32-10 (Salmon, Moraes, Dror & Shaw, "Parallel random numbers: as easy as
 maps a 128-bit counter and a 64-bit key to 128 random bits. The key is the run's seed; the counter
 is (j, stream, path low word, path high word), so the j-th block of a stream of a path is a pure
 function of (seed, path, stream, j): any thread can draw any path, in any order, and no draw array
-is ever materialised. Each block gives two uniforms with 53 random bits.
+is ever materialised. Each block gives two uniforms with 52 random bits each.
 """
 
 import math
@@ -19,7 +19,6 @@ _W0 = np.uint64(0x9E3779B9)
 _W1 = np.uint64(0xBB67AE85)
 _MASK = np.uint64(0xFFFFFFFF)
 _S32 = np.uint64(32)
-_S5 = np.uint64(5)
 _S6 = np.uint64(6)
 
 
@@ -40,8 +39,11 @@ def philox4x32(c0, c1, c2, c3, k0, k1):
 
 @jit
 def to_unit(a, b):
-    """U(0, 1) from two 32-bit words: 53 bits, never 0 or 1."""
-    return (float(a >> _S5) * 67108864.0 + float(b >> _S6) + 0.5) * (1.0 / 9007199254740992.0)
+    """U(0, 1) from two 32-bit words: (k + ½)·2^-52 with k the top 26 bits of each, never 0 or 1.
+
+    52 bits, not 53: k + ½ then needs at most 53 significant bits, so the sum is exact and the
+    largest value is 1 − 2^-53 (with 53 bits the top k + ½ would round up to exactly 1)."""
+    return (float(a >> _S6) * 67108864.0 + float(b >> _S6) + 0.5) * (1.0 / 4503599627370496.0)
 
 
 @jit
@@ -152,3 +154,13 @@ def poisson_variate(u, rate):
         p *= rate / k
         cdf += p
     return k
+
+
+@jit
+def uniforms(k0, k1, stream, path, out, n):
+    """``out[0..n-1]``: the first n uniforms of ``stream`` on ``path``."""
+    for j in range((n + 1) >> 1):
+        u0, u1 = uniform_pair(k0, k1, stream, path, j)
+        out[2 * j] = u0
+        if 2 * j + 1 < n:
+            out[2 * j + 1] = u1

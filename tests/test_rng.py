@@ -2,7 +2,7 @@
 
 * Philox4x32-10 against the published Random123 known-answer vectors and an independent,
   slow pure-Python Philox written from the paper's definition.
-* The 53-bit uniforms (exact formula, the open interval), the AS241 inverse normal CDF against
+* The 52-bit uniforms (exact formula, the open interval), the AS241 inverse normal CDF against
   scipy's ndtri, and statistical smoke tests of every variate the kernel draws (uniforms, normals,
   tenants' exponentials, Gamma, Poisson, the t-copula's chi-square, the burst month). Tolerances
   are multiples of standard errors computed from the known laws; thresholds of chi-square and KS
@@ -76,9 +76,9 @@ def ref_philox_inverse(out, key):
 
 
 def ref_unit(a: int, b: int) -> float:
-    """(k + ½)/2^53 with k = (a>>5)·2^26 + (b>>6), correctly rounded (Python's int true division)."""
-    k = ((a >> 5) << 26) | (b >> 6)
-    return (2 * k + 1) / 2**54
+    """(k + ½)/2^52 with k = (a>>6)·2^26 + (b>>6), correctly rounded (Python's int true division)."""
+    k = ((a >> 6) << 26) | (b >> 6)
+    return (2 * k + 1) / 2**53
 
 
 def ref_block(seed: int, stream: int, path: int, j: int):
@@ -194,36 +194,31 @@ def test_uniform_pair_and_word64_are_the_documented_counter_layout():
 EXTREME_WORDS = [0, 1, 31, 32, 63, 64, 2**31, 0xFFFFFFBF, 0xFFFFFFC0, 0xFFFFFFDF, 0xFFFFFFE0, M32 - 1, M32]
 
 
-def test_to_unit_is_the_exact_53_bit_formula():
-    """to_unit(a, b) is (k + ½)/2^53 with k = (a>>5)·2^26 + (b>>6), correctly rounded, for random
-    and extreme words; the all-zero words give 2^-54 > 0, and every value but the top one (see
-    the next test) is < 1."""
+def test_to_unit_is_the_exact_52_bit_formula():
+    """to_unit(a, b) is (k + ½)/2^52 with k = (a>>6)·2^26 + (b>>6), exactly, for random and extreme
+    words; the all-zero words give 2^-53 > 0, and every value is < 1."""
     rng = np.random.default_rng(8)
     pairs = [(a, b) for a in EXTREME_WORDS for b in EXTREME_WORDS]
     pairs += [tuple(int(x) for x in r) for r in rng.integers(0, 2**32, size=(2000, 2), dtype=np.uint64)]
     for a, b in pairs:
         u = to_unit(U64(a), U64(b))
         assert u == ref_unit(a, b), (hex(a), hex(b))
-        assert u > 0.0
-        if not (a >> 5 == 2**27 - 1 and b >> 6 == 2**26 - 1):
-            assert u < 1.0, (hex(a), hex(b))
-    assert to_unit(U64(0), U64(0)) == 2.0**-54
-    # the 53 bits are distinct: the lowest bits of a and b are dropped, one step of k is 2^-53
-    assert to_unit(U64(0), U64(64)) - to_unit(U64(0), U64(0)) == 2.0**-53
+        assert 0.0 < u < 1.0, (hex(a), hex(b))
+    assert to_unit(U64(0), U64(0)) == 2.0**-53
+    # the 52 bits are distinct: the lowest 6 bits of a and b are dropped, one step of k is 2^-52
+    assert to_unit(U64(0), U64(64)) - to_unit(U64(0), U64(0)) == 2.0**-52
     assert to_unit(U64(0), U64(63)) == to_unit(U64(0), U64(0))
-    assert to_unit(U64(32), U64(0)) == (2**26 + 0.5) / 2**53
+    assert to_unit(U64(64), U64(0)) == (2**26 + 0.5) / 2**52
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG in kernels/philox.py:to_unit: for a >> 5 == 2^27−1 and b >> 6 == 2^26−1 the sum "
-    "(2^53 − 1) + 0.5 is not representable and rounds (half to even) to 2^53, so the uniform is "
-    "exactly 1.0 (docstring: 'never 0 or 1'); norm_ppf(1.0) is then NaN. Probability 2^-53 per draw."))
 def test_to_unit_is_strictly_below_one_for_all_one_words():
-    assert to_unit(U64(M32), U64(M32)) < 1.0
+    """With 53 bits, (2^53 − 1) + ½ rounded to 2^53: a uniform of exactly 1, a NaN normal (found by
+    this test). With 52 bits the top value is 1 − 2^-53."""
+    assert to_unit(U64(M32), U64(M32)) == 1.0 - 2.0**-53
     # a real block that produces these words: the counter found by inverting Philox under seed 11
     j, stream, lo, hi = ref_philox_inverse((M32, M32, M32, M32), (11, 0))
     assert ref_philox((j, stream, lo, hi), (11, 0)) == (M32, M32, M32, M32)
-    u0, u1 = uniform_pair(U64(11), U64(0), stream, lo | (hi << 32), j)
+    u0, u1 = uniform_pair(U64(11), U64(0), U64(stream), U64(lo | (hi << 32)), U64(j))
     assert u0 < 1.0 and u1 < 1.0
     assert math.isfinite(norm_ppf(u0))
 
