@@ -111,7 +111,7 @@ class RunConfig(_Section):
     """How many paths, over how many months, and how they are executed."""
 
     paths: int = Field(100_000, ge=1, le=10**10, description="Number of Monte Carlo paths.")
-    seed: int = Field(20251022, ge=0, le=2**63 - 1, description="Root seed of the RNG tree.")
+    seed: int = Field(20251022, ge=0, le=2**63 - 1, description="Root seed: the key of the counter-based generator every path draws from (docs/model.md §0).")
     months: int = Field(
         ..., ge=1, le=600, description="Simulation horizon T in months; every legal final must fit in it."
     )
