@@ -83,7 +83,7 @@ def cross_entropy(cfg, plan: Plan, simulate) -> dict:
     for r in range(imp.pilot_rounds):
         src = TiltedDrawSource.for_config(cfg, shift=m, tilted_hazard=h)
         out = simulate(plan, src, a, a + n)
-        w, draws = src.weights(a, a + n), src.draws(a, a + n)
+        w, draws = out.weight, src.draws(a, a + n)  # the kernel's weights: the same bits as src.weights
         loss = out.tranche_alloc_loss[:, k] if imp.view == "allocation" else out.tranche_loss[:, k]
         hit = float((loss > 0).mean())
         if (loss > 0).sum() >= MIN_HITS:

@@ -207,11 +207,11 @@ class Moments:
     @classmethod
     def _of_plain(cls, values: np.ndarray) -> Moments:
         """``of`` without weights in one jitted pass (kernels/tally.py): the same integers."""
-        v = values.reshape(values.shape[0], -1)
+        shape = values.shape[1:]
+        v = values.reshape(values.shape[0], int(np.prod(shape, dtype=np.int64)))
         count, sums, top = fixed_sums(np.ascontiguousarray(v, dtype=np.float64))
         if top >= _MAX_ABS:
             raise RuntimeError(f"a per-path statistic of magnitude {top:.3g} is beyond 2^62; this is a bug")
-        shape = values.shape[1:]
 
         def exact(r):
             wh, wl, fh, fl = (sums[r, k] for k in range(4))

@@ -115,6 +115,9 @@ def test_jitted_moments_and_bins_equal_the_numpy_formulation():
     assert list(m.count) == [int(c) for c in finite.sum(axis=0)]
     assert list(m.total) == list(_numpy_fixed_sum(z))
     assert list(m.squares) == list(_numpy_fixed_sum(z * z))
+    # A chunk with no rows has zero counts and sums (the old formulation's answer).
+    empty = Moments.of(np.zeros((0, 3)))
+    assert list(empty.count) == [0, 0, 0] and list(empty.total) == [0, 0, 0] and list(empty.squares) == [0, 0, 0]
     # A 3-d array is tallied per trailing cell.
     cube = rng.random((40, 2, 3))
     assert Moments.of(cube).total.shape == (2, 3)
