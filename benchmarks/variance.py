@@ -63,9 +63,8 @@ def _per_path(cfg, n: int, tranches: list[int], view: str) -> tuple[np.ndarray, 
     job = Job.prepare(cfg)
     src = job.source()
     out = simulate(job.plan, src, 0, n)
-    w = src.weights(0, n)
     loss = (out.tranche_alloc_loss if view == "allocation" else out.tranche_loss)[:, tranches]
-    return loss, (np.ones(n) if w is None else w)
+    return loss, out.weight  # the kernel's likelihood ratios (all 1 for plain Monte Carlo)
 
 
 def _tail_se(loss: np.ndarray, w: np.ndarray, v: float) -> float:
