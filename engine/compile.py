@@ -7,12 +7,14 @@ aggregated by (deal, tenant), terminal sale values, scheduled note balances and 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from kernels.collateral import gpu_depreciation_many
+from kernels.credit import hazard_table
 from kernels.plan import (
     CURVE_EXPONENTIAL,
     CURVE_STRAIGHT,
@@ -153,6 +155,12 @@ def _network(cfg: Config) -> NetworkPlan:
     )
 
 
+@functools.cache
+def _hazard_table() -> np.ndarray:
+    """One table for every plan: the hazard step is the same function for every class."""
+    return hazard_table()
+
+
 def _credit(cfg: Config) -> tuple[CreditPlan, np.ndarray, dict[tuple[float, float], int]]:
     T = cfg.run.months
     N = len(cfg.tenants)
@@ -177,6 +185,7 @@ def _credit(cfg: Config) -> tuple[CreditPlan, np.ndarray, dict[tuple[float, floa
         class_inv_sqrt_1mrho=1.0 / np.sqrt(1.0 - classes[:, 1]),
         tenant_class=tenant_class.reshape(-1).astype(I4),
         tenant_forced=np.minimum(forced, T + 1).astype(I4),
+        hazard_table=_hazard_table(),
     )
     return plan, c, relet_class
 

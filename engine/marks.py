@@ -151,7 +151,7 @@ def nested_draws(plan: Plan, outer: Draws, h: int, inner: int, seed: int, path: 
     fp, cp = plan.factor, plan.credit
     factor_path(outer.eps[0], fp.phi, fp.innovation_scale, int(outer.burst_month[0]), fp.burst_shift, X)
     H = np.empty((cp.class_c.shape[0], T + 1))
-    class_cumulative_hazard(X, cp.class_c, cp.class_sqrt_rho, cp.class_inv_sqrt_1mrho, float(outer.winv[0]), H)
+    class_cumulative_hazard(X, cp.class_c, cp.class_sqrt_rho, cp.class_inv_sqrt_1mrho, float(outer.winv[0]), cp.hazard_table, H)
     Hh = H[cp.tenant_class, h]
     expo = np.repeat(outer.expo, inner, axis=0)
     survived = outer.expo[0] > Hh

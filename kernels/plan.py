@@ -103,6 +103,7 @@ class CreditPlan(NamedTuple):
     class_inv_sqrt_1mrho : f8[K]   1/sqrt(1−ρ)
     tenant_class : i4[N]       class of each tenant
     tenant_forced : i4[N]      forced default month, or T+1 for none
+    hazard_table : f8[n, 4]    the monthly hazard step −ln Φ(−z) tabulated (kernels/credit.py hazard_table)
     """
 
     class_c: np.ndarray
@@ -110,6 +111,7 @@ class CreditPlan(NamedTuple):
     class_inv_sqrt_1mrho: np.ndarray
     tenant_class: np.ndarray
     tenant_forced: np.ndarray
+    hazard_table: np.ndarray
 
 
 class CollateralPlan(NamedTuple):

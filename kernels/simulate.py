@@ -51,7 +51,7 @@ def simulate_paths(fp, cp, col, pool, dp, net, gp, start, draws, out, sc, ledger
                 X[t] = fp.fixed_path[t]
         else:
             factor_path(eps, fp.phi, fp.innovation_scale, burst, fp.burst_shift, X)
-        class_cumulative_hazard(X, cp.class_c, cp.class_sqrt_rho, cp.class_inv_sqrt_1mrho, winv, H)
+        class_cumulative_hazard(X, cp.class_c, cp.class_sqrt_rho, cp.class_inv_sqrt_1mrho, winv, cp.hazard_table, H)
         if generate:
             class_survival(H, surv)
             tenant_defaults(gp, path, H, cp.tenant_class, cp.tenant_forced, surv, tau)

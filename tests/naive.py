@@ -42,6 +42,14 @@ def phi(x: float) -> float:
     return 0.5 * math.erfc(-x / math.sqrt(2.0))
 
 
+def hazard_step(z: float) -> float:
+    """−ln(1 − Φ(z)), written as −ln Φ(−z) above 0, where 1 − Φ(z) would cancel."""
+    if z < 0.0:
+        return -math.log1p(-phi(z))
+    upper = phi(-z)
+    return -math.log(upper) if upper > 0.0 else math.inf
+
+
 # --------------------------------------------------------------------------- §1 factor
 
 
@@ -85,8 +93,7 @@ def default_months(cfg, c, X, expo, winv) -> list[int]:
         H = 0.0
         tau = T + 1
         for t in range(1, T + 1):
-            q = phi((c[i] * winv - math.sqrt(rho) * X[t]) / math.sqrt(1.0 - rho))
-            H += -math.log1p(-q) if q < 1.0 else math.inf
+            H += hazard_step((c[i] * winv - math.sqrt(rho) * X[t]) / math.sqrt(1.0 - rho))
             if H >= expo[i]:
                 tau = t
                 break
@@ -209,8 +216,7 @@ def cumulative_hazard(c: float, rho: float, X, winv: float) -> list[float]:
     """H(0..T) of a tenant with threshold c and correlation ρ (§2): H(t) = Σ_{u≤t} −ln(1 − q(u))."""
     H = [0.0]
     for t in range(1, len(X)):
-        q = phi((c * winv - math.sqrt(rho) * X[t]) / math.sqrt(1.0 - rho))
-        H.append(H[-1] + (-math.log1p(-q) if q < 1.0 else math.inf))
+        H.append(H[-1] + hazard_step((c * winv - math.sqrt(rho) * X[t]) / math.sqrt(1.0 - rho)))
     return H
 
 

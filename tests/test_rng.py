@@ -731,7 +731,7 @@ def test_kernel_tenant_defaults_equal_the_explicit_exponentials_on_real_hazards(
     defaults = 0
     for p in range(500):
         factor_path(draws.eps[p], fp.phi, fp.innovation_scale, draws.burst_month[p], fp.burst_shift, X)
-        class_cumulative_hazard(X, cp.class_c, cp.class_sqrt_rho, cp.class_inv_sqrt_1mrho, draws.winv[p], H)
+        class_cumulative_hazard(X, cp.class_c, cp.class_sqrt_rho, cp.class_inv_sqrt_1mrho, draws.winv[p], cp.hazard_table, H)
         class_survival(H, surv)
         tenant_defaults(gp, p, H, cp.tenant_class, cp.tenant_forced, surv, tau)
         ref = [min(cp.tenant_forced[i], default_month(H[cp.tenant_class[i]], draws.expo[p, i]))
