@@ -139,6 +139,10 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
     out.deal_ard[out_p, d] = 0
     disc = 1.0
     last = 0  # the last month simulated (a refinanced deal ends early), for the statement's write-down
+    # Once nothing is owed, the ARD is past, the DSCR window holds no debt service and the fixed fees
+    # can never draw on the reserve, a month changes no output: its cash goes to fees and the residual
+    # holder. A run (not a statement) stops there; on medium that skips 40% of the months, on small 65%.
+    may_settle = not record
     for t in range(1, LF + 1):
         disc *= dp.discount_m
         final = t == LF
@@ -360,6 +364,10 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
                 out.tranche_h_balance[out_p, k] = st[BAL, k]
         if refinance:
             break
+        if may_settle and fee_short == 0.0 and (t >= ard or ard > LF) and ds1 + ds2 + ds3 == 0.0 and _settled(k0, k1, st):
+            if _fees_covered(d, t, LF, res, cash, dp):
+                break
+            may_settle = False  # (checked once: a later month could still be short)
     for k in range(k0, k1):
         orig = dp.tranche_balance[k]
         if hm > 0:
@@ -379,6 +387,37 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
         else:
             out.tranche_first_loss[out_p, k] = 0
     return used
+
+
+@jit_inline
+def _settled(k0, k1, st):
+    """No tranche has a balance, a shortfall or step-up interest left."""
+    for k in range(k0, k1):
+        if st[BAL, k] != 0.0 or st[SHORT, k] != 0.0 or st[SUP, k] != 0.0:
+            return False
+    return True
+
+
+@jit_inline
+def _fees_covered(d, t, LF, res, cash, dp):
+    """After month t of a settled deal, no fee step can draw on the reserve: there is no fixed fee,
+    no reserve, no fee step that draws, or every later month's collections cover every fee step's
+    fixed fee (the only claims left before them)."""
+    fixed = dp.deal_fee_fixed[d]
+    if fixed == 0.0 or res == 0.0:
+        return True
+    n = 0
+    drawing = False
+    for s in range(dp.deal_step_ptr[d], dp.deal_step_ptr[d + 1]):
+        if dp.step_op[s] == OP_FEES:
+            n += 1
+            drawing = drawing or dp.step_draws_reserve[s]
+    if not drawing:
+        return True
+    for u in range(t + 1, LF + 1):
+        if cash[u] < n * fixed:
+            return False
+    return True
 
 
 @jit_inline
