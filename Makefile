@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export NUMBA_CACHE_DIR := $(CURDIR)/.numba_cache
 
-.PHONY: run test test-browser chromium bench validate docs clean
+.PHONY: run test test-browser chromium bench profile validate docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ chromium:
 
 bench: $(STAMP)
 	$(VENV)/bin/dcabs bench --json benchmarks/results.json
+
+profile: $(STAMP)
+	$(PY) benchmarks/profile.py
 
 validate: $(STAMP)
 	for f in configs/*.toml; do $(VENV)/bin/dcabs validate $$f || exit 1; done

@@ -46,6 +46,8 @@ from .plan import (
 BAL, BAL0, SHORT, PV, WALN, PRIN, DUE, FIRST, SUP, LWALN, LPRIN = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
 STATE_ROWS = 11
 DSCR_WINDOW = 3
+# A month that repays every note pays at least their balance at its start (less rounding).
+SETTLE_GATE = 1.0 - 1e-9
 
 
 @jit_inline
@@ -143,6 +145,7 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
     # can never draw on the reserve, a month changes no output: its cash goes to fees and the residual
     # holder. A run (not a statement) stops there; on medium that skips 40% of the months, on small 65%.
     may_settle = not record
+    settled = False
     for t in range(1, LF + 1):
         disc *= dp.discount_m
         final = t == LF
@@ -364,10 +367,14 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
                 out.tranche_h_balance[out_p, k] = st[BAL, k]
         if refinance:
             break
-        if may_settle and fee_short == 0.0 and (t >= ard or ard > LF) and ds1 + ds2 + ds3 == 0.0 and _settled(k0, k1, st):
-            if _fees_covered(d, t, LF, res, cash, dp):
-                break
-            may_settle = False  # (checked once: a later month could still be short)
+        # The notes can only have been repaid in a month whose principal reached their balance, and
+        # repaid notes stay repaid: one comparison a month until then.
+        if may_settle and (settled or prin_paid >= SETTLE_GATE * base):
+            settled = settled or _settled(k0, k1, st)
+            if settled and fee_short == 0.0 and (t >= ard or ard > LF) and ds1 + ds2 + ds3 == 0.0:
+                if _fees_covered(d, t, LF, res, cash, dp):
+                    break
+                may_settle = False  # (decided once: a later month could still be short)
     for k in range(k0, k1):
         orig = dp.tranche_balance[k]
         if hm > 0:
