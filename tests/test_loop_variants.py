@@ -19,7 +19,7 @@ from engine import load_config
 from engine.compile import compile_plan
 from engine.rng import DrawSource
 from engine.run import simulate, trace
-from kernels.plan import TRANCHE_LEDGER_COLUMNS, PathOutputs
+from kernels.plan import OP_FEES, OP_INTEREST, TRANCHE_LEDGER_COLUMNS, PathOutputs
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = sorted(ROOT.glob("configs/*.toml")) + [ROOT / "benchmarks" / "workloads" / f"{w}.toml"
@@ -96,3 +96,16 @@ def test_a_settled_deal_with_triggers_waits_for_the_dscr_window():
     _compare(cfg, 8)
     out = simulate(compile_plan(cfg), DrawSource.for_config(cfg), 0, 8)
     assert (out.deal_rapid_month == 25).all()
+
+
+def test_a_fee_step_after_the_reserve_step_never_draws_it():
+    """`_fees_covered` counts on this rule of engine/compile.py: only the steps before the reserve step
+    draw on it. A fee step after it could otherwise be left short by a deposit of trapped cash."""
+    d = base_dict()
+    deal = d["deals"][0]
+    deal["waterfall"] = [{"type": "interest", "classes": ["A"]}, {"type": "reserve"}, {"type": "fees"},
+                         {"type": "interest", "classes": ["B"]}, {"type": "principal", "classes": ["A", "B", "E"]},
+                         {"type": "residual"}]
+    dp = compile_plan(make_config(d)).deals
+    assert dp.step_op[0] == OP_INTEREST and dp.step_draws_reserve[0] == 1  # before the reserve: draws
+    assert dp.step_op[2] == OP_FEES and dp.step_draws_reserve[2] == 0
