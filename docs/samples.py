@@ -302,6 +302,9 @@ def render_importance(r: Runner, s: "Sample") -> str:
     (el_p, se_p, ess_p), (el_q, se_q, ess_q) = row(plain), row(imp)
     how = {"cross-entropy": "chosen by the pilot"}.get(info["chosen_by"], info["chosen_by"])
     shift = minus(f"{info['factor_shift']:.3f}")
+    strata = info.get("strata") or 1
+    if strata > 1:
+        shift += f", {strata:,} strata"
     head = f"{tranche['attach']:.0%}–{tranche['detach']:.0%}".replace("%–", "–")
     table = md_table(
         [f"{head} senior, allocation view, {mq['paths']:,} paths", "EL", "its s.e.", "effective paths"],

@@ -151,7 +151,7 @@ def compute(job: Job, chunk: Chunk, source: DrawSource | None = None) -> RunStat
     source = source or job.source()
     out = simulate(plan, source, chunk.start, chunk.stop)
     w = out.weight if source.weighted else None  # the kernel computed each path's dP/dQ with its draws
-    weights = None if w is None else PathWeights.of(w)
+    weights = None if w is None else PathWeights.of(w, chunk.start, source.strata)
     held = None
     holder_rows: list[dict] = []
     if job.system is not None and chunk.network:
@@ -166,18 +166,21 @@ def compute(job: Job, chunk: Chunk, source: DrawSource | None = None) -> RunStat
             if holder_rows:
                 rows[name] = pd.concat([part[name] for part in holder_rows], ignore_index=True)
         write_path_chunk(job.paths_to[0], job.paths_to[1], chunk.start, rows)
-    stats = chunk_stats(out, job.max_defaults, plan.months, weights)
+    ptr = plan.deals.deal_tranche_ptr
+    stats = chunk_stats(out, job.max_defaults, plan.months, weights, np.repeat(np.arange(ptr.size - 1), np.diff(ptr)))
     stats.holders = held
     return stats
 
 
-def chunk_stats(out, max_defaults: int, months: int, weights: PathWeights | None) -> RunStats:
+def chunk_stats(out, max_defaults: int, months: int, weights: PathWeights | None,
+                tranche_deal: np.ndarray | None = None) -> RunStats:
     """RunStats of a chunk's outputs, one slice per kernel thread, merged exactly (the same bits as
-    one RunStats.of_chunk over the whole chunk)."""
+    one RunStats.of_chunk over the whole chunk). ``tranche_deal``: each tranche's deal index."""
     from .run import _rows, map_slices
 
     parts = map_slices(out.h_factor.shape[0], lambda a, b: RunStats.of_chunk(
-        _rows(out, a, b), max_defaults, months, None if weights is None else weights.rows(a, b)), min_rows=2048)
+        _rows(out, a, b), max_defaults, months, None if weights is None else weights.rows(a, b), tranche_deal),
+        min_rows=2048)
     stats = parts[0]
     for part in parts[1:]:
         stats = stats.merge(part)

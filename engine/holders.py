@@ -346,7 +346,7 @@ class HolderStats:
         depth = system.base.depth
         return cls(
             n_paths=n,
-            direct=moments(direct), fire=moments(fire), total=moments(direct + fire),
+            direct=moments(direct), fire=moments(fire), total=moments(direct + fire, se=True),
             direct_tr=moments(dtr), fire_tr=moments(ftr), total_hist=loss_histogram(direct + fire, weights),
             failed=count(io.failed > 0), forced=count(io.sales.sum(axis=2) > 0),
             sold_value=moments(_frac(pc.proceeds, system.assets0[None, :])),

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from .compile import Plan
-from .rng import TiltedDrawSource, shift_direction, tiltable_burst
+from .rng import TiltedDrawSource, shift_direction, strata_count, tiltable_burst
 
 PILOT_START = 1 << 40  # far past any run's paths (run.paths ≤ 10^10 < 2^34)
 RARE = 0.1
@@ -81,7 +81,7 @@ def cross_entropy(cfg, plan: Plan, simulate) -> dict:
     n, a = imp.pilot_paths, PILOT_START
     rounds = []
     for r in range(imp.pilot_rounds):
-        src = TiltedDrawSource.for_config(cfg, shift=m, tilted_hazard=h)
+        src = TiltedDrawSource.for_config(cfg, shift=m, tilted_hazard=h, strata=1)
         out = simulate(plan, src, a, a + n)
         w, draws = out.weight, src.draws(a, a + n)  # the kernel's weights: the same bits as src.weights
         loss = out.tranche_alloc_loss[:, k] if imp.view == "allocation" else out.tranche_loss[:, k]
@@ -120,9 +120,11 @@ def resolve(cfg, plan: Plan, simulate):
     if resolved(cfg):
         k = target_tranche(cfg, plan)
         info = {"factor_shift": imp.factor_shift, "burst_hazard": imp.burst_hazard,
-                "target": f"{plan.tranche_deal[k]}.{plan.tranche_names[k]}", "chosen_by": "config", "rounds": []}
+                "target": f"{plan.tranche_deal[k]}.{plan.tranche_names[k]}", "chosen_by": "config", "rounds": [],
+                "strata": strata_count(imp.strata, cfg.run.paths)}
         return cfg, info
     info = cross_entropy(cfg, plan, simulate)
+    info["strata"] = strata_count(imp.strata, cfg.run.paths)
     changes = {"importance.factor_shift": info["factor_shift"], "importance.target": info["target"]}
     if info["burst_hazard"] is not None:
         changes["importance.burst_hazard"] = info["burst_hazard"]

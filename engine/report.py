@@ -630,6 +630,8 @@ def estimator_line(manifest: dict, scenarios: list[str]) -> str:
         law = f"factor level shifted by {imp['factor_shift']:+.3f}"
         if imp.get("burst_hazard") is not None:
             law += f", burst hazard {imp['burst_hazard']:.4g} a month"
+        if (imp.get("strata") or 1) > 1:
+            law += f", {imp['strata']:,} strata along the shift"
         parts.append(f"{name}: importance sampling towards {imp['target']} ({law}; chosen by {imp['chosen_by']}; "
                      f"weights' mean {imp['weight_mean']:.4f} ± {imp['weight_mean_se']:.4f}, Kish ESS {imp['weight_ess']:,.0f})")
     if not parts:

@@ -23,7 +23,7 @@ RNG = "philox4x32-10"
 def _plan(seed: int, months: int, *, burst_hazard: float = 0.0, burst_month: int | None = None,
           nu: float | None = None, poisson_rate: float | None = None, static_factor: bool = False,
           shift: float = 0.0, direction: np.ndarray | None = None, tilted_hazard: float | None = None,
-          plain_share: float = 0.0, weighted: bool = False) -> DrawPlan:
+          plain_share: float = 0.0, weighted: bool = False, strata: int = 0) -> DrawPlan:
     return DrawPlan(
         key0=np.uint64(seed & 0xFFFFFFFF), key1=np.uint64((seed >> 32) & 0xFFFFFFFF), months=months,
         n_normals=1 if static_factor else months + 1, burst_hazard=float(burst_hazard),
@@ -31,6 +31,7 @@ def _plan(seed: int, months: int, *, burst_hazard: float = 0.0, burst_month: int
         poisson_rate=float(poisson_rate or 0.0), weighted=weighted, shift=float(shift),
         direction=np.zeros(months + 1) if direction is None else np.ascontiguousarray(direction, dtype=np.float64),
         tilted_hazard=-1.0 if tilted_hazard is None else float(tilted_hazard), plain_share=float(plain_share),
+        strata=int(strata),
     )
 
 
@@ -43,6 +44,7 @@ class DrawSource:
     """The model's own law: every path drawn by the kernel from the run's seed."""
 
     weighted = False
+    strata = 1
 
     def __init__(self, seed: int, months: int, n_tenants: int, *, burst_hazard: float, burst_month: int | None,
                  student_t_dof: float | None, poisson_rate: float | None, static_factor: bool = False):
@@ -104,31 +106,38 @@ class TiltedDrawSource(DrawSource):
     factor's normals are shifted by ``shift·d`` and the burst month is drawn with the tilted hazard.
     A share ``plain_share`` of the paths (chosen by a uniform of their own stream) keep the model's
     own law: the defensive mixture Q = α·P + (1 − α)·Q_tilt, whose weights never exceed 1/α.
+    With ``strata`` K > 1 the factor's projection on the shift direction is stratified under Q
+    (path j in cell j mod K; kernels/draws.py ``_stratify``), the weights' formula unchanged.
     ``weights`` gives each path's dP/dQ; the kernel writes it into PathOutputs.weight."""
 
     weighted = True
 
-    def __init__(self, *args, phi: float, shift: float, tilted_hazard: float | None, plain_share: float = 0.0, **kwargs):
+    def __init__(self, *args, phi: float, shift: float, tilted_hazard: float | None, plain_share: float = 0.0,
+                 strata: int = 1, **kwargs):
         super().__init__(*args, **kwargs)
         self.direction = shift_direction(phi, self.T)
         self.shift = shift
         self.tilted_hazard = tilted_hazard
         self.plain_share = plain_share
+        self.strata = strata
 
     @classmethod
-    def for_config(cls, cfg, shift: float | None = None, tilted_hazard: float | None = None) -> TiltedDrawSource:
-        """The sampling law of ``cfg.importance`` (or of the ``shift`` and ``tilted_hazard`` given)."""
+    def for_config(cls, cfg, shift: float | None = None, tilted_hazard: float | None = None,
+                   strata: int | None = None) -> TiltedDrawSource:
+        """The sampling law of ``cfg.importance`` (or of the ``shift``, ``tilted_hazard`` and
+        ``strata`` given; the strata default to :func:`strata_count` of the config)."""
         imp = cfg.importance
         plain = DrawSource.for_config(cfg)
         return cls(plain.seed, plain.T, plain.n_tenants, burst_hazard=plain.burst_hazard, burst_month=plain.burst_month,
                    student_t_dof=plain.nu, poisson_rate=plain.poisson_rate, static_factor=plain.static_factor,
                    phi=cfg.factor.persistence, shift=imp.factor_shift if shift is None else shift,
-                   tilted_hazard=imp.burst_hazard if tilted_hazard is None else tilted_hazard, plain_share=imp.plain_share)
+                   tilted_hazard=imp.burst_hazard if tilted_hazard is None else tilted_hazard, plain_share=imp.plain_share,
+                   strata=strata_count(imp.strata, cfg.run.paths) if strata is None else strata)
 
     def plan(self) -> DrawPlan:
         hq = self.tilted_hazard if tiltable_burst(self.burst_hazard, self.burst_month) else None
         return _plan(self.seed, self.T, **self._common(), weighted=True, shift=self.shift, direction=self.direction,
-                     tilted_hazard=hq, plain_share=self.plain_share)
+                     tilted_hazard=hq, plain_share=self.plain_share, strata=self.strata)
 
     def weights(self, start: int, stop: int) -> np.ndarray:
         return self._write(start, stop)[1]
@@ -140,6 +149,21 @@ def shift_direction(phi: float, months: int) -> np.ndarray:
     d = np.full(months + 1, np.sqrt((1.0 - phi) / (1.0 + phi)) if phi < 1.0 else 0.0)
     d[0] = 1.0
     return d
+
+
+MAX_STRATA = 1024
+MIN_PER_STRATUM = 16
+
+
+def strata_count(strata: int | None, paths: int) -> int:
+    """K, the factor's strata in a run of ``paths`` paths: the config's ``importance.strata``, or by
+    default the largest divisor of ``paths`` up to MAX_STRATA leaving MIN_PER_STRATUM paths a
+    stratum (K must divide the paths, so every stratum holds the same number: then the plain
+    weighted means are the stratified estimator). 1: not stratified."""
+    if strata is not None:
+        return strata
+    top = min(MAX_STRATA, paths // MIN_PER_STRATUM)
+    return next((k for k in range(top, 1, -1) if paths % k == 0), 1)
 
 
 def tiltable_burst(hazard: float, month: int | None) -> bool:
@@ -157,6 +181,7 @@ class FixedDraws:
         self.n_tenants = n_tenants
 
     weighted = False
+    strata = 1
 
     def weights(self, start: int, stop: int) -> None:
         return None

@@ -178,7 +178,8 @@ def _no_draws(T: int, n_tenants: int) -> Draws:
 
 
 def _simulate(plan: Plan, gp, start: int, n: int, draws: Draws):
-    out = empty_outputs(n, plan.deals.tranche_balance.size, len(plan.deal_names), len(plan.firm_names), plan.months)
+    out = empty_outputs(n, plan.deals.tranche_balance.size, len(plan.deal_names), len(plan.firm_names), plan.months,
+                        control=bool(gp.weighted))  # the control variate is an importance-sampled run's (model.md §9)
     n_deals, n_tranches = len(plan.deal_names), plan.deals.tranche_balance.size
     no_trace = (np.empty((n_deals, 0, 0)), np.empty((0, 0)), np.empty((n_tranches, 0, 0)), np.empty(0, dtype=np.int32))
     explicit = draws.eps.shape[0] > 0

@@ -72,13 +72,16 @@ _BINCOUNT_ROWS = 1 << 21  # rows per float bincount: 2^21 limbs below 2^31 sum e
 @dataclass(frozen=True)
 class PathWeights:
     """The likelihood-ratio weights of a chunk's paths (importance sampling) and their exact
-    fixed-point limbs: w = (limbs[2]·2^62 + limbs[1]·2^31 + limbs[0])·2^-40, rounded once per path."""
+    fixed-point limbs: w = (limbs[2]·2^62 + limbs[1]·2^31 + limbs[0])·2^-40, rounded once per path.
+    With a stratified factor, ``stratum`` holds each path's stratum (path index mod ``n_strata``)."""
 
     w: np.ndarray
     limbs: np.ndarray
+    stratum: np.ndarray | None = None
+    n_strata: int = 1
 
     @classmethod
-    def of(cls, w: np.ndarray) -> PathWeights:
+    def of(cls, w: np.ndarray, start: int = 0, n_strata: int = 1) -> PathWeights:
         w = np.asarray(w, dtype=np.float64)
         if w.size and not (np.all(np.isfinite(w)) and w.min() >= 0.0 and w.max() < MAX_WEIGHT):
             bad = int(np.flatnonzero(~(np.isfinite(w) & (w >= 0.0) & (w < MAX_WEIGHT)))[0])
@@ -86,10 +89,97 @@ class PathWeights:
                                "shift is far too large for this config; set importance.factor_shift nearer 0")
         hi = np.floor(w * 2.0**-22)
         q = np.rint((w - hi * 2.0**22) * 2.0**40).astype(np.int64)
-        return cls(w, np.stack([q & _LIMB_MASK, q >> _LIMB, hi.astype(np.int64)], axis=1))
+        stratum = (np.arange(start, start + w.size, dtype=np.int64) % n_strata) if n_strata > 1 else None
+        return cls(w, np.stack([q & _LIMB_MASK, q >> _LIMB, hi.astype(np.int64)], axis=1), stratum, n_strata)
 
     def rows(self, a: int, b: int) -> PathWeights:
-        return PathWeights(self.w[a:b], self.limbs[a:b])
+        return PathWeights(self.w[a:b], self.limbs[a:b], None if self.stratum is None else self.stratum[a:b], self.n_strata)
+
+
+def _normalise_fixed(limbs: np.ndarray) -> np.ndarray:
+    """Canonical limbs of fixed-point sums (last axis: whole >> 31, whole & mask, frac >> 31, frac & mask;
+    value = ((l0·2^31 + l1)·2^40 + l2·2^31 + l3)·2^-40), so that equal sums are equal bits."""
+    out = limbs.copy()
+    out[..., 2] += out[..., 3] >> _LIMB
+    out[..., 3] &= _LIMB_MASK
+    out[..., 1] += out[..., 2] >> (FIX_BITS - _LIMB)
+    out[..., 2] &= (1 << (FIX_BITS - _LIMB)) - 1
+    out[..., 0] += out[..., 1] >> _LIMB
+    out[..., 1] &= _LIMB_MASK
+    return out
+
+
+@committable
+@dataclass
+class StratumSums:
+    """Per stratum of the factor (kernels/draws.py ``_stratify``) and column: the paths, and exact
+    fixed-point sums of y and y² for the weighted values y = w·x, in canonical int64 limbs. They give
+    the stratified estimator's variance Σ_h n_h·s_h² / n² (s_h² the sample variance of y in stratum h),
+    which leaves out the variance between strata that stratification removed."""
+
+    count: np.ndarray  # int64[K]
+    limbs: np.ndarray  # int64[2, K, m, 4]: sums of y, of y²
+
+    @classmethod
+    def of(cls, y: np.ndarray, stratum: np.ndarray, n_strata: int) -> StratumSums:
+        n, m = y.shape
+        if y.size and np.abs(y).max() >= 2.0**31:
+            raise RuntimeError(f"a weighted per-path statistic of magnitude {np.abs(y).max():.3g} is beyond 2^31: the "
+                               "likelihood ratios are extreme; keep importance.plain_share above 0 or the shift nearer 0")
+        cells = (stratum[:, None] * m + np.arange(m, dtype=np.int64)[None, :]).ravel()
+        out = np.zeros((2, n_strata * m, 4), dtype=np.int64)
+        for r, v in enumerate((y, y * y)):
+            whole = np.floor(v)
+            frac = np.rint((v - whole) * (1 << FIX_BITS)).astype(np.int64).ravel()
+            whole = whole.astype(np.int64).ravel()
+            parts = (whole >> _LIMB, whole & _LIMB_MASK, frac >> _LIMB, frac & _LIMB_MASK)
+            for a in range(0, cells.size, _BINCOUNT_ROWS):  # limbs below 2^31: float sums exact below 2^53
+                for k, part in enumerate(parts):
+                    out[r, :, k] += np.rint(np.bincount(cells[a:a + _BINCOUNT_ROWS], weights=part[a:a + _BINCOUNT_ROWS],
+                                                        minlength=n_strata * m)).astype(np.int64)
+        count = np.bincount(stratum, minlength=n_strata).astype(np.int64)
+        return cls(count, _normalise_fixed(out.reshape(2, n_strata, m, 4)))
+
+    def merge(self, other: StratumSums) -> StratumSums:
+        return StratumSums(self.count + other.count, _normalise_fixed(self.limbs + other.limbs))
+
+    def spread(self) -> np.ndarray:
+        """Per column, Σ_h n_h·s_h² (s_h² the sample variance of y in stratum h; a stratum with
+        fewer than 2 paths adds nothing), from the exact sums."""
+        L = self.limbs.astype(object)
+        exact = ((L[..., 0] * (1 << _LIMB) + L[..., 1]) * (1 << FIX_BITS) + L[..., 2] * (1 << _LIMB) + L[..., 3])
+        S, Q = exact[0], exact[1]
+        scale = 1 << FIX_BITS
+        out = np.zeros(S.shape[1])
+        for h, nh in enumerate(self.count.tolist()):
+            if nh < 2:
+                continue
+            for c in range(S.shape[1]):
+                out[c] += float(Fraction(Q[h, c] * nh * scale - S[h, c] * S[h, c], scale * scale * (nh - 1)))
+        return out
+
+    def sums(self) -> np.ndarray:
+        """Per column, Σ y over every stratum (float64 of the exact sum)."""
+        L = self.limbs[0].astype(object).sum(axis=0)
+        return np.array([float(Fraction((int(a) * (1 << _LIMB) + int(b)) * (1 << FIX_BITS) + int(c) * (1 << _LIMB) + int(d),
+                                        1 << FIX_BITS)) for a, b, c, d in L])
+
+    def mean_variance(self, n: int) -> np.ndarray | None:
+        """Variance of the estimator Σ y / n per column; None while some stratum has fewer than 2 paths."""
+        if self.count.min() < 2:
+            return None
+        L = self.limbs.astype(object)
+        exact = ((L[..., 0] * (1 << _LIMB) + L[..., 1]) * (1 << FIX_BITS) + L[..., 2] * (1 << _LIMB) + L[..., 3])
+        S, Q = exact[0], exact[1]  # [K, m], units of 2^-40
+        scale = 1 << FIX_BITS
+        out = []
+        for c in range(S.shape[1]):
+            total = Fraction(0)
+            for h, nh in enumerate(self.count.tolist()):
+                s, q = S[h, c], Q[h, c]
+                total += Fraction(q * nh * scale - s * s, scale * scale * (nh - 1))  # n_h·s_h² = n_h(Q − S²/n_h)/(n_h − 1)
+            out.append(max(0.0, float(total / (n * n))))
+        return np.array(out)
 
 
 def _normalise(limbs: np.ndarray) -> np.ndarray:
@@ -149,8 +239,9 @@ class Tally:
 
     weights: PathWeights | None
 
-    def moments(self, values: np.ndarray) -> Moments:
-        return Moments.of(values, self.weights)
+    def moments(self, values: np.ndarray, se: bool = False) -> Moments:
+        """``se``: also tally per stratum, for the mean's stratified standard error."""
+        return Moments.of(values, self.weights, se)
 
     def count(self, flags: np.ndarray) -> np.ndarray | Mass:
         return _count(flags, self.weights)
@@ -180,21 +271,20 @@ class Moments:
     wsquares: np.ndarray | None = None
     weight: np.ndarray | None = None
     paths: int | None = None
+    strata: StratumSums | None = None
 
     @classmethod
-    def of(cls, values: np.ndarray, weights: PathWeights | None = None) -> Moments:
+    def of(cls, values: np.ndarray, weights: PathWeights | None = None, se: bool = False) -> Moments:
+        """``se`` with stratified weights: also the per-stratum sums of the mean's standard error."""
         if weights is None:
             return cls._of_plain(values)
         finite = np.isfinite(values)
         v = np.where(finite, values, 0.0)
-        if weights is None:
-            return cls(
-                count=finite.sum(axis=0).astype(object),
-                total=_exact_fixed_sum(v),
-                squares=_exact_fixed_sum(v * v),
-            )
         w = weights.w.reshape((-1,) + (1,) * (values.ndim - 1))
         wv = w * v
+        strata = None
+        if se and weights.stratum is not None and values.ndim == 2:
+            strata = StratumSums.of(wv, weights.stratum, weights.n_strata)
         return cls(
             count=finite.sum(axis=0).astype(object),
             total=_exact_fixed_sum(wv),
@@ -202,6 +292,7 @@ class Moments:
             wsquares=_exact_fixed_sum(wv * wv),
             weight=_exact_fixed_sum(np.where(finite, w, 0.0)),
             paths=int(values.shape[0]),
+            strata=strata,
         )
 
     @classmethod
@@ -227,8 +318,9 @@ class Moments:
     def merge(self, other: Moments) -> Moments:
         if not self.weighted:
             return Moments(self.count + other.count, self.total + other.total, self.squares + other.squares)
+        strata = None if self.strata is None or other.strata is None else self.strata.merge(other.strata)
         return Moments(self.count + other.count, self.total + other.total, self.squares + other.squares,
-                       self.wsquares + other.wsquares, self.weight + other.weight, self.paths + other.paths)
+                       self.wsquares + other.wsquares, self.weight + other.weight, self.paths + other.paths, strata)
 
     def _denominators(self) -> list:
         """Per column, the sum that divides the weighted sums (in units of 2^-FIX_BITS)."""
@@ -264,9 +356,11 @@ class Moments:
 
     def mean_se(self, n: int) -> np.ndarray:
         """Monte Carlo standard error of ``mean()`` over ``n`` paths (weighted: of the estimator
-        Σw·x / n, from the sample variance of w·x)."""
+        Σw·x / n, from the sample variance of w·x; with a stratified factor, from the variances
+        within the strata for every column defined on all paths)."""
         if not self.weighted:
             return np.sqrt(self.variance() / n)
+        within = None if self.strata is None else self.strata.mean_variance(n)
         out = []
         scale = 1 << FIX_BITS
         for s, ss, c in zip(self.total, self.wsquares, self.count):
@@ -275,7 +369,11 @@ class Moments:
                 continue
             m = Fraction(s, scale) / c
             out.append(max(0.0, float((Fraction(ss, scale) - c * m * m) / (c - 1))))
-        return np.sqrt(np.array(out) / n)
+        var = np.array(out) / n
+        if within is not None:
+            full = np.array([c == n for c in self.count])
+            var = np.where(full, within, var)
+        return np.sqrt(var)
 
     def ess(self) -> np.ndarray:
         """Effective sample size of the mean: (Σw·x)² / Σ(w·x)², the number of equally weighted paths
@@ -377,25 +475,28 @@ class RunStats:
     cascade_hist: np.ndarray | None = None
     fan_factor: np.ndarray | None = None
     fan_gpu: np.ndarray | None = None
+    control: StratumSums | None = None  # importance sampling: w·L, w·A, w·C and w·L + w·C, w·A + w·C per tranche
     holders: object | None = None  # engine.holders.HolderStats of the contagion step, when there is one
     weights: Moments | None = None  # importance sampling: the likelihood ratios themselves (unweighted moments)
 
     @classmethod
-    def of_chunk(cls, out: PathOutputs, max_defaults: int, horizon: int, weights: PathWeights | None = None) -> RunStats:
+    def of_chunk(cls, out: PathOutputs, max_defaults: int, horizon: int, weights: PathWeights | None = None,
+                 tranche_deal: np.ndarray | None = None) -> RunStats:
         """Statistics of one chunk's path outputs; ``horizon`` is T (a firm month beyond it is no default).
-        ``weights``: the paths' likelihood ratios under importance sampling (None: a plain run)."""
+        ``weights``: the paths' likelihood ratios under importance sampling (None: a plain run);
+        ``tranche_deal``: each tranche's deal, for the control variate (PathOutputs.deal_control)."""
         alloc = out.tranche_alloc_loss
         tally = Tally(weights)
         moments, count = tally.moments, tally.count
         n_firms = out.firm_own.shape[1]
         return cls(
             n_paths=out.tranche_loss.shape[0],
-            loss=moments(out.tranche_loss),
-            alloc=moments(alloc),
+            loss=moments(out.tranche_loss, se=True),
+            alloc=moments(alloc, se=True),
             pv=moments(out.tranche_pv),
             wal=moments(out.tranche_wal),
             shortfall=moments(out.tranche_shortfall),
-            net_loss=moments(out.deal_net_loss),
+            net_loss=moments(out.deal_net_loss, se=True),
             reserve_used=moments(out.deal_reserve_used),
             rvg=moments(out.deal_rvg),
             recovery=moments(out.deal_recovery),
@@ -423,6 +524,7 @@ class RunStats:
             fan_factor=_month_bins(out.factor_bin, weights),
             fan_gpu=_month_bins(out.gpu_bin, weights),
             weights=None if weights is None else Moments.of(weights.w[:, None]),
+            control=_control_sums(out, weights, tranche_deal),
         )
 
     @property
@@ -463,6 +565,36 @@ def merge_fields(a, b):
         else:
             merged[f.name] = x.merge(y) if hasattr(x, "merge") else x + y
     return type(a)(**merged)
+
+
+def _control_sums(out: PathOutputs, weights: PathWeights | None, tranche_deal: np.ndarray | None) -> StratumSums | None:
+    """Per stratum, the sums the control-variate estimator needs (model.md §9), when the kernel computed the control."""
+    if weights is None or tranche_deal is None or out.deal_control.shape[1] == 0:
+        return None
+    w = weights.w[:, None]
+    y = w * out.tranche_loss
+    a = w * np.nan_to_num(out.tranche_alloc_loss)
+    c = w * out.deal_control[:, tranche_deal]
+    stratum = weights.stratum if weights.stratum is not None else np.zeros(w.shape[0], dtype=np.int64)
+    return StratumSums.of(np.concatenate([y, a, c, y + c, a + c], axis=1), stratum, weights.n_strata)
+
+
+def control_estimates(control: StratumSums, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """EL with the control variate, and its standard error, per view (rows: cash flow, allocation)
+    and tranche: ȳ − β·c̄ with β = cov(y, c) / var(c) pooled within the strata,
+    se² = Σ_h n_h·s_h²(y − β·c) / n² (model.md §9)."""
+    K = control.limbs.shape[2] // 5
+    spread, sums = control.spread(), control.sums()
+    el, se = np.full((2, K), np.nan), np.full((2, K), np.nan)
+    v_c, s_c = spread[2 * K:3 * K], sums[2 * K:3 * K]
+    for view in (0, 1):
+        v_y, s_y = spread[view * K:(view + 1) * K], sums[view * K:(view + 1) * K]
+        v_s = spread[(3 + view) * K:(4 + view) * K]
+        cov = 0.5 * (v_s - v_y - v_c)
+        beta = np.where(v_c > 0, cov / np.where(v_c > 0, v_c, 1.0), 0.0)
+        el[view] = (s_y - beta * s_c) / n
+        se[view] = np.sqrt(np.maximum(v_y - 2 * beta * cov + beta * beta * v_c, 0.0)) / n
+    return el, se
 
 
 def _month_counts(months: np.ndarray, horizon: int, weights: PathWeights | None = None) -> np.ndarray | Mass:
@@ -518,6 +650,10 @@ def tranche_table(stats: RunStats, deal: tuple[str, ...], tranche: tuple[str, ..
         paths=n,
     )
     alloc = base.assign(view="allocation", **_loss_columns(stats.alloc, stats.alloc_pos, stats.alloc_hist, n), paths=n)
+    if stats.control is not None:  # importance-sampled runs: the control-variate estimate beside the plain one
+        el_cv, se_cv = control_estimates(stats.control, n)
+        cash = cash.assign(el_cv=el_cv[0], el_cv_se=se_cv[0])
+        alloc = alloc.assign(el_cv=el_cv[1], el_cv_se=se_cv[1])
     table = pd.concat([cash, alloc[has_points]])
     # Deal by deal, the cash-flow rows first, tranches in config order.
     rank = table["deal"].map(order) * 2 + (table["view"] == "allocation")

@@ -10,7 +10,7 @@ import math
 
 from ._jit import jit
 from .credit import default_month
-from .philox import gamma_variate, normals, poisson_variate, uniform_at, uniform_pair, word64
+from .philox import gamma_variate, norm_ppf, normals, poisson_variate, uniform_at, uniform_pair, word64
 
 STREAM_FACTOR, STREAM_DEFAULT, STREAM_BURST, STREAM_TCOPULA, STREAM_RELEASES, STREAM_LEASE_KEY, STREAM_MIXTURE = range(7)
 
@@ -41,7 +41,9 @@ def path_draws(gp, path, eps, counts):
 
     Under importance sampling a path is drawn from the tilted component unless its mixture uniform
     falls below α; the tilted component shifts the normals by m·d and draws B with the tilted
-    hazard. The weight is evaluated at the drawn point for every path (the defensive mixture)."""
+    hazard. With K > 1 strata the projection of the normals on d is stratified under the mixture
+    and the component drawn given it (``_stratify``). The weight is evaluated at the drawn point for
+    every path (the defensive mixture)."""
     T = gp.months
     normals(gp.key0, gp.key1, STREAM_FACTOR, path, eps, gp.n_normals)
     for t in range(gp.n_normals, T + 1):
@@ -49,10 +51,14 @@ def path_draws(gp, path, eps, counts):
     u_burst = uniform_at(gp.key0, gp.key1, STREAM_BURST, path, 0)
     log_ratio = 0.0  # log dQ_tilt/dP at the drawn point
     tilted = gp.weighted
-    if gp.weighted and gp.plain_share > 0.0:
+    stratified = gp.weighted and gp.strata > 1
+    if stratified:
+        u_mix, u_cell = uniform_pair(gp.key0, gp.key1, STREAM_MIXTURE, path, 0)
+        tilted = _stratify(gp, path, u_mix, u_cell, eps)
+    elif gp.weighted and gp.plain_share > 0.0:
         tilted = uniform_at(gp.key0, gp.key1, STREAM_MIXTURE, path, 0) >= gp.plain_share
     if gp.weighted and gp.shift != 0.0:
-        m = gp.shift if tilted else 0.0
+        m = gp.shift if tilted and not stratified else 0.0  # a stratified projection already has its shift
         proj = 0.0
         dd = 0.0
         for t in range(T + 1):
@@ -91,6 +97,77 @@ def path_draws(gp, path, eps, counts):
             counts[t] = poisson_variate(uniform_at(gp.key0, gp.key1, STREAM_RELEASES, path, t), gp.poisson_rate)
     key = word64(gp.key0, gp.key1, STREAM_LEASE_KEY, path)
     return b, winv, key, weight
+
+
+@jit
+def mixture_ppf(v, vc, a, mu):
+    """The z with α·Φ(z) + (1 − α)·Φ(z − μ) = v, given v and vc = 1 − v (0 < v < 1, both exact):
+    the inverse CDF of the factor projection's law under the defensive mixture. Newton steps kept
+    inside the bracket between the two components' quantiles; above the median on the upper tail
+    α·Φ(−z) + (1 − α)·Φ(μ − z) = vc, so neither tail loses digits to cancellation."""
+    upper = v > 0.5
+    x0 = -norm_ppf(vc) if upper else norm_ppf(v)
+    if mu == 0.0 or a >= 1.0:
+        return x0
+    if a <= 0.0:
+        return x0 + mu
+    lo = min(x0, x0 + mu)
+    hi = max(x0, x0 + mu)
+    z = x0 + (1.0 - a) * mu
+    for _ in range(100):
+        if upper:  # G(z) − vc, decreasing in z
+            f = vc - a * 0.5 * math.erfc(z * _SQRT_HALF) - (1.0 - a) * 0.5 * math.erfc((z - mu) * _SQRT_HALF)
+        else:
+            f = a * 0.5 * math.erfc(-z * _SQRT_HALF) + (1.0 - a) * 0.5 * math.erfc(-(z - mu) * _SQRT_HALF) - v
+        if f > 0.0:
+            hi = z
+        else:
+            lo = z
+        slope = (a * math.exp(-0.5 * z * z) + (1.0 - a) * math.exp(-0.5 * (z - mu) * (z - mu))) * _INV_SQRT_2PI
+        nz = z - f / slope if slope > 0.0 else 0.5 * (lo + hi)
+        if not (lo < nz < hi):
+            nz = 0.5 * (lo + hi)
+        if abs(nz - z) <= 1e-14 * (1.0 + abs(z)) or hi - lo <= 1e-14 * (1.0 + abs(z)):
+            return nz
+        z = nz
+    return z
+
+
+@jit
+def _stratify(gp, path, u_mix, u_cell, eps):
+    """Stratify the factor along the shift direction d (docs/model.md §9): path j falls in cell
+    j mod K of K equally likely cells of the projection ẑ = d·ε/|d| under the sampling law, and ẑ is
+    drawn within it by inversion; the normals keep their components orthogonal to d. The mixture's
+    component is then drawn from its posterior given ẑ, so (ẑ, component, B) has the mixture's
+    joint law exactly. Returns whether the path is from the tilted component."""
+    T = gp.months
+    K = gp.strata
+    dd = 0.0
+    proj = 0.0
+    for t in range(T + 1):
+        d = gp.direction[t]
+        dd += d * d
+        proj += d * eps[t]
+    norm = math.sqrt(dd)
+    a = gp.plain_share
+    mu = gp.shift * norm
+    cell = path % K
+    z = mixture_ppf((cell + u_cell) / K, ((K - 1 - cell) + (1.0 - u_cell)) / K, a, mu)
+    move = (z - proj / norm) / norm
+    for t in range(T + 1):
+        d = gp.direction[t]
+        if d != 0.0:
+            eps[t] += move * d
+    if a <= 0.0:
+        return True
+    # P(plain | ẑ) = α·φ(ẑ) / (α·φ(ẑ) + (1 − α)·φ(ẑ − μ))
+    x = math.log1p(-a) - math.log(a) + 0.5 * z * z - 0.5 * (z - mu) * (z - mu)
+    p_plain = 1.0 / (1.0 + math.exp(x)) if x < 700.0 else 0.0
+    return u_mix >= p_plain
+
+
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 @jit

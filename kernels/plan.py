@@ -315,6 +315,8 @@ class DrawPlan(NamedTuple):
     direction : f8[T+1]        d (engine/rng.py shift_direction)
     tilted_hazard : float      the tilted burst hazard, or −1 when the burst law is not tilted
     plain_share : float        α of the defensive mixture α·P + (1 − α)·Q_tilt
+    strata : int               K cells of the factor's projection on ``direction`` (path j in cell
+                               j mod K); 0 or 1: not stratified
     """
 
     key0: np.uint64
@@ -330,6 +332,7 @@ class DrawPlan(NamedTuple):
     direction: np.ndarray
     tilted_hazard: float
     plain_share: float
+    strata: int
 
 
 class Draws(NamedTuple):
@@ -397,6 +400,12 @@ class PathOutputs(NamedTuple):
                                    defaulted by h
     h_factor, h_gpu : f8[n]        X_h and the GPU value index at h
     weight : f8[n]                 the path's likelihood ratio dP/dQ under importance sampling, 1 otherwise
+    deal_control : f8[n, D] or f8[n, 0]   the control variate of the deal's losses (MODEL §9): the
+                                   P0-weighted share (scheduled rent and original collateral) of its
+                                   tenants whose own hazard defaulted them
+                                   by T minus its expectation given the factor, Σ e_i·(1{τ_i ≤ T} −
+                                   (1 − e^{−H_c(i),T})) over tenants without a forced month by T;
+                                   computed only when allocated with D columns
     """
 
     tranche_loss: np.ndarray
@@ -431,10 +440,13 @@ class PathOutputs(NamedTuple):
     h_factor: np.ndarray
     h_gpu: np.ndarray
     weight: np.ndarray
+    deal_control: np.ndarray
 
 
-def empty_outputs(n: int, n_tranches: int, n_deals: int, n_firms: int = 0, months: int = -1) -> PathOutputs:
-    """Allocate the outputs of n paths; ``months`` = T records the fan-chart bins (−1: not recorded)."""
+def empty_outputs(n: int, n_tranches: int, n_deals: int, n_firms: int = 0, months: int = -1,
+                  control: bool = False) -> PathOutputs:
+    """Allocate the outputs of n paths; ``months`` = T records the fan-chart bins (−1: not recorded);
+    ``control``: the kernel computes each deal's control variate."""
     f = lambda m: np.zeros((n, m), dtype=np.float64)  # noqa: E731
     return PathOutputs(
         tranche_loss=f(n_tranches),
@@ -469,4 +481,5 @@ def empty_outputs(n: int, n_tranches: int, n_deals: int, n_firms: int = 0, month
         h_factor=np.zeros(n),
         h_gpu=np.zeros(n),
         weight=np.ones(n),
+        deal_control=f(n_deals if control else 0),
     )

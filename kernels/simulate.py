@@ -60,6 +60,8 @@ def simulate_paths(fp, cp, col, pool, dp, net, gp, start, draws, out, sc, ledger
                 m = default_month(H[cp.tenant_class[i]], draws.expo[p, i])
                 forced = cp.tenant_forced[i]
                 tau[i] = forced if forced < m else m
+        if out.deal_control.shape[1] > 0:
+            _deal_controls(p, pool, cp, H, tau, out)
         network_defaults(X, tau, net, p, out)
         value_indices(X, counts if col.poisson_releases else counts[:0], col, gidx, sidx, midx_used)
         if out.factor_bin.shape[1] > 0:
@@ -122,6 +124,43 @@ def simulate_paths(fp, cp, col, pool, dp, net, gp, start, draws, out, sc, ledger
                 _deal_horizon_state(d, p, hm, pool, dp, tau, cash, out)
         if record:
             tau_out[:] = tau
+
+
+@jit
+def _deal_controls(p, pool, cp, H, tau, out):
+    """Each deal's control variate (PathOutputs.deal_control), its tenants weighted by what they
+    bring to the pool balance P0 (scheduled rent and original collateral): given the factor (and W),
+    a tenant's own default by T has probability 1 − e^{−H_T} exactly, so the deviation has mean 0 under the
+    model's law and under importance sampling alike (the tenants' draws are not tilted). Taken
+    before the network moves any default month; tenants forced by T are left out."""
+    T = H.shape[1] - 1
+    for d in range(out.deal_control.shape[1]):
+        total = 0.0
+        dev = 0.0
+        for g in range(pool.deal_group_ptr[d], pool.deal_group_ptr[d + 1]):
+            i = pool.group_tenant[g]
+            if cp.tenant_forced[i] <= T:
+                continue
+            w = pool.group_rent_suffix[g, 0]
+            total += w
+            dev += w * ((1.0 if tau[i] <= T else 0.0) + math.expm1(-H[cp.tenant_class[i], T]))
+        for m in range(pool.deal_dyn_ptr[d], pool.deal_dyn_ptr[d + 1]):
+            i = pool.lease_tenant[pool.dyn_lease[m]]
+            if cp.tenant_forced[i] <= T:
+                continue
+            w = pool.dyn_sched[m]
+            total += w
+            dev += w * ((1.0 if tau[i] <= T else 0.0) + math.expm1(-H[cp.tenant_class[i], T]))
+        for l in range(pool.lease_deal.shape[0]):
+            if pool.lease_deal[l] != d:
+                continue
+            i = pool.lease_tenant[l]
+            if cp.tenant_forced[i] <= T:
+                continue
+            w = pool.lease_gpu[l] + pool.lease_shell[l]
+            total += w
+            dev += w * ((1.0 if tau[i] <= T else 0.0) + math.expm1(-H[cp.tenant_class[i], T]))
+        out.deal_control[p, d] = dev / total if total > 0.0 else 0.0
 
 
 @jit

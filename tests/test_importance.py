@@ -22,7 +22,8 @@ from engine import run
 from engine.calibrate import calibrate_thresholds
 from engine.config import ConfigError, validate_config
 from engine.rng import DrawSource, TiltedDrawSource
-from engine.stats import BIN_VALUES, Mass, PathWeights, loss_histogram, quantile_and_es
+from engine.stats import BIN_VALUES, Mass, Moments, PathWeights, StratumSums, loss_histogram, quantile_and_es
+from kernels.draws import mixture_ppf
 from test_validation import binomial_tranche_el, homogeneous_config, t_copula_horizon_pd
 
 POINTS = [(0.0, 0.03), (0.03, 0.07), (0.07, 0.10), (0.10, 0.15), (0.15, 0.30), (0.30, 1.0)]
@@ -79,7 +80,7 @@ def test_a_zero_shift_without_tilt_is_plain_monte_carlo_bit_for_bit():
     cfg = make_config()
     plain = DrawSource.for_config(cfg).draws(0, 5000)
     src = TiltedDrawSource.for_config(with_importance(cfg, factor_shift=0.0, burst_hazard=cfg.factor.burst.monthly_hazard,
-                                                      plain_share=0.0))
+                                                      plain_share=0.0, strata=1))
     tilted = src.draws(0, 5000)
     for a, b in zip(plain, tilted):
         np.testing.assert_array_equal(a, b)
@@ -99,6 +100,188 @@ def test_the_shift_moves_every_factor_level_by_m():
         factor_path(d.eps[i], phi, math.sqrt(1 - phi * phi), cfg.run.months + 1, 0.0, X[i])
     se = X.std(axis=0, ddof=1) / math.sqrt(X.shape[0])
     assert np.all(np.abs(X.mean(axis=0) + 1.5) < 4.5 * se)
+
+
+# ----------------------------------------------------------------------------- stratifying the factor
+
+
+def _mixture_cdf(z, a, mu):
+    return a * special.ndtr(z) + (1 - a) * special.ndtr(z - mu)
+
+
+@pytest.mark.parametrize("a, mu", [(0.0, -2.5), (0.1, -2.5), (0.5, 3.0), (0.1, 0.0), (0.9, -0.3)])
+def test_mixture_ppf_inverts_the_mixture_cdf(a, mu):
+    """mixture_ppf against scipy's brentq on the mixture CDF (its complement above the median, so
+    the reference keeps its digits), from v = 1e-12 to 1 − 1e-12."""
+    from scipy.optimize import brentq
+
+    tails = [1e-12, 1e-7, 1e-3]
+    pairs = [(t, 1 - t) for t in tails] + [(v, 1 - v) for v in np.linspace(0.01, 0.99, 41)] + [(1 - t, t) for t in tails]
+    for v, vc in pairs:
+        if v <= 0.5:
+            ref = brentq(lambda z: _mixture_cdf(z, a, mu) - v, -40, 40, xtol=1e-15, rtol=1e-15)
+        else:
+            ref = brentq(lambda z: a * special.ndtr(-z) + (1 - a) * special.ndtr(mu - z) - vc, -40, 40, xtol=1e-15, rtol=1e-15)
+        assert abs(mixture_ppf(v, vc, a, mu) - ref) < 1e-11 * (1 + abs(ref)), (v, ref)
+
+
+@pytest.mark.parametrize("persistence, alpha", [(0.97, 0.1), (1.0, 0.0), (1.0, 0.3)])
+def test_stratified_draws_fill_every_stratum_of_the_projection_and_keep_the_rest(persistence, alpha):
+    """K = 50 strata, 1,000 paths: path j's projection ẑ = d·ε/|d| lies in cell j mod 50 of the
+    mixture law's quantiles; the normals' components orthogonal to d are the plain ones; the weight
+    is dP/dQ of ẑ; the tenants' draws are untouched."""
+    d = base_dict()
+    d["factor"]["persistence"] = persistence
+    cfg = make_config(d)
+    plain = DrawSource.for_config(cfg).draws(0, 1000)
+    m, K = -1.7, 50
+    src = TiltedDrawSource.for_config(with_importance(cfg, factor_shift=m, plain_share=alpha, strata=K))
+    q, w = src.draws(0, 1000), src.weights(0, 1000)
+    u = src.direction / np.linalg.norm(src.direction)
+    z = q.eps @ u
+    mu = m * np.linalg.norm(src.direction)
+    cell = np.arange(1000) % K
+    edges = np.array([-np.inf] + [float(mixture_ppf(h / K, (K - h) / K, alpha, mu)) for h in range(1, K)] + [np.inf])
+    assert np.all((z >= edges[cell] - 1e-12) & (z <= edges[cell + 1] + 1e-12))
+    np.testing.assert_allclose(q.eps - np.outer(z, u), plain.eps - np.outer(plain.eps @ u, u), atol=1e-12)
+    r = np.exp(mu * z - 0.5 * mu * mu)
+    np.testing.assert_allclose(w, 1.0 / (alpha + (1 - alpha) * r) if alpha else 1.0 / r, rtol=1e-12)
+    assert q.expo.tobytes() == plain.expo.tobytes() and q.key.tobytes() == plain.key.tobytes()
+
+
+def test_stratified_draws_keep_the_joint_law_of_factor_and_burst():
+    """Stratified, with the burst tilted and a defensive share: weighted frequencies of events of
+    the factor, the burst month and both at once equal their exact P-probabilities within 4 SE (the
+    burst month is drawn from the mixture component given the stratified factor)."""
+    d = base_dict()
+    d["factor"]["persistence"] = 1.0
+    cfg = make_config(d)
+    h, T, n = cfg.factor.burst.monthly_hazard, cfg.run.months, 40_000
+    src = TiltedDrawSource.for_config(with_importance(cfg, factor_shift=-2.0, burst_hazard=0.04, plain_share=0.2,
+                                                      strata=400))
+    draws, w = src.draws(0, n), src.weights(0, n)
+    y0, B = draws.eps[:, 0], draws.burst_month
+    for event, exact in [
+        (np.ones(n, bool), 1.0), (y0 < -2.5, special.ndtr(-2.5)), (B <= 12, 1 - (1 - h) ** 12),
+        ((y0 < -1.0) & (B <= T), special.ndtr(-1.0) * (1 - (1 - h) ** T)), ((y0 > 0.5) & (B > T), special.ndtr(-0.5) * (1 - h) ** T),
+    ]:
+        x = w * event
+        se = x.std(ddof=1) / math.sqrt(n)  # the unstratified SE: conservative
+        assert abs(x.mean() - exact) < 4 * se, (x.mean(), exact, se)
+
+
+def test_stratum_sums_give_the_textbook_stratified_variance_and_merge_exactly():
+    """StratumSums against numpy's per-stratum sample variances, Σ_h n_h·s_h² / n², and the same
+    limbs whether a chunk is tallied whole or in uneven pieces merged in any order."""
+    rng = np.random.default_rng(5)
+    n, K = 6000, 60
+    y = rng.exponential(size=(n, 3)) * (rng.random((n, 3)) < 0.3)
+    stratum = np.arange(n) % K
+    whole = StratumSums.of(y, stratum, K)
+    cells = y.reshape(-1, K, 3)
+    ref = (cells.var(axis=0, ddof=1) * cells.shape[0]).sum(axis=0) / n**2
+    np.testing.assert_allclose(whole.mean_variance(n), ref, rtol=1e-10)
+    cuts = [0, 17, 1000, 1001, 4500, n]
+    parts = [StratumSums.of(y[a:b], stratum[a:b], K) for a, b in zip(cuts, cuts[1:])]
+    merged = parts[-1]
+    for p in parts[-2::-1]:
+        merged = merged.merge(p)
+    assert merged.limbs.tobytes() == whole.limbs.tobytes() and merged.count.tobytes() == whole.count.tobytes()
+    assert StratumSums.of(y[:40], stratum[:40], K).mean_variance(40) is None  # strata with < 2 paths
+
+
+def test_the_stratified_standard_error_matches_the_spread_over_seeds():
+    """40 seeds of a 1,000-path stratified run (K = 125): the variance of the senior's EL across seeds
+    against the mean squared stratified SE, within the 0.1%–99.9% band of χ²₃₉/39; the unstratified SE
+    (the sample SD of w·L) would overstate it several times over, outside the band."""
+    POINTS2 = [(0.0, 0.1), (0.1, 1.0)]
+    els, ses, naive = [], [], []
+    for seed in range(40):
+        cfg = homogeneous_config(100, 0.02, 0.3, 60, recovery_rate=0.4, points=POINTS2, paths=1000, seed=1000 + seed)
+        cfg = with_importance(cfg, target="pool.T1", view="allocation", factor_shift=-2.0)
+        res = run(cfg)
+        row = res.tranches[res.tranches["view"] == "allocation"].set_index("tranche").loc["T1"]
+        els.append(row["el"])
+        ses.append(row["el_se"])
+        loss, w = _allocation_losses(cfg, 1)
+        naive.append((w * loss).std(ddof=1) / math.sqrt(loss.size))
+    spread = np.var(els, ddof=1)
+    lo, hi = stats.chi2.ppf([0.001, 0.999], 39) / 39
+    assert lo < spread / np.mean(np.square(ses)) < hi, (spread, np.mean(np.square(ses)))
+    assert not lo < spread / np.mean(np.square(naive)) < hi  # the check would see an unstratified SE
+
+
+def _allocation_losses(cfg, k):
+    from engine.backends import Job
+    from engine.run import simulate
+
+    job = Job.prepare(cfg)
+    out = simulate(job.plan, job.source(), 0, cfg.run.paths)
+    return out.tranche_alloc_loss[:, k], out.weight
+
+
+def test_strata_that_do_not_divide_the_paths_are_refused_naming_the_field():
+    with pytest.raises(ConfigError, match=r"importance\.strata.*must divide run\.paths = 2000"):
+        with_importance(make_config(), factor_shift=-1.0, strata=300)
+    with pytest.raises(ConfigError, match=r"importance\.strata"):
+        with_importance(make_config(), factor_shift=-1.0, strata=2000)  # one path a stratum
+    assert with_importance(make_config(), factor_shift=-1.0, strata=1000).importance.strata == 1000
+
+
+# ----------------------------------------------------------------------------- the control variate
+
+
+def test_the_control_is_the_pools_own_defaults_minus_their_conditional_probability():
+    """A homogeneous static-factor pool of equal names: the kernel's deal_control equals, per path,
+    the share of names whose Exp(1) draw is within the T-month hazard minus 1 − (1 − q(X))^T,
+    q(X) = Φ((c − √ρ·X)/√(1 − ρ)), computed here from the written-out draws; its weighted mean is 0
+    within 4 SE."""
+    n_names, T, rho, pd_ = 100, 60, 0.3, 0.02
+    cfg = with_importance(homogeneous_config(n_names, pd_, rho, T, recovery_rate=0.4, points=POINTS, paths=4000, seed=3),
+                          target="pool.T5", view="allocation", factor_shift=-2.0)
+    from engine.backends import Job
+    from engine.run import simulate
+
+    job = Job.prepare(cfg)
+    src = job.source()
+    out = simulate(job.plan, src, 0, 4000)
+    draws = src.draws(0, 4000)
+    c = float(calibrate_thresholds([pd_], [rho], persistence=1.0, student_t_dof=None, method="unconditional")[0])
+    q = special.ndtr((c - math.sqrt(rho) * draws.eps[:, 0]) / math.sqrt(1 - rho))
+    hazard = -T * np.log1p(-q)
+    ref = (draws.expo <= hazard[:, None]).mean(axis=1) + np.expm1(-hazard)
+    np.testing.assert_allclose(out.deal_control[:, 0], ref, atol=1e-9)
+    assert np.abs(ref).max() > 0.05  # not a vacuous zero
+    x = out.weight * out.deal_control[:, 0]
+    assert abs(x.mean()) < 4 * x.std(ddof=1) / math.sqrt(x.size)
+
+
+def test_control_estimates_equal_a_plain_numpy_regression_estimator():
+    """control_estimates against the textbook stratified regression estimator written in numpy:
+    β = Σ_h Σ_(i∈h) (y − ȳ_h)(c − c̄_h) / Σ_h Σ_(i∈h) (c − c̄_h)², ȳ − β·c̄, and its SE from the
+    within-stratum variance of y − β·c."""
+    from engine.stats import control_estimates
+
+    rng = np.random.default_rng(9)
+    n, K, k = 4000, 40, 2
+    stratum = np.arange(n) % K
+    x = rng.normal(size=n) + stratum / K
+    c = rng.normal(size=(n, k)) * 0.1
+    y = 1.0 + x[:, None] * 0.1 + c * 3 + rng.normal(size=(n, k)) * 0.01
+    a = np.clip(y - 1.0, 0, 1)
+    ss = StratumSums.of(np.concatenate([y, a, c, y + c, a + c], axis=1), stratum, K)
+    el, se = control_estimates(ss, n)
+    for view, v in ((0, y), (1, a)):
+        for j in range(k):
+            yy, cc = v[:, j].reshape(-1, K), c[:, j].reshape(-1, K)
+            dy, dc = yy - yy.mean(axis=0), cc - cc.mean(axis=0)
+            beta = (dy * dc).sum() / (dc * dc).sum()
+            r = yy - beta * cc
+            ref_se = math.sqrt((r.var(axis=0, ddof=1) * r.shape[0]).sum()) / n
+            assert el[view, j] == pytest.approx(v[:, j].mean() - beta * c[:, j].mean(), rel=1e-10, abs=1e-13)
+            assert se[view, j] == pytest.approx(ref_se, rel=1e-8)
+            if view == 0:  # linear in the control: it removes most of the variance
+                assert se[view, j] < 0.5 * math.sqrt((yy.var(axis=0, ddof=1) * yy.shape[0]).sum()) / n
 
 
 # ----------------------------------------------------------------------------- unbiasedness
@@ -143,6 +326,8 @@ def test_importance_sampled_tranche_els_agree_with_the_binomial_mixture(pd_, rho
                else t_copula_tranche_el(n_names, c, rho, T, 1 - r, a, d, nu))
         el, se = alloc.loc[f"T{j}", "el"], alloc.loc[f"T{j}", "el_se"]
         assert abs(el - ref) < 3.5 * se, (j, el, ref, se)
+        el, se = alloc.loc[f"T{j}", "el_cv"], alloc.loc[f"T{j}", "el_cv_se"]  # with the control variate
+        assert abs(el - ref) < 3.5 * se, (j, "cv", el, ref, se)
     if nu is None:  # the t-copula's mixing variable W is not tilted, so the shift helps it less
         plain = run(cfg).tranches.set_index(["view", "tranche"]).loc[("allocation", target)]
         assert alloc.loc[target, "el_se"] < plain["el_se"] / 2.0

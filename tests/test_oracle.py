@@ -77,7 +77,8 @@ def test_oracle_uses_the_kernel_ledger_layout():
     assert naive.LEDGER_COLUMNS == LEDGER_COLUMNS
     assert naive.TRANCHE_LEDGER_COLUMNS == TRANCHE_LEDGER_COLUMNS
     # `weight` belongs to the sampling law, not to the model the oracle follows (tests/test_rng.py)
-    assert set(FLOAT_FIELDS) | set(INT_FIELDS) | {"weight"} == set(PathOutputs._fields)
+    # The weight and the control variate belong to the estimator (tests/test_importance.py), not the model.
+    assert set(FLOAT_FIELDS) | set(INT_FIELDS) | {"weight", "deal_control"} == set(PathOutputs._fields)
 
 
 # --------------------------------------------------------------------------- the comparison
