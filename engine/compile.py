@@ -307,6 +307,9 @@ def _pool(cfg: Config, col: CollateralPlan, relet_class: dict[tuple[float, float
 
     order = np.argsort(tenant_of, kind="stable")
     tenant_ptr = np.searchsorted(tenant_of[order], np.arange(n_tenants + 1)).astype(I4)
+    # What each (deal, tenant) brings to P0, for the control variate (kernels/simulate.py _deal_controls).
+    ctrl_keys, ctrl_of = np.unique(deal_of.astype(np.int64) * n_tenants + tenant_of, return_inverse=True)
+    ctrl_weight = np.bincount(ctrl_of, weights=sched_total + a["gpu"] + a["shell"], minlength=ctrl_keys.size)
     return PoolPlan(
         lease_deal=deal_of,
         lease_start=start,
@@ -352,6 +355,9 @@ def _pool(cfg: Config, col: CollateralPlan, relet_class: dict[tuple[float, float
         dyn_term_frac=o["term_frac"].astype(float),
         dyn_term_fee=o["term_fee"].astype(float),
         dyn_term_from=o["term_from"].astype(I4),
+        deal_ctrl_ptr=np.searchsorted(ctrl_keys // n_tenants, np.arange(n_deals + 1)).astype(I4),
+        ctrl_tenant=(ctrl_keys % n_tenants).astype(I4),
+        ctrl_weight=ctrl_weight.astype(float),
         fixed_uniform=DETERMINISTIC_UNIFORM if cfg.deterministic is not None else -1.0,
     )
 

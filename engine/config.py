@@ -1410,10 +1410,10 @@ class ImportanceConfig(_Section):
                     "so the statistics far from the target stay sound, for at most 1/(1 − α) more variance at it.",
     )
     strata: int | None = Field(
-        None, ge=1, le=1_000_000,
+        None, ge=1, le=4096,
         description="Strata K of the factor along the shift direction (path j in stratum j mod K; 1: not stratified). "
                     "Must divide `run.paths` with at least 2 paths a stratum; omitted: the largest divisor of `run.paths` "
-                    "up to 1024 leaving 16 paths a stratum.",
+                    "up to 1024 leaving 16 paths a stratum, or 1 when there is none (a prime path count, or under 32 paths).",
     )
     pilot_paths: int = Field(4096, ge=256, le=1_000_000, description="Paths per round of the cross-entropy pilot.")
     pilot_rounds: int = Field(8, ge=1, le=50, description="Most rounds of the cross-entropy pilot.")
@@ -1598,10 +1598,12 @@ class Config(_Section):
                                                    if t.name == tranche).attach is None:
                 errs.append(_ref_error(("importance", "view"), f"tranche {imp.target!r} has no attach/detach points to allocate", imp.view))
         n = self.run.paths
-        if imp.strata is not None and imp.strata > 1 and (n % imp.strata or n // imp.strata < 2):
+        if (imp.strata is not None and imp.strata > 1 and self.deterministic is None  # a what-if ignores [importance]
+                and (n % imp.strata or n // imp.strata < 2)):
             errs.append(_ref_error(("importance", "strata"),
-                                   f"must divide run.paths = {n} with at least 2 paths a stratum (every stratum holds "
-                                   "the same number of paths); choose a divisor, or 1 for none", imp.strata))
+                                   f"must divide run.paths = {n} (after any --paths or scenario override) with at least 2 "
+                                   "paths a stratum (every stratum holds the same number of paths); choose a divisor, "
+                                   "or 1 for none", imp.strata))
         b = self.factor.burst
         if imp.burst_hazard is not None and not (b.month is None and 0.0 < b.monthly_hazard < 1.0):
             errs.append(_ref_error(("importance", "burst_hazard"),

@@ -24,7 +24,7 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
-from kernels.tally import fixed_sums, loss_bin_counts, month_bin_counts
+from kernels.tally import fixed_sums, loss_bin_counts, month_bin_counts, stratum_sums, weighted_bin_sums, weighted_fixed_sums
 from kernels.plan import ARD_REFINANCED, ARD_SWEPT, FACTOR_LO, FACTOR_WIDTH, FAN_BINS, GPU_LO, GPU_WIDTH, PathOutputs
 
 from .resume import committable
@@ -42,31 +42,16 @@ _LEVEL_NAMES = ("95", "99", "999")
 BIN_VALUES = np.concatenate([[0.0], (np.arange(1, N_BINS - 1) - 0.5) * BIN_WIDTH, [1.0]])
 
 
-def _exact_sum(q: np.ndarray) -> np.ndarray:
-    """Exact column sums of an int64 matrix, as an object array of Python ints."""
-    hi = (q >> _SPLIT).sum(axis=0)
-    lo = (q & ((1 << _SPLIT) - 1)).sum(axis=0)
-    return np.array([(int(h) << _SPLIT) + int(l) for h, l in zip(hi, lo)], dtype=object)
-
-
-def _exact_fixed_sum(v: np.ndarray) -> np.ndarray:
-    """Exact column sums of ``v`` rounded to multiples of 2^-FIX_BITS, in units of 2^-FIX_BITS.
-
-    Each value is split into its integer part and its fraction, so the rounding is 2^-40 whatever
-    the magnitude (interest shortfall compounding over decades can reach thousands of times the
-    balance, and its square more)."""
-    if v.size and np.abs(v).max() >= _MAX_ABS:
-        raise RuntimeError(f"a per-path statistic of magnitude {np.abs(v).max():.3g} is beyond 2^62; this is a bug")
-    whole = np.floor(v)
-    frac = np.rint((v - whole) * (1 << FIX_BITS)).astype(np.int64)
-    return _exact_sum(whole.astype(np.int64)) * (1 << FIX_BITS) + _exact_sum(frac)
+def _limb_ints(sums: np.ndarray) -> np.ndarray:
+    """Python ints of split fixed-point sums i8[4, m] (whole-hi, whole-lo, frac-hi, frac-lo; kernels/tally.py)."""
+    return np.array([(((int(a) << _SPLIT) + int(b)) << FIX_BITS) + (int(c) << _SPLIT) + int(d)
+                     for a, b, c, d in zip(*sums)], dtype=object)
 
 
 # Path weights in fixed point: units of 2^-40, held as three int64 limbs of base 2^31.
 _LIMB = 31
 _LIMB_MASK = (1 << _LIMB) - 1
 MAX_WEIGHT = 2.0**40
-_BINCOUNT_ROWS = 1 << 21  # rows per float bincount: 2^21 limbs below 2^31 sum exactly in a float64
 
 
 @dataclass(frozen=True)
@@ -122,64 +107,42 @@ class StratumSums:
 
     @classmethod
     def of(cls, y: np.ndarray, stratum: np.ndarray, n_strata: int) -> StratumSums:
-        n, m = y.shape
         if y.size and np.abs(y).max() >= 2.0**31:
             raise RuntimeError(f"a weighted per-path statistic of magnitude {np.abs(y).max():.3g} is beyond 2^31: the "
                                "likelihood ratios are extreme; keep importance.plain_share above 0 or the shift nearer 0")
-        cells = (stratum[:, None] * m + np.arange(m, dtype=np.int64)[None, :]).ravel()
-        out = np.zeros((2, n_strata * m, 4), dtype=np.int64)
-        for r, v in enumerate((y, y * y)):
-            whole = np.floor(v)
-            frac = np.rint((v - whole) * (1 << FIX_BITS)).astype(np.int64).ravel()
-            whole = whole.astype(np.int64).ravel()
-            parts = (whole >> _LIMB, whole & _LIMB_MASK, frac >> _LIMB, frac & _LIMB_MASK)
-            for a in range(0, cells.size, _BINCOUNT_ROWS):  # limbs below 2^31: float sums exact below 2^53
-                for k, part in enumerate(parts):
-                    out[r, :, k] += np.rint(np.bincount(cells[a:a + _BINCOUNT_ROWS], weights=part[a:a + _BINCOUNT_ROWS],
-                                                        minlength=n_strata * m)).astype(np.int64)
-        count = np.bincount(stratum, minlength=n_strata).astype(np.int64)
-        return cls(count, _normalise_fixed(out.reshape(2, n_strata, m, 4)))
+        count, out = stratum_sums(np.ascontiguousarray(y, dtype=np.float64), np.ascontiguousarray(stratum, dtype=np.int64),
+                                  int(n_strata))
+        return cls(count, _normalise_fixed(out))
 
     def merge(self, other: StratumSums) -> StratumSums:
         return StratumSums(self.count + other.count, _normalise_fixed(self.limbs + other.limbs))
 
+    def _exact(self) -> np.ndarray:
+        """The sums as Python ints in units of 2^-40: object[2, K, m]."""
+        L = self.limbs.astype(object)
+        return (L[..., 0] * (1 << _LIMB) + L[..., 1]) * (1 << FIX_BITS) + L[..., 2] * (1 << _LIMB) + L[..., 3]
+
     def spread(self) -> np.ndarray:
         """Per column, Σ_h n_h·s_h² (s_h² the sample variance of y in stratum h; a stratum with
-        fewer than 2 paths adds nothing), from the exact sums."""
-        L = self.limbs.astype(object)
-        exact = ((L[..., 0] * (1 << _LIMB) + L[..., 1]) * (1 << FIX_BITS) + L[..., 2] * (1 << _LIMB) + L[..., 3])
-        S, Q = exact[0], exact[1]
+        fewer than 2 paths adds nothing): n_h·s_h² = (n_h·Q_h − S_h²) / (n_h − 1), its numerator
+        exact, rounded once to float, summed over the strata in their order."""
+        S, Q = self._exact()
         scale = 1 << FIX_BITS
-        out = np.zeros(S.shape[1])
-        for h, nh in enumerate(self.count.tolist()):
-            if nh < 2:
-                continue
-            for c in range(S.shape[1]):
-                out[c] += float(Fraction(Q[h, c] * nh * scale - S[h, c] * S[h, c], scale * scale * (nh - 1)))
-        return out
+        nh = self.count.astype(object)[:, None]
+        keep = self.count >= 2
+        num = (Q * nh * scale - S * S)[keep].astype(np.float64)
+        den = (float(scale) * float(scale)) * (self.count[keep].astype(np.float64) - 1.0)
+        return np.maximum(num / den[:, None], 0.0).sum(axis=0) if keep.any() else np.zeros(S.shape[1])
 
     def sums(self) -> np.ndarray:
         """Per column, Σ y over every stratum (float64 of the exact sum)."""
-        L = self.limbs[0].astype(object).sum(axis=0)
-        return np.array([float(Fraction((int(a) * (1 << _LIMB) + int(b)) * (1 << FIX_BITS) + int(c) * (1 << _LIMB) + int(d),
-                                        1 << FIX_BITS)) for a, b, c, d in L])
+        return np.array([float(Fraction(int(v), 1 << FIX_BITS)) for v in self._exact()[0].sum(axis=0)])
 
     def mean_variance(self, n: int) -> np.ndarray | None:
         """Variance of the estimator Σ y / n per column; None while some stratum has fewer than 2 paths."""
         if self.count.min() < 2:
             return None
-        L = self.limbs.astype(object)
-        exact = ((L[..., 0] * (1 << _LIMB) + L[..., 1]) * (1 << FIX_BITS) + L[..., 2] * (1 << _LIMB) + L[..., 3])
-        S, Q = exact[0], exact[1]  # [K, m], units of 2^-40
-        scale = 1 << FIX_BITS
-        out = []
-        for c in range(S.shape[1]):
-            total = Fraction(0)
-            for h, nh in enumerate(self.count.tolist()):
-                s, q = S[h, c], Q[h, c]
-                total += Fraction(q * nh * scale - s * s, scale * scale * (nh - 1))  # n_h·s_h² = n_h(Q − S²/n_h)/(n_h − 1)
-            out.append(max(0.0, float(total / (n * n))))
-        return np.array(out)
+        return self.spread() / (float(n) * float(n))
 
 
 def _normalise(limbs: np.ndarray) -> np.ndarray:
@@ -216,21 +179,9 @@ def _weighted_count(flags: np.ndarray, pw: PathWeights) -> Mass:
 
 def _weighted_bincount(idx: np.ndarray, size: int, pw: PathWeights) -> Mass:
     """Σ w per (column, value) of an n × m integer matrix with values in 0..size-1 (others are
-    skipped) -> Mass[m, size]. Each limb is summed by a float bincount, exact below 2^53."""
-    n, m = idx.shape
-    flat = idx.astype(np.int64) + (np.arange(m, dtype=np.int64) * size)[None, :]
-    valid = (idx >= 0) & (idx < size)
-    everywhere = bool(valid.all())
-    limbs = [k for k in range(3) if k < 2 or pw.limbs[:, 2].any()]  # the top limb is 0 for weights below 2^22
-    out = np.zeros((m * size, 3), dtype=np.int64)
-    for a in range(0, n, _BINCOUNT_ROWS):
-        b = min(n, a + _BINCOUNT_ROWS)
-        cells = flat[a:b].ravel() if everywhere else flat[a:b][valid[a:b]]
-        for k in limbs:
-            lk = np.broadcast_to(pw.limbs[a:b, k].astype(np.float64)[:, None], (b - a, m))
-            weights = lk.ravel() if everywhere else lk[valid[a:b]]
-            out[:, k] += np.bincount(cells, weights=weights, minlength=m * size).astype(np.int64)
-    return Mass(_normalise(out.reshape(m, size, 3)))
+    skipped) -> Mass[m, size], the limbs summed exactly in int64 in one jitted pass."""
+    return Mass(_normalise(weighted_bin_sums(np.ascontiguousarray(idx, dtype=np.int64), int(size),
+                                             np.ascontiguousarray(pw.limbs, dtype=np.int64))))
 
 
 @dataclass(frozen=True)
@@ -278,22 +229,17 @@ class Moments:
         """``se`` with stratified weights: also the per-stratum sums of the mean's standard error."""
         if weights is None:
             return cls._of_plain(values)
-        finite = np.isfinite(values)
-        v = np.where(finite, values, 0.0)
-        w = weights.w.reshape((-1,) + (1,) * (values.ndim - 1))
-        wv = w * v
+        shape = values.shape[1:]
+        v = np.ascontiguousarray(values.reshape(values.shape[0], int(np.prod(shape, dtype=np.int64))), dtype=np.float64)
+        count, sums, top = weighted_fixed_sums(v, np.ascontiguousarray(weights.w, dtype=np.float64))
+        if top >= _MAX_ABS:
+            raise RuntimeError(f"a weighted per-path statistic of magnitude {top:.3g} is beyond 2^62; this is a bug")
         strata = None
         if se and weights.stratum is not None and values.ndim == 2:
-            strata = StratumSums.of(wv, weights.stratum, weights.n_strata)
-        return cls(
-            count=finite.sum(axis=0).astype(object),
-            total=_exact_fixed_sum(wv),
-            squares=_exact_fixed_sum(wv * v),
-            wsquares=_exact_fixed_sum(wv * wv),
-            weight=_exact_fixed_sum(np.where(finite, w, 0.0)),
-            paths=int(values.shape[0]),
-            strata=strata,
-        )
+            strata = StratumSums.of(weights.w[:, None] * np.where(np.isfinite(v), v, 0.0), weights.stratum, weights.n_strata)
+        total, squares, wsquares, weight = (_limb_ints(sums[r]).reshape(shape) for r in range(4))
+        return cls(count=count.astype(object).reshape(shape), total=total, squares=squares, wsquares=wsquares,
+                   weight=weight, paths=int(values.shape[0]), strata=strata)
 
     @classmethod
     def _of_plain(cls, values: np.ndarray) -> Moments:
@@ -304,12 +250,8 @@ class Moments:
         if top >= _MAX_ABS:
             raise RuntimeError(f"a per-path statistic of magnitude {top:.3g} is beyond 2^62; this is a bug")
 
-        def exact(r):
-            wh, wl, fh, fl = (sums[r, k] for k in range(4))
-            return np.array([(((int(a) << _SPLIT) + int(b)) << FIX_BITS) + (int(c) << _SPLIT) + int(d)
-                             for a, b, c, d in zip(wh, wl, fh, fl)], dtype=object).reshape(shape)
-
-        return cls(count=count.astype(object).reshape(shape), total=exact(0), squares=exact(1))
+        return cls(count=count.astype(object).reshape(shape), total=_limb_ints(sums[0]).reshape(shape),
+                   squares=_limb_ints(sums[1]).reshape(shape))
 
     @property
     def weighted(self) -> bool:

@@ -101,7 +101,7 @@ def path_draws(gp, path, eps, counts):
 
 @jit
 def mixture_ppf(v, vc, a, mu):
-    """The z with α·Φ(z) + (1 − α)·Φ(z − μ) = v, given v and vc = 1 − v (0 < v < 1, both exact):
+    """The z with α·Φ(z) + (1 − α)·Φ(z − μ) = v, given v and vc = 1 − v (0 < v < 1, each rounded once):
     the inverse CDF of the factor projection's law under the defensive mixture. Newton steps kept
     inside the bracket between the two components' quantiles; above the median on the upper tail
     α·Φ(−z) + (1 − α)·Φ(μ − z) = vc, so neither tail loses digits to cancellation."""
@@ -115,7 +115,7 @@ def mixture_ppf(v, vc, a, mu):
     hi = max(x0, x0 + mu)
     z = x0 + (1.0 - a) * mu
     for _ in range(100):
-        if upper:  # G(z) − vc, decreasing in z
+        if upper:  # vc − (1 − F(z)) = F(z) − v, increasing in z like the lower branch
             f = vc - a * 0.5 * math.erfc(z * _SQRT_HALF) - (1.0 - a) * 0.5 * math.erfc((z - mu) * _SQRT_HALF)
         else:
             f = a * 0.5 * math.erfc(-z * _SQRT_HALF) + (1.0 - a) * 0.5 * math.erfc(-(z - mu) * _SQRT_HALF) - v

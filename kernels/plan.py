@@ -164,6 +164,9 @@ class PoolPlan(NamedTuple):
       dyn_relet_class : i4[M]          hazard class of the replacement tenant, −1 unless `relet`
       dyn_downtime : i4[M]
       dyn_term_frac, dyn_term_fee : f8[M]; dyn_term_from : i4[M]   early termination option
+    deal_ctrl_ptr : i4[D+1], ctrl_tenant : i4[E], ctrl_weight : f8[E]   per deal, its tenants and what
+                                       their leases bring to P0 (scheduled rent within T and original
+                                       collateral): the weights of the control variate
     fixed_uniform : float              −1 draws renewals and replacement defaults at random; a value
                                        in (0, 1) is used for every renewal draw and replacement
                                        tenants never default (deterministic mode)
@@ -213,6 +216,9 @@ class PoolPlan(NamedTuple):
     dyn_term_frac: np.ndarray
     dyn_term_fee: np.ndarray
     dyn_term_from: np.ndarray
+    deal_ctrl_ptr: np.ndarray
+    ctrl_tenant: np.ndarray
+    ctrl_weight: np.ndarray
     fixed_uniform: float
 
 

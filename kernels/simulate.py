@@ -128,36 +128,20 @@ def simulate_paths(fp, cp, col, pool, dp, net, gp, start, draws, out, sc, ledger
 
 @jit
 def _deal_controls(p, pool, cp, H, tau, out):
-    """Each deal's control variate (PathOutputs.deal_control), its tenants weighted by what they
-    bring to the pool balance P0 (scheduled rent and original collateral): given the factor (and W),
-    a tenant's own default by T has probability 1 − e^{−H_T} exactly, so the deviation has mean 0 under the
+    """Each deal's control variate (PathOutputs.deal_control), its tenants weighted by what their
+    leases bring to the pool balance P0 (PoolPlan.ctrl_weight): given the factor (and W), a tenant's
+    own default by T has probability 1 − e^{−H_T} exactly, so the deviation has mean 0 under the
     model's law and under importance sampling alike (the tenants' draws are not tilted). Taken
     before the network moves any default month; tenants forced by T are left out."""
     T = H.shape[1] - 1
     for d in range(out.deal_control.shape[1]):
         total = 0.0
         dev = 0.0
-        for g in range(pool.deal_group_ptr[d], pool.deal_group_ptr[d + 1]):
-            i = pool.group_tenant[g]
+        for e in range(pool.deal_ctrl_ptr[d], pool.deal_ctrl_ptr[d + 1]):
+            i = pool.ctrl_tenant[e]
             if cp.tenant_forced[i] <= T:
                 continue
-            w = pool.group_rent_suffix[g, 0]
-            total += w
-            dev += w * ((1.0 if tau[i] <= T else 0.0) + math.expm1(-H[cp.tenant_class[i], T]))
-        for m in range(pool.deal_dyn_ptr[d], pool.deal_dyn_ptr[d + 1]):
-            i = pool.lease_tenant[pool.dyn_lease[m]]
-            if cp.tenant_forced[i] <= T:
-                continue
-            w = pool.dyn_sched[m]
-            total += w
-            dev += w * ((1.0 if tau[i] <= T else 0.0) + math.expm1(-H[cp.tenant_class[i], T]))
-        for l in range(pool.lease_deal.shape[0]):
-            if pool.lease_deal[l] != d:
-                continue
-            i = pool.lease_tenant[l]
-            if cp.tenant_forced[i] <= T:
-                continue
-            w = pool.lease_gpu[l] + pool.lease_shell[l]
+            w = pool.ctrl_weight[e]
             total += w
             dev += w * ((1.0 if tau[i] <= T else 0.0) + math.expm1(-H[cp.tenant_class[i], T]))
         out.deal_control[p, d] = dev / total if total > 0.0 else 0.0

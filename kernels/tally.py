@@ -74,3 +74,85 @@ def loss_bin_counts(v, n_bins, width):
                 b = int(min(max(math.ceil(x / width), 1.0), float(n_bins - 2)))
             out[j, b] += 1
     return out
+
+
+@jit
+def stratum_sums(y, stratum, n_strata):
+    """Per stratum and column of f8[n, m] (all finite, |y| < 2^31), the paths and the fixed-point
+    sums of y and y² as i8[2, K, m, 4] (whole-hi, whole-lo, frac-hi, frac-lo, not carried), with
+    the rounding of ``fixed_sums``: engine/stats.py StratumSums."""
+    n, m = y.shape
+    count = np.zeros(n_strata, dtype=np.int64)
+    out = np.zeros((2, n_strata, m, 4), dtype=np.int64)
+    for i in range(n):
+        h = stratum[i]
+        count[h] += 1
+        for j in range(m):
+            x = y[i, j]
+            for r in range(2):
+                v = x if r == 0 else x * x
+                whole = math.floor(v)
+                w = np.int64(whole)
+                f = np.int64(np.rint((v - whole) * _FIX))
+                out[r, h, j, 0] += w >> _SPLIT
+                out[r, h, j, 1] += w & _LOW
+                out[r, h, j, 2] += f >> _SPLIT
+                out[r, h, j, 3] += f & _LOW
+    return count, out
+
+
+@jit
+def weighted_fixed_sums(v, w):
+    """The weighted counterpart of ``fixed_sums`` for f8[n, m] values and f8[n] weights: per
+    column the count of finite values and the split fixed-point sums, as i8[4, 4, m], of w·x,
+    w·x², (w·x)² and w over the finite values (non-finite values count as 0). Returns (count, sums, max |term|)."""
+    n, m = v.shape
+    count = np.zeros(m, dtype=np.int64)
+    sums = np.zeros((4, 4, m), dtype=np.int64)
+    top = 0.0
+    for i in range(n):
+        wi = w[i]
+        for j in range(m):
+            x = v[i, j]
+            if not math.isfinite(x):
+                continue
+            count[j] += 1
+            wx = wi * x
+            for r in range(4):
+                if r == 0:
+                    y = wx
+                elif r == 1:
+                    y = wx * x
+                elif r == 2:
+                    y = wx * wx
+                else:
+                    y = wi
+                a = abs(y)
+                if a > top:
+                    top = a
+                if a >= 2.0**62:
+                    continue  # the caller raises
+                whole = math.floor(y)
+                q = np.int64(whole)
+                f = np.int64(np.rint((y - whole) * _FIX))
+                sums[r, 0, j] += q >> _SPLIT
+                sums[r, 1, j] += q & _LOW
+                sums[r, 2, j] += f >> _SPLIT
+                sums[r, 3, j] += f & _LOW
+    return count, sums, top
+
+
+@jit
+def weighted_bin_sums(idx, size, limbs):
+    """Σ of the weights' fixed-point limbs (i8[n, 3]) per (column, value) of i8/i4 idx[n, m] with
+    values in 0..size-1 (others skipped) -> i8[m, size, 3], not carried: engine/stats.py Mass."""
+    n, m = idx.shape
+    out = np.zeros((m, size, 3), dtype=np.int64)
+    for i in range(n):
+        for j in range(m):
+            b = idx[i, j]
+            if b < 0 or b >= size:
+                continue
+            for k in range(3):
+                out[j, b, k] += limbs[i, k]
+    return out

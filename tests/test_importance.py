@@ -397,6 +397,44 @@ def test_mass_sums_are_exact_and_independent_of_the_merge_order():
         assert limbs[0] + (limbs[1] << 31) + (limbs[2] << 62) == exact
 
 
+def _numpy_fixed_sum(v):
+    """Column sums of v rounded once each to 2^-40, in Python ints: the numpy formulation."""
+    whole = np.floor(v)
+    frac = np.rint((v - whole) * 2.0**40).astype(np.int64)
+    return np.array([int(x) * (1 << 40) + int(f) for x, f in zip(whole.astype(np.int64).astype(object).sum(axis=0),
+                                                                  frac.astype(object).sum(axis=0))], dtype=object)
+
+
+def test_weighted_moments_and_bins_equal_the_numpy_formulation():
+    """The jitted weighted tallies give exactly the integers of the numpy formulation: Σw·x, Σw·x²,
+    Σ(w·x)² and Σw over the finite values (NaN skipped, values from 1e-12 to 1e3, weights up to 2^12),
+    and Σw per bin (weights up to 2^39) against Python-int sums of the weights' limbs."""
+    from engine.stats import _weighted_bincount
+
+    rng = np.random.default_rng(21)
+    n = 3000
+    v = rng.exponential(size=(n, 4)) * np.array([1e-12, 1.0, 30.0, 1e3])
+    v[rng.random((n, 4)) < 0.1] = np.nan
+    w = rng.lognormal(0.0, 2.0, n)
+    w[:3] = [0.0, 2.0**12, 1e-9]
+    pw = PathWeights.of(w)
+    m = Moments.of(v, pw)
+    fin = np.isfinite(v)
+    x = np.where(fin, v, 0.0)
+    wx = w[:, None] * x
+    for got, ref in ((m.total, wx), (m.squares, wx * x), (m.wsquares, wx * wx), (m.weight, np.where(fin, w[:, None], 0.0))):
+        assert list(got) == list(_numpy_fixed_sum(ref))
+    assert list(m.count) == list(fin.sum(axis=0))
+    w[3] = 2.0**39  # the top limb
+    pw = PathWeights.of(w)
+    idx = rng.integers(-1, 12, size=(n, 3))
+    mass = _weighted_bincount(idx, 11, pw)
+    exact = [[sum(int(pw.limbs[i, 0]) + (int(pw.limbs[i, 1]) << 31) + (int(pw.limbs[i, 2]) << 62) for i in np.flatnonzero(idx[:, j] == b))
+              for b in range(11)] for j in range(3)]
+    got = [[int(l[0]) + (int(l[1]) << 31) + (int(l[2]) << 62) for l in row] for row in mass.limbs]
+    assert got == exact
+
+
 def test_weights_out_of_range_are_refused_with_the_remedy():
     for bad in (np.inf, -1.0, 2.0**41, np.nan):
         with pytest.raises(RuntimeError, match="importance.factor_shift"):
@@ -435,6 +473,11 @@ def test_the_manifest_records_the_estimator_and_the_chosen_law(sampled):
     fixed = run(with_importance(make_config(), factor_shift=-0.5, burst_hazard=0.04), paths=1000)
     f = fixed.manifest["scenarios"]["base"]["importance"]
     assert f["chosen_by"] == "config" and f["factor_shift"] == -0.5 and f["rounds"] == []
+    # The default strata: the largest divisor of the paths up to paths/16 (4,096: 256; 1,000: 50, not 62).
+    assert imp["strata"] == 256 and f["strata"] == 50
+    prime = run(with_importance(make_config(), factor_shift=-0.5, burst_hazard=0.04), paths=1009)
+    assert prime.manifest["scenarios"]["base"]["importance"]["strata"] == 1  # no divisor: not stratified
+
 
 
 def test_importance_sampled_el_agrees_with_plain_monte_carlo_on_a_waterfall_deal(sampled):
@@ -540,9 +583,11 @@ def test_report_and_cli_say_which_estimator_ran(tmp_path, capsys):
     res = run(cfg, paths=2000, out=tmp_path / "is")
     html = build_report(tmp_path / "is").read_text(encoding="utf-8")
     assert "Estimator: base: importance sampling towards d1.A (factor level shifted by -1.000, burst hazard 0.04" in html
-    assert "effective paths" in html
+    assert "effective paths" in html and "EL, control variate" in html
+    assert ", 125 strata along the shift" in html  # 2,000 paths: the largest divisor up to 2000/16
     run(make_config(), paths=2000, out=tmp_path / "plain")
-    assert "Estimator: plain Monte Carlo." in build_report(tmp_path / "plain").read_text(encoding="utf-8")
+    plain_html = build_report(tmp_path / "plain").read_text(encoding="utf-8")
+    assert "Estimator: plain Monte Carlo." in plain_html and "EL, control variate" not in plain_html
     # A tranche whose EL rests on few heavy paths is warned about, though its SE looks small.
     t = res.tables["tranches"].copy()
     t.loc[0, ["el", "el_se", "ess"]] = [0.01, 0.001, 5.0]
