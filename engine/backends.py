@@ -112,8 +112,7 @@ def holder_system(cfg: Config, plan: Plan, source) -> HolderSystem:
 
     c = cfg.contagion
     pilot = simulate(plan, source, 0, min(c.pilot_paths, cfg.run.paths))
-    ptr = plan.deals.deal_tranche_ptr
-    fitted = marks.fit(pilot, np.repeat(np.arange(ptr.size - 1), np.diff(ptr)))
+    fitted = marks.fit(pilot, plan.tranche_deal_index)
     nested = None
     if c.nested_paths > 0 and cfg.deterministic is None:
         nested = marks.nested_check(plan, source, fitted, cfg, simulate_draws)
@@ -166,8 +165,7 @@ def compute(job: Job, chunk: Chunk, source: DrawSource | None = None) -> RunStat
             if holder_rows:
                 rows[name] = pd.concat([part[name] for part in holder_rows], ignore_index=True)
         write_path_chunk(job.paths_to[0], job.paths_to[1], chunk.start, rows)
-    ptr = plan.deals.deal_tranche_ptr
-    stats = chunk_stats(out, job.max_defaults, plan.months, weights, np.repeat(np.arange(ptr.size - 1), np.diff(ptr)))
+    stats = chunk_stats(out, job.max_defaults, plan.months, weights, plan.tranche_deal_index)
     stats.holders = held
     return stats
 

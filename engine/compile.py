@@ -64,6 +64,12 @@ class Plan:
     firm_names: tuple[str, ...]
 
     @property
+    def tranche_deal_index(self) -> np.ndarray:
+        """Each tranche's deal, as an index into ``deal_names`` (tranches are grouped by deal)."""
+        ptr = self.deals.deal_tranche_ptr
+        return np.repeat(np.arange(ptr.size - 1), np.diff(ptr))
+
+    @property
     def kernel_args(self) -> tuple:
         return (self.factor, self.credit, self.collateral, self.pool, self.deals, self.network)
 
