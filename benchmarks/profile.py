@@ -29,7 +29,7 @@ from kernels import empty_outputs, simulate_chunk  # noqa: E402
 from kernels._jit import jit  # noqa: E402
 from kernels.collateral import value_indices  # noqa: E402
 from kernels.credit import class_cumulative_hazard, network_defaults  # noqa: E402
-from kernels.draws import class_survival, path_draws, tenant_defaults  # noqa: E402
+from kernels.draws import class_survival, mixture_weight, path_draws, tenant_defaults  # noqa: E402
 from kernels.factor import factor_path  # noqa: E402
 from kernels.leases import deal_collections  # noqa: E402
 from kernels.plan import N_SRC  # noqa: E402
@@ -44,12 +44,12 @@ DEFAULT_PATHS = 16_384
 @jit
 def staged_paths(stop, fp, cp, col, pool, dp, net, gp, n, out, sc, ledger, sledger, tledger):
     """Paths 0..n-1 of simulate_paths, each ending after stage ``stop`` (1-based, STAGES)."""
-    X, H, tau, gidx, sidx, midx, flows, lost, adj_g, adj_s, drent, cash, st, tcash, eps, counts, surv = sc
+    X, H, tau, gidx, sidx, midx, flows, lost, adj_g, adj_s, drent, cash, st, tcash, eps, counts, surv, lam, surv_tilt = sc
     T = X.shape[0] - 1
     midx_used = midx if pool.dyn_lease.shape[0] > 0 else midx[:0]
     for p in range(n):
-        burst, winv, key, weight = path_draws(gp, p, eps, counts)
-        out.weight[p] = weight
+        burst, winv, key, log_ratio, _ = path_draws(gp, p, eps, counts)
+        out.weight[p] = mixture_weight(gp, log_ratio)
         if stop <= 1:
             continue
         factor_path(eps, fp.phi, fp.innovation_scale, burst, fp.burst_shift, X)

@@ -93,7 +93,7 @@ class Job:
 
     def source(self) -> DrawSource | FixedDraws:
         """A fresh draw source: the one place a job's random numbers come from."""
-        return draw_source(self.cfg)
+        return draw_source(self.cfg, plan=self.plan)
 
     def compares(self) -> bool:
         net = self.cfg.network

@@ -1384,7 +1384,8 @@ def _read_holdings(path: Path) -> list[tuple[str, str, float]]:
 
 class ImportanceConfig(_Section):
     """Importance sampling of the AI-demand factor (docs/model.md §9): the factor's level is shifted
-    and the burst tilted towards the losses of a target tranche, every path weighted by dP/dQ."""
+    and the burst tilted towards the losses of a target tranche (optionally the target deal's
+    defaults too), every path weighted by dP/dQ."""
 
     target: str | None = Field(
         None,
@@ -1414,6 +1415,17 @@ class ImportanceConfig(_Section):
         description="Strata K of the factor along the shift direction (path j in stratum j mod K; 1: not stratified). "
                     "Must divide `run.paths` with at least 2 paths a stratum; omitted: the largest divisor of `run.paths` "
                     "up to 1024 leaving 16 paths a stratum, or 1 when there is none (a prime path count, or under 32 paths).",
+    )
+    horizon: int | None = Field(
+        None, ge=1,
+        description="The months 1..horizon that can hurt the target: the factor's mean is shifted to it (decaying after), and the "
+                    "burst hazard and the defaults are tilted in them only (the model's law after); omitted: `run.months`.",
+    )
+    default_floor: float | None = Field(
+        None, gt=0.0, lt=1.0,
+        description="Tilt the defaults too (Glasserman–Li's second stage): on the tilted paths, each tenant of the target's deal "
+                    "whose probability of defaulting by the `horizon` given the factor is below this floor has its hazard "
+                    "scaled to reach it, the default month's likelihood ratio joining the weight; omitted: defaults not tilted.",
     )
     pilot_paths: int = Field(4096, ge=256, le=1_000_000, description="Paths per round of the cross-entropy pilot.")
     pilot_rounds: int = Field(8, ge=1, le=50, description="Most rounds of the cross-entropy pilot.")
@@ -1604,6 +1616,9 @@ class Config(_Section):
                                    f"must divide run.paths = {n} (after any --paths or scenario override) with at least 2 "
                                    "paths a stratum (every stratum holds the same number of paths); choose a divisor, "
                                    "or 1 for none", imp.strata))
+        if imp.horizon is not None and imp.horizon > self.run.months and self.deterministic is None:
+            errs.append(_ref_error(("importance", "horizon"), f"is past the run's horizon run.months = {self.run.months} "
+                                   "(after any scenario override); omit it for the whole horizon", imp.horizon))
         b = self.factor.burst
         if imp.burst_hazard is not None and not (b.month is None and 0.0 < b.monthly_hazard < 1.0):
             errs.append(_ref_error(("importance", "burst_hazard"),

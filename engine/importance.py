@@ -72,7 +72,8 @@ def cross_entropy(cfg, plan: Plan, simulate) -> dict:
     k = target_tranche(cfg, plan)
     deal = plan.deal_names.index(plan.tranche_deal[k])
     T = cfg.run.months
-    d = shift_direction(cfg.factor.persistence, T)
+    hz = imp.horizon or T
+    d = shift_direction(cfg.factor.persistence, T, hz)
     dd = float((d * d).sum())
     fit_m = imp.factor_shift is None
     fit_h = imp.burst_hazard is None and _burst_tiltable(cfg)
@@ -81,7 +82,7 @@ def cross_entropy(cfg, plan: Plan, simulate) -> dict:
     n, a = imp.pilot_paths, PILOT_START
     rounds = []
     for r in range(imp.pilot_rounds):
-        src = TiltedDrawSource.for_config(cfg, shift=m, tilted_hazard=h, strata=1)
+        src = TiltedDrawSource.for_config(cfg, shift=m, tilted_hazard=h, strata=1, plan=plan)
         out = simulate(plan, src, a, a + n)
         w, draws = out.weight, src.draws(a, a + n)  # the kernel's weights: the same bits as src.weights
         loss = out.tranche_alloc_loss[:, k] if imp.view == "allocation" else out.tranche_loss[:, k]
@@ -103,8 +104,8 @@ def cross_entropy(cfg, plan: Plan, simulate) -> dict:
             new_m = float(np.clip((s @ proj) / (dd * s.sum()), -MAX_SHIFT, MAX_SHIFT))
         if fit_h:
             B = draws.burst_month.astype(np.int64)
-            burst = B <= T
-            tries = np.minimum(B, T + 1) - 1 + burst
+            burst = B <= hz  # the tilted hazard's months: 1..horizon
+            tries = np.minimum(B, hz + 1) - 1 + burst
             new_h = float(np.clip((s @ burst) / (s @ tries), *HAZARD_RANGE)) if s @ tries > 0 else h
         settled = abs(new_m - m) < 0.02 and (h is None or abs(np.log(new_h / h)) < 0.05)
         m, h = new_m, new_h
@@ -122,9 +123,11 @@ def resolve(cfg, plan: Plan, simulate):
         k = target_tranche(cfg, plan)
         info = {"factor_shift": imp.factor_shift, "burst_hazard": imp.burst_hazard,
                 "target": f"{plan.tranche_deal[k]}.{plan.tranche_names[k]}", "chosen_by": "config", "rounds": [],
-                "strata": strata}
+                "strata": strata, "horizon": imp.horizon or cfg.run.months,
+                "default_floor": imp.default_floor}
         return cfg, info
-    info = {**cross_entropy(cfg, plan, simulate), "strata": strata}
+    info = {**cross_entropy(cfg, plan, simulate), "strata": strata,
+            "horizon": imp.horizon or cfg.run.months, "default_floor": imp.default_floor}
     changes = {"importance.factor_shift": info["factor_shift"], "importance.target": info["target"]}
     if info["burst_hazard"] is not None:
         changes["importance.burst_hazard"] = info["burst_hazard"]

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels.draws import draw_paths
+from kernels.draws import draw_paths, tilt_written_defaults
 from kernels.plan import DrawPlan, Draws
+
+from .compile import compile_plan
 
 RNG = "philox4x32-10"
 """The generator, recorded in the manifest and in a resumable run's identity."""
@@ -23,7 +25,8 @@ RNG = "philox4x32-10"
 def _plan(seed: int, months: int, *, burst_hazard: float = 0.0, burst_month: int | None = None,
           nu: float | None = None, poisson_rate: float | None = None, static_factor: bool = False,
           shift: float = 0.0, direction: np.ndarray | None = None, tilted_hazard: float | None = None,
-          plain_share: float = 0.0, weighted: bool = False, strata: int = 0) -> DrawPlan:
+          plain_share: float = 0.0, weighted: bool = False, strata: int = 0, horizon: int | None = None,
+          default_floor: float = 0.0, tilt_tenant: np.ndarray | None = None) -> DrawPlan:
     return DrawPlan(
         key0=np.uint64(seed & 0xFFFFFFFF), key1=np.uint64((seed >> 32) & 0xFFFFFFFF), months=months,
         n_normals=1 if static_factor else months + 1, burst_hazard=float(burst_hazard),
@@ -31,7 +34,9 @@ def _plan(seed: int, months: int, *, burst_hazard: float = 0.0, burst_month: int
         poisson_rate=float(poisson_rate or 0.0), weighted=weighted, shift=float(shift),
         direction=np.zeros(months + 1) if direction is None else np.ascontiguousarray(direction, dtype=np.float64),
         tilted_hazard=-1.0 if tilted_hazard is None else float(tilted_hazard), plain_share=float(plain_share),
-        strata=int(strata),
+        strata=int(strata), horizon=months if horizon is None else min(int(horizon), months),
+        default_floor=float(default_floor),
+        tilt_tenant=np.zeros(0, dtype=np.uint8) if tilt_tenant is None else np.ascontiguousarray(tilt_tenant, dtype=np.uint8),
     )
 
 
@@ -86,7 +91,10 @@ class DrawSource:
         counts = np.zeros((n, T + 1 if self.poisson_rate is not None else 0), dtype=np.int32)
         key = np.empty(n, dtype=np.uint64)
         weight = np.empty(n)
-        draw_paths(self.plan(), start, eps, expo, burst, winv, counts, key, weight)
+        gp = self.plan()
+        draw_paths(gp, start, eps, expo, burst, winv, counts, key, weight)
+        if gp.default_floor > 0.0:
+            tilt_written_defaults(gp, self.factor_plan, self.credit_plan, start, eps, burst, winv, expo, weight)
         draws = Draws(eps=eps, expo=expo, burst_month=burst, winv=winv, release_counts=counts, key=key, key_late=key,
                       split=np.full(n, T + 1, dtype=np.int32))
         return draws, weight
@@ -108,45 +116,85 @@ class TiltedDrawSource(DrawSource):
     own law: the defensive mixture Q = α·P + (1 − α)·Q_tilt, whose weights never exceed 1/α.
     With ``strata`` K > 1 the factor's projection on the shift direction is stratified under Q
     (path j in cell j mod K; kernels/draws.py ``_stratify``), the weights' formula unchanged.
+    With ``default_floor`` ℓ > 0 the tilted component also raises each tilted tenant's probability
+    of defaulting by the ``horizon`` (default T) given the factor to at least ℓ (kernels/draws.py ``tilted_defaults``); the
+    written-out draws then need the plan's factor and credit parts (``plan``).
     ``weights`` gives each path's dP/dQ; the kernel writes it into PathOutputs.weight."""
 
     weighted = True
 
     def __init__(self, *args, phi: float, shift: float, tilted_hazard: float | None, plain_share: float = 0.0,
-                 strata: int = 1, **kwargs):
+                 strata: int = 1, horizon: int | None = None, default_floor: float = 0.0,
+                 tilt_tenant: np.ndarray | None = None, plan=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.direction = shift_direction(phi, self.T)
+        self.horizon = self.T if horizon is None else min(int(horizon), self.T)
+        self.direction = shift_direction(phi, self.T, self.horizon)
         self.shift = shift
         self.tilted_hazard = tilted_hazard
         self.plain_share = plain_share
         self.strata = strata
+        self.default_floor = default_floor
+        self.tilt_tenant = tilt_tenant
+        self.factor_plan = None if plan is None else plan.factor
+        self.credit_plan = None if plan is None else plan.credit
 
     @classmethod
     def for_config(cls, cfg, shift: float | None = None, tilted_hazard: float | None = None,
-                   strata: int | None = None) -> TiltedDrawSource:
+                   strata: int | None = None, plan=None) -> TiltedDrawSource:
         """The sampling law of ``cfg.importance`` (or of the ``shift``, ``tilted_hazard`` and
-        ``strata`` given; the strata default to :func:`strata_count` of the config)."""
+        ``strata`` given; the strata default to :func:`strata_count` of the config). Tilted
+        defaults need the compiled ``plan`` (compiled here when not given)."""
         imp = cfg.importance
         plain = DrawSource.for_config(cfg)
+        floor = imp.default_floor or 0.0
+        tilt = None
+        if floor > 0.0:
+            if plan is None:
+                plan = compile_plan(cfg)
+            tilt = tilted_tenants(cfg, plan)
         return cls(plain.seed, plain.T, plain.n_tenants, burst_hazard=plain.burst_hazard, burst_month=plain.burst_month,
                    student_t_dof=plain.nu, poisson_rate=plain.poisson_rate, static_factor=plain.static_factor,
                    phi=cfg.factor.persistence, shift=imp.factor_shift if shift is None else shift,
                    tilted_hazard=imp.burst_hazard if tilted_hazard is None else tilted_hazard, plain_share=imp.plain_share,
-                   strata=strata_count(imp.strata, cfg.run.paths) if strata is None else strata)
+                   strata=strata_count(imp.strata, cfg.run.paths) if strata is None else strata,
+                   horizon=imp.horizon, default_floor=floor, tilt_tenant=tilt,
+                   plan=plan if floor > 0.0 else None)
 
     def plan(self) -> DrawPlan:
         hq = self.tilted_hazard if tiltable_burst(self.burst_hazard, self.burst_month) else None
         return _plan(self.seed, self.T, **self._common(), weighted=True, shift=self.shift, direction=self.direction,
-                     tilted_hazard=hq, plain_share=self.plain_share, strata=self.strata)
+                     tilted_hazard=hq, plain_share=self.plain_share, strata=self.strata,
+                     horizon=self.horizon, default_floor=self.default_floor, tilt_tenant=self.tilt_tenant)
 
     def weights(self, start: int, stop: int) -> np.ndarray:
         return self._write(start, stop)[1]
 
 
-def shift_direction(phi: float, months: int) -> np.ndarray:
-    """The direction d of the factor shift: the normals eps[0] (Y_0) and eps[1..T] (innovations)
-    shifted by m·d move the mean of every Y_t by m, since m = φ·m + sqrt(1 − φ²)·m·d_t."""
+def tilted_tenants(cfg, plan) -> np.ndarray:
+    """u1[N]: the tenants whose defaults ``importance.default_floor`` tilts: those with a lease in the
+    target's deal (the deal of ``importance.target``, else the first deal, as engine/importance.py
+    chooses the target), less any forced to default within the horizon (their month is fixed)."""
+    imp = cfg.importance
+    deal_name = imp.target.partition(".")[0] if imp.target else cfg.deals[0].name
+    d = plan.deal_names.index(deal_name)
+    pool = plan.pool
+    tenants = pool.ctrl_tenant[pool.deal_ctrl_ptr[d]:pool.deal_ctrl_ptr[d + 1]]
+    tilt = np.zeros(len(plan.tenant_names), dtype=np.uint8)
+    tilt[tenants] = 1
+    tilt[plan.credit.tenant_forced <= cfg.run.months] = 0
+    if not tilt.any():
+        raise ValueError(f"importance.default_floor: deal {deal_name!r} has no tenant whose default could be tilted "
+                         "(no lease of its own, or every tenant forced to default); omit `default_floor`")
+    return tilt
+
+
+def shift_direction(phi: float, months: int, horizon: int | None = None) -> np.ndarray:
+    """The direction d of the factor shift: the normals eps[0] (Y_0) and eps[1..h] (innovations to
+    the horizon h, default T) shifted by m·d move the mean of every Y_t, t ≤ h, by m, since
+    m = φ·m + sqrt(1 − φ²)·m·d_t; after h the shift decays as φ^(t−h)·m."""
     d = np.full(months + 1, np.sqrt((1.0 - phi) / (1.0 + phi)) if phi < 1.0 else 0.0)
+    if horizon is not None:
+        d[horizon + 1:] = 0.0
     d[0] = 1.0
     return d
 
@@ -200,12 +248,13 @@ class FixedDraws:
         )
 
 
-def draw_source(cfg, tilted: bool = True) -> DrawSource | FixedDraws:
+def draw_source(cfg, tilted: bool = True, plan=None) -> DrawSource | FixedDraws:
     """The draws a config runs on: the counter-based generator (tilted when ``[importance]`` is resolved, see
-    engine/importance.py, unless ``tilted=False``), or the fixed inputs of a deterministic what-if."""
+    engine/importance.py, unless ``tilted=False``), or the fixed inputs of a deterministic what-if.
+    ``plan``: the config's compiled plan, which tilted defaults need (compiled when not given)."""
     if cfg.deterministic is not None:
         return FixedDraws(cfg.run.months, len(cfg.tenants))
     imp = cfg.importance
     if tilted and imp is not None and imp.factor_shift is not None:
-        return TiltedDrawSource.for_config(cfg)
+        return TiltedDrawSource.for_config(cfg, plan=plan)
     return DrawSource.for_config(cfg)

@@ -8,8 +8,11 @@ scenarios), and a path is the same numbers whichever thread, chunk or backend dr
 
 import math
 
+import numpy as np
+
 from ._jit import jit
-from .credit import default_month
+from .credit import class_cumulative_hazard, default_month
+from .factor import factor_path
 from .philox import gamma_variate, norm_ppf, normals, poisson_variate, uniform_at, uniform_pair, word64
 
 STREAM_FACTOR, STREAM_DEFAULT, STREAM_BURST, STREAM_TCOPULA, STREAM_RELEASES, STREAM_LEASE_KEY, STREAM_MIXTURE = range(7)
@@ -35,6 +38,17 @@ def burst_month(u, h, fixed, T):
 
 
 @jit
+def tilted_burst_month(u, hq, h, hz, T):
+    """B from the uniform u under the hazard hq in months 1..hz and h after (0 < h, hq < 1), by
+    inversion of P(B > k) = (1 − hq)^k to hz and (1 − hq)^hz·(1 − h)^(k − hz) after; T+1: none by T."""
+    b = burst_month(u, hq, -1, T)
+    if b <= hz:
+        return b
+    rest = math.ceil((math.log1p(-u) - hz * math.log1p(-hq)) / math.log1p(-h))
+    return int(min(hz + max(rest, 1.0), float(T + 1)))
+
+
+@jit
 def path_draws(gp, path, eps, counts):
     """Draw path ``path``'s factor normals into ``eps`` (f8[T+1]) and, in Poisson mode, its chip
     releases into ``counts`` (i4[T+1]). Returns (B, 1/sqrt(W), the lease-option key, dP/dQ).
@@ -42,8 +56,9 @@ def path_draws(gp, path, eps, counts):
     Under importance sampling a path is drawn from the tilted component unless its mixture uniform
     falls below α; the tilted component shifts the normals by m·d and draws B with the tilted
     hazard. With K > 1 strata the projection of the normals on d is stratified under the mixture
-    and the component drawn given it (``_stratify``). The weight is evaluated at the drawn point for
-    every path (the defensive mixture)."""
+    and the component drawn given it (``_stratify``). The log-ratio is evaluated at the drawn point
+    for every path: with the tilted defaults' (``tilted_defaults``) it makes the path's weight
+    (``mixture_weight``, the defensive mixture)."""
     T = gp.months
     normals(gp.key0, gp.key1, STREAM_FACTOR, path, eps, gp.n_normals)
     for t in range(gp.n_normals, T + 1):
@@ -71,23 +86,14 @@ def path_draws(gp, path, eps, counts):
     h = gp.burst_hazard
     if gp.weighted and gp.tilted_hazard >= 0.0:
         hq = gp.tilted_hazard
-        b = burst_month(u_burst, hq if tilted else h, -1, T)
-        fails = min(b, T + 1) - 1  # months without a burst before it (B = T+1: none by T)
+        hz = gp.horizon
+        b = tilted_burst_month(u_burst, hq, h, hz, T) if tilted else burst_month(u_burst, h, -1, T)
+        fails = min(b, hz + 1) - 1  # months to the horizon without a burst before it
         log_ratio += fails * (math.log1p(-hq) - math.log1p(-h))
-        if b <= T:
+        if b <= hz:
             log_ratio += math.log(hq) - math.log(h)
     else:
         b = burst_month(u_burst, h, gp.burst_month, T)
-    weight = 1.0
-    if gp.weighted:
-        a = gp.plain_share
-        if a > 0.0:
-            # 1 / (α + (1 − α)·e^ℓ), as −logaddexp(ln α, ln(1 − α) + ℓ)
-            x, y = math.log(a), math.log1p(-a) + log_ratio
-            hi = max(x, y)
-            weight = math.exp(-(hi + math.log1p(math.exp(-abs(x - y)))))
-        else:
-            weight = math.exp(-log_ratio)
     winv = 1.0
     if gp.nu > 0.0:
         chi2 = 2.0 * gamma_variate(gp.key0, gp.key1, STREAM_TCOPULA, path, 0.5 * gp.nu)
@@ -96,7 +102,21 @@ def path_draws(gp, path, eps, counts):
         for t in range(T + 1):
             counts[t] = poisson_variate(uniform_at(gp.key0, gp.key1, STREAM_RELEASES, path, t), gp.poisson_rate)
     key = word64(gp.key0, gp.key1, STREAM_LEASE_KEY, path)
-    return b, winv, key, weight
+    return b, winv, key, log_ratio, tilted and gp.weighted
+
+
+@jit
+def mixture_weight(gp, log_ratio):
+    """dP/dQ of a path whose tilted component has ln dQ_tilt/dP = ``log_ratio`` at its draws: 1 for
+    the model's own law, else 1 / (α + (1 − α)·e^ℓ), as −logaddexp(ln α, ln(1 − α) + ℓ)."""
+    if not gp.weighted:
+        return 1.0
+    a = gp.plain_share
+    if a > 0.0:
+        x, y = math.log(a), math.log1p(-a) + log_ratio
+        hi = max(x, y)
+        return math.exp(-(hi + math.log1p(math.exp(-abs(x - y)))))
+    return math.exp(-log_ratio)
 
 
 @jit
@@ -190,18 +210,120 @@ def tenant_defaults(gp, path, H, tenant_class, tenant_forced, surv, tau):
 
 
 @jit
+def tilt_hazards(gp, H, surv, lam, surv_tilt):
+    """Per class c, the factor λ_c by which the tilted component scales a tilted tenant's cumulative
+    hazard up to the sampling law's horizon h (DrawPlan.horizon), so that its probability of
+    defaulting by h given the factor is at least the floor ℓ: λ_c = −ln(1 − ℓ)/H_c(h) when
+    1 − e^{−H_c(h)} < ℓ, else 1. The tilted hazard is λ_c·H_c(t) to h and H_c(t) + (λ_c − 1)·H_c(h)
+    after it. ``surv_tilt[c]`` is the survivor cut of ``tenant_defaults`` for it."""
+    T = H.shape[1] - 1
+    hm = gp.horizon
+    goal = -math.log1p(-gp.default_floor)
+    for c in range(H.shape[0]):
+        h = H[c, hm]
+        if 0.0 < h < goal:
+            lam[c] = goal / h
+            surv_tilt[c] = math.exp(-(goal - h) - H[c, T]) * SURVIVOR_MARGIN
+        else:
+            lam[c] = 1.0
+            surv_tilt[c] = surv[c]
+
+
+@jit
+def default_log_ratio(Hc, m, lam, hm):
+    """ln Q/P of a tenant's default month m (T+1: none by T) when Q scales its cumulative hazard by λ
+    up to month hm (``tilt_hazards``): for m ≤ hm, ln[(e^{−λH(m−1)} − e^{−λH(m)}) / (e^{−H(m−1)} −
+    e^{−H(m)})] = −(λ − 1)·H(m−1) + ln[expm1(−λΔ) / expm1(−Δ)] with Δ = H(m) − H(m−1); after hm
+    (or never), −(λ − 1)·H(hm), the two laws' odds of surviving to hm."""
+    if m > hm:
+        return -(lam - 1.0) * Hc[hm]
+    a = Hc[m - 1]
+    step = Hc[m] - a
+    r = math.expm1(-lam * step) / math.expm1(-step) if step > 0.0 else lam
+    return -(lam - 1.0) * a + math.log(r)
+
+
+@jit
+def tilted_defaults(gp, path, H, tenant_class, tenant_forced, surv, lam, surv_tilt, tilted, tau, expo):
+    """``tenant_defaults`` under the defensive mixture with tilted defaults (docs/model.md §9): on a
+    path of the tilted component each tilted tenant (DrawPlan.tilt_tenant) draws its default month
+    from the same uniform with its class's tilted hazard (``tilt_hazards``), by inversion: the
+    untilted hazard's threshold −ln(U)/λ_c if the month is by the horizon h, else
+    −ln(U) − (λ_c − 1)·H_c(h). Returns ln dQ_tilt/dP of the default months, on every path (the
+    mixture's weight needs it at the drawn point). When ``expo`` has a row, each tenant's
+    threshold goes into it (the draws written out, which the kernel turns into the same months)."""
+    N = tau.shape[0]
+    T = H.shape[1] - 1
+    hm = gp.horizon
+    log_ratio = 0.0
+    write = expo.shape[0] > 0
+    for j in range((N + 1) >> 1):
+        u0, u1 = uniform_pair(gp.key0, gp.key1, STREAM_DEFAULT, path, j)
+        for i in range(2 * j, min(2 * j + 2, N)):
+            u = u0 if i == 2 * j else u1
+            c = tenant_class[i]
+            scale = lam[c] if gp.tilt_tenant[i] else 1.0
+            m = T + 1
+            if scale != 1.0 and tilted:
+                e = -math.log(u)
+                early = scale * H[c, hm]
+                e = e / scale if e <= early else e - (early - H[c, hm])
+                if write:
+                    expo[i] = e
+                if u >= surv_tilt[c]:
+                    m = default_month(H[c], e)
+            else:
+                if write:
+                    expo[i] = -math.log(u)
+                if u >= surv[c]:
+                    m = default_month(H[c], -math.log(u))
+            if scale != 1.0:
+                log_ratio += default_log_ratio(H[c], m, scale, hm)
+            forced = tenant_forced[i]
+            tau[i] = forced if forced < m else m
+    return log_ratio
+
+
+@jit
 def draw_paths(gp, start, eps, expo, burst, winv, counts, key, weight):
     """Write out the draws of paths start, start+1, ... (one row each): the numbers the kernel
-    draws for itself, for traces, nested re-simulation, the importance pilot and tests."""
+    draws for itself, for traces, nested re-simulation, the importance pilot and tests. With tilted
+    defaults (DrawPlan.default_floor > 0) the thresholds and weights need the factor's hazards:
+    ``tilt_written_defaults`` then rewrites them."""
     for p in range(eps.shape[0]):
         path = start + p
-        b, w, k, wt = path_draws(gp, path, eps[p], counts[p])
+        b, w, k, lr, _ = path_draws(gp, path, eps[p], counts[p])
         burst[p] = b
         winv[p] = w
         key[p] = k
-        weight[p] = wt
+        weight[p] = mixture_weight(gp, lr)
         for i in range(expo.shape[1]):
             expo[p, i] = -math.log(uniform_at(gp.key0, gp.key1, STREAM_DEFAULT, path, i))
+
+
+@jit
+def tilt_written_defaults(gp, fp, cp, start, eps, burst, winv, expo, weight):
+    """The thresholds and weights of written-out paths (``draw_paths``) under tilted defaults: each
+    path's factor and class hazards rebuilt from its draws as the kernel builds them, then
+    ``tilted_defaults`` with the path's own component."""
+    T = gp.months
+    X = np.empty(T + 1)
+    H = np.empty((cp.class_c.shape[0], T + 1))
+    surv = np.empty(cp.class_c.shape[0])
+    lam = np.empty_like(surv)
+    surv_tilt = np.empty_like(surv)
+    tau = np.empty(cp.tenant_class.shape[0], dtype=np.int32)
+    counts = np.zeros(T + 1, dtype=np.int32)
+    scratch = np.empty(T + 1)
+    for p in range(eps.shape[0]):
+        path = start + p
+        _, _, _, lr, tilted = path_draws(gp, path, scratch, counts)
+        factor_path(eps[p], fp.phi, fp.innovation_scale, burst[p], fp.burst_shift, X)
+        class_cumulative_hazard(X, cp.class_c, cp.class_sqrt_rho, cp.class_inv_sqrt_1mrho, winv[p], cp.hazard_table, H)
+        class_survival(H, surv)
+        tilt_hazards(gp, H, surv, lam, surv_tilt)
+        lr += tilted_defaults(gp, path, H, cp.tenant_class, cp.tenant_forced, surv, lam, surv_tilt, tilted, tau, expo[p])
+        weight[p] = mixture_weight(gp, lr)
 
 
 @jit

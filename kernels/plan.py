@@ -323,6 +323,12 @@ class DrawPlan(NamedTuple):
     plain_share : float        α of the defensive mixture α·P + (1 − α)·Q_tilt
     strata : int               K cells of the factor's projection on ``direction`` (path j in cell
                                j mod K); 0 or 1: not stratified
+    horizon : int              h ≤ T: the burst hazard and the defaults are tilted in months 1..h
+                               only (``direction`` is 0 after h)
+    default_floor : float      ℓ: on the tilted component a tilted tenant's probability of defaulting
+                               by ``horizon`` given the factor is raised to at least ℓ (0: defaults
+                               not tilted)
+    tilt_tenant : u1[N]        which tenants' defaults are tilted (empty when ``default_floor`` is 0)
     """
 
     key0: np.uint64
@@ -339,6 +345,9 @@ class DrawPlan(NamedTuple):
     tilted_hazard: float
     plain_share: float
     strata: int
+    horizon: int
+    default_floor: float
+    tilt_tenant: np.ndarray
 
 
 class Draws(NamedTuple):

@@ -7,7 +7,7 @@ import numpy as np
 from ._jit import jit
 from .collateral import value_indices
 from .credit import class_cumulative_hazard, default_month, network_defaults
-from .draws import class_survival, path_draws, tenant_defaults
+from .draws import class_survival, mixture_weight, path_draws, tenant_defaults, tilt_hazards, tilted_defaults
 from .factor import factor_path
 from .leases import deal_collections
 from .plan import COVERAGE_CAP, FACTOR_LO, FACTOR_WIDTH, FAN_BINS, GPU_LO, GPU_WIDTH, L_FACTOR, L_GPU_INDEX, N_SRC, SRC_ABS, SRC_RECOVERY, SRC_RVG, SRC_SALE
@@ -27,17 +27,16 @@ def simulate_paths(fp, cp, col, pool, dp, net, gp, start, draws, out, sc, ledger
     When ``record`` is true, ``ledger`` (f8[D, T+1, n_cols]), ``sledger`` (f8[S, T+1]) and
     ``tledger`` (f8[K, T+1, 3]) receive the monthly statement of every deal; otherwise they may be empty.
     """
-    X, H, tau, gidx, sidx, midx, flows, lost, adj_g, adj_s, drent, cash, st, tcash, eps, counts, surv = sc
+    X, H, tau, gidx, sidx, midx, flows, lost, adj_g, adj_s, drent, cash, st, tcash, eps, counts, surv, lam, surv_tilt = sc
     T = X.shape[0] - 1
     midx_used = midx if pool.dyn_lease.shape[0] > 0 else midx[:0]
     generate = draws.eps.shape[0] == 0
     for p in range(out.cascade.shape[0]):
         path = start + p
         if generate:
-            burst, winv, key, weight = path_draws(gp, path, eps, counts)
+            burst, winv, key, log_ratio, tilted = path_draws(gp, path, eps, counts)
             key_late = key
             split = T + 1
-            out.weight[p] = weight
         else:
             for t in range(T + 1):
                 eps[t] = draws.eps[p, t]
@@ -54,7 +53,13 @@ def simulate_paths(fp, cp, col, pool, dp, net, gp, start, draws, out, sc, ledger
         class_cumulative_hazard(X, cp.class_c, cp.class_sqrt_rho, cp.class_inv_sqrt_1mrho, winv, cp.hazard_table, H)
         if generate:
             class_survival(H, surv)
-            tenant_defaults(gp, path, H, cp.tenant_class, cp.tenant_forced, surv, tau)
+            if gp.default_floor > 0.0:
+                tilt_hazards(gp, H, surv, lam, surv_tilt)
+                log_ratio += tilted_defaults(gp, path, H, cp.tenant_class, cp.tenant_forced, surv, lam, surv_tilt,
+                                             tilted, tau, eps[:0])
+            else:
+                tenant_defaults(gp, path, H, cp.tenant_class, cp.tenant_forced, surv, tau)
+            out.weight[p] = mixture_weight(gp, log_ratio)
         else:
             for i in range(tau.shape[0]):
                 m = default_month(H[cp.tenant_class[i]], draws.expo[p, i])
@@ -131,7 +136,7 @@ def _deal_controls(p, pool, cp, H, tau, out):
     """Each deal's control variate (PathOutputs.deal_control), its tenants weighted by what their
     leases bring to the pool balance P0 (PoolPlan.ctrl_weight): given the factor (and W), a tenant's
     own default by T has probability 1 − e^{−H_T} exactly, so the deviation has mean 0 under the
-    model's law and under importance sampling alike (the tenants' draws are not tilted). Taken
+    model's law, and w·C has mean 0 under importance sampling (also with tilted defaults). Taken
     before the network moves any default month; tenants forced by T are left out."""
     T = H.shape[1] - 1
     for d in range(out.deal_control.shape[1]):
@@ -186,6 +191,7 @@ def _scratch(T, n_classes, n_tenants, n_tranches):
         np.empty(T + 1), np.empty(T + 1), np.empty(T + 1), np.empty((N_SRC, T + 1)), np.empty(T + 1),
         np.empty(T + 1), np.empty(T + 1), np.empty(T + 2), np.empty(T + 1), np.empty((STATE_ROWS, n_tranches)),
         np.zeros((n_tranches, T + 1)), np.empty(T + 1), np.zeros(T + 1, dtype=np.int32), np.empty(n_classes),
+        np.empty(n_classes), np.empty(n_classes),
     )
 
 

@@ -599,3 +599,181 @@ def test_report_and_cli_say_which_estimator_ran(tmp_path, capsys):
                     '[importance]\nfactor_shift = -1.0\n', encoding="utf-8")
     assert main(["run", str(path), "--out", str(tmp_path / "cli"), "--no-progress", "--no-report"]) == 0
     assert "Estimator: base: importance sampling towards d.A" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- tilted defaults
+
+
+def _explicit_tilted_hazard(H, lam, hm):
+    """The tilted cumulative hazard written out: λ·H(t) to month hm, H(t) + (λ − 1)·H(hm) after it."""
+    HQ = H.copy()
+    HQ[:hm + 1] *= lam
+    HQ[hm + 1:] += (lam - 1.0) * H[hm]
+    return HQ
+
+
+def _month_probabilities(H):
+    """P(τ = m) for m = 1..T, and P(τ > T), of a cumulative hazard H[0..T]."""
+    s = np.exp(-H)
+    return np.append(s[:-1] - s[1:], s[-1])
+
+
+@pytest.mark.parametrize("lam, hm", [(7.5, 12), (2.0, 30), (40.0, 1)])
+def test_default_log_ratio_equals_the_ratio_of_the_two_laws_month_probabilities(lam, hm):
+    from kernels.draws import default_log_ratio
+
+    rng = np.random.default_rng(3)
+    H = np.concatenate([[0.0], np.cumsum(rng.uniform(1e-4, 4e-3, 30))])
+    H[5] = H[4]  # a month with no hazard: τ = 5 is impossible under both laws
+    P, Q = _month_probabilities(H), _month_probabilities(_explicit_tilted_hazard(H, lam, hm))
+    for m in range(1, 32):
+        if m == 5:
+            assert P[4] == 0.0 and Q[4] == 0.0
+            continue
+        ref = math.log(Q[m - 1] / P[m - 1])
+        assert default_log_ratio(H, m, lam, hm) == pytest.approx(ref, rel=1e-9, abs=1e-12), m
+
+
+def test_tilted_default_months_are_the_first_months_the_explicit_tilted_hazard_reaches_the_draw():
+    """tilted_defaults against a naive oracle: τ_i = first t with H_Q(t) ≥ −ln U_i for the tilted
+    tenants of a tilted path, H(t) for the others and on a plain path; the written thresholds
+    give the same months through the untilted hazard; λ brings P(τ ≤ h | factor) to the floor."""
+    from engine.rng import _plan
+    from kernels.credit import default_month
+    from kernels.draws import STREAM_DEFAULT, class_survival, tilt_hazards, tilted_defaults
+    from kernels.philox import uniform_at
+
+    T, hm, floor, N = 36, 20, 0.6, 41
+    rng = np.random.default_rng(5)
+    H = np.vstack([np.concatenate([[0.0], np.cumsum(rng.uniform(lo, 2 * lo, T))]) for lo in (2e-4, 3e-3, 0.05)])
+    tenant_class = (np.arange(N) % 3).astype(np.int32)
+    tilt = (np.arange(N) % 4 != 0).astype(np.uint8)
+    gp = _plan(2024, T, weighted=True, default_floor=floor, horizon=hm, tilt_tenant=tilt)
+    surv, lam, surv_tilt = np.empty(3), np.empty(3), np.empty(3)
+    class_survival(H, surv)
+    tilt_hazards(gp, H, surv, lam, surv_tilt)
+    goal = -np.log1p(-floor)
+    for c in range(3):
+        if H[c, hm] < goal:
+            assert 1.0 - np.exp(-lam[c] * H[c, hm]) == pytest.approx(floor, rel=1e-12)
+        else:
+            assert lam[c] == 1.0  # already at or above the floor: untouched
+    assert (lam[:2] > 1.0).all() and lam[2] == 1.0
+    forced = np.full(N, T + 1, dtype=np.int32)
+    checked = 0
+    for path in range(300):
+        for tilted in (True, False):
+            tau = np.empty(N, dtype=np.int32)
+            expo = np.empty(N)
+            lr = tilted_defaults(gp, path, H, tenant_class, forced, surv, lam, surv_tilt, tilted, tau, expo)
+            ref_lr = 0.0
+            for i in range(N):
+                c = tenant_class[i]
+                e = -math.log(uniform_at(gp.key0, gp.key1, STREAM_DEFAULT, path, i))
+                HQ = _explicit_tilted_hazard(H[c], lam[c], hm) if (tilt[i] and tilted) else H[c]
+                hit = np.flatnonzero(HQ[1:] >= e)
+                m = int(hit[0]) + 1 if hit.size else T + 1
+                assert tau[i] == m, (path, i, tilted)
+                assert default_month(H[c], expo[i]) == m
+                if tilt[i] and lam[c] != 1.0:
+                    Q = _month_probabilities(_explicit_tilted_hazard(H[c], lam[c], hm))
+                    ref_lr += math.log(Q[m - 1] / _month_probabilities(H[c])[m - 1])
+                checked += m <= T
+            assert lr == pytest.approx(ref_lr, rel=1e-9, abs=1e-12)
+    assert checked > 1000  # the oracle saw plenty of defaults, early and late
+
+
+
+def test_written_draws_with_tilted_defaults_give_the_kernels_paths_and_weights():
+    from engine.compile import compile_plan
+    from engine.run import simulate, simulate_draws
+
+    cfg = with_importance(make_config(), factor_shift=-0.7, burst_hazard=0.03, default_floor=0.4, horizon=18)
+    plan = compile_plan(cfg)
+    src = TiltedDrawSource.for_config(cfg, plan=plan)
+    own = simulate(plan, src, 100, 400)
+    written = simulate_draws(plan, src.draws(100, 400))
+    np.testing.assert_array_equal(src.weights(100, 400), own.weight)
+    for f in ("tranche_loss", "tranche_alloc_loss", "deal_net_loss", "deal_defaults", "deal_renewals"):
+        np.testing.assert_array_equal(getattr(own, f), getattr(written, f), err_msg=f)
+    plain = simulate(plan, TiltedDrawSource.for_config(with_importance(make_config(), factor_shift=-0.7,
+                                                                       burst_hazard=0.03, horizon=18)), 100, 400)
+    assert own.deal_defaults.mean() > 1.1 * plain.deal_defaults.mean()  # the tilt made defaults commoner
+
+
+def test_a_single_tenants_tilted_default_probability_is_unbiased_for_the_closed_form():
+    """One tenant, static factor, tilted to a floor of 0.5 up to the horizon, month 24 of 48: the weighted
+    share of paths where it defaults by T (the allocation EL of a 0–100% tranche at LGD 1)
+    against the Vasicek horizon PD E_x[1 − (1 − q(x))^T]; also beyond the tilt's horizon."""
+    T, pd_, rho = 48, 0.004, 0.35
+    cfg = homogeneous_config(1, pd_, rho, T, recovery_rate=0.0, points=[(0.0, 1.0)], paths=20_000, seed=41)
+    c = float(calibrate_thresholds([pd_], [rho], persistence=1.0, student_t_dof=None, method="unconditional")[0])
+    res = run(with_importance(cfg, target="pool.T0", view="allocation", default_floor=0.5, horizon=24))
+    row = res.tranches.set_index(["view", "tranche"]).loc[("allocation", "T0")]
+    ref = binomial_tranche_el(1, c, rho, T, 1.0, 0.0, 1.0)
+    assert abs(row["el"] - ref) < 3.5 * row["el_se"], (row["el"], ref, row["el_se"])
+    plain = run(cfg).tranches.set_index(["view", "tranche"]).loc[("allocation", "T0")]
+    assert row["el_se"] ** 2 < plain["el_se"] ** 2 / 1.5  # the point of the tilt
+    info = res.manifest["scenarios"]["base"]["importance"]
+    assert info["default_floor"] == 0.5 and info["horizon"] == 24
+    assert abs(info["weight_mean"] - 1.0) < 4 * info["weight_mean_se"]
+
+
+def test_a_pool_with_tilted_defaults_agrees_with_the_binomial_mixture():
+    """The 100-name pool of the binomial-mixture test, target 10–15% with the floor at its
+    detachment's default share (0.15 / LGD 0.6): every tranche within 3.5 SE of the reference."""
+    n_names, T, r, pd_, rho = 100, 60, 0.4, 0.02, 0.30
+    cfg = homogeneous_config(n_names, pd_, rho, T, recovery_rate=r, points=POINTS, paths=20_000, seed=78)
+    c = float(calibrate_thresholds([pd_], [rho], persistence=1.0, student_t_dof=None, method="unconditional")[0])
+    res = run(with_importance(cfg, target="pool.T3", view="allocation", default_floor=0.25))
+    alloc = res.tranches[res.tranches["view"] == "allocation"].set_index("tranche")
+    for j, (a, d) in enumerate(POINTS):
+        ref = binomial_tranche_el(n_names, c, rho, T, 1 - r, a, d)
+        for col in ("el", "el_cv"):
+            el, se = alloc.loc[f"T{j}", col], alloc.loc[f"T{j}", col + "_se"]
+            assert abs(el - ref) < 3.5 * se, (j, col, el, ref, se)
+
+
+@pytest.mark.parametrize("section, where, message", [
+    ({"default_floor": 0.0}, "importance.default_floor", "greater than 0"),
+    ({"default_floor": 1.0}, "importance.default_floor", "less than 1"),
+    ({"horizon": 0}, "importance.horizon", "greater than or equal to 1"),
+    ({"horizon": 10_000}, "importance.horizon", "past the run's horizon"),
+])
+def test_bad_default_tilts_name_the_field(section, where, message):
+    d = base_dict()
+    d["importance"] = section
+    with pytest.raises(ConfigError) as exc:
+        validate_config(d)
+    assert any(p == where and message in m for p, m in exc.value.errors), exc.value.errors
+
+
+def test_a_horizon_confines_the_shift_and_the_burst_tilt_to_its_months():
+    """horizon h = 12 of 24 months, φ = 0.9, α = 0: under Q the factor level Y_t has mean m to h and
+    φ^(t−h)·m after; the burst month has P_Q(B ≤ k) = 1 − (1 − h_Q)^k to h and
+    1 − (1 − h_Q)^h·(1 − h)^(k−h) after (each within 4 binomial SE); the weighted frequencies of
+    the same events are the model's probabilities (within 4 SE)."""
+    from kernels.factor import factor_path
+
+    d = base_dict()
+    d["factor"]["persistence"] = 0.9
+    cfg = make_config(d)
+    h, T, hz, m, hq = cfg.factor.burst.monthly_hazard, cfg.run.months, 12, -1.5, 0.06
+    src = TiltedDrawSource.for_config(with_importance(cfg, factor_shift=m, burst_hazard=hq, plain_share=0.0,
+                                                      horizon=hz, strata=1))
+    n = 40_000
+    draws, w = src.draws(0, n), src.weights(0, n)
+    X = np.empty((n, T + 1))
+    for p in range(n):  # without the burst's own shift, to see the normals' shift alone
+        factor_path(draws.eps[p], 0.9, math.sqrt(1 - 0.81), T + 1, 0.0, X[p])
+    for t in (0, 6, hz, hz + 6, T):
+        want = m if t <= hz else m * 0.9 ** (t - hz)
+        assert abs(X[:, t].mean() - want) < 4 * X[:, t].std() / math.sqrt(n), (t, X[:, t].mean(), want)
+    B = draws.burst_month
+    for k in (3, hz, hz + 5, T):
+        q = 1 - (1 - hq) ** min(k, hz) * (1 - h) ** max(k - hz, 0)
+        f = (B <= k).mean()
+        assert abs(f - q) < 4 * math.sqrt(q * (1 - q) / n), (k, f, q)
+        x = w * (B <= k)
+        assert abs(x.mean() - (1 - (1 - h) ** k)) < 4 * x.std(ddof=1) / math.sqrt(n), k
+    assert abs(w.mean() - 1.0) < 4 * w.std(ddof=1) / math.sqrt(n)
