@@ -1616,6 +1616,13 @@ class Config(_Section):
                                    f"must divide run.paths = {n} (after any --paths or scenario override) with at least 2 "
                                    "paths a stratum (every stratum holds the same number of paths); choose a divisor, "
                                    "or 1 for none", imp.strata))
+        if imp.default_floor is not None and self.deterministic is None:
+            name = imp.target.partition(".")[0] if imp.target else self.deals[0].name
+            deal = next((d for d in self.deals if d.name == name), None)
+            if deal is not None and deal.leases is None and deal.lease_tape is None:
+                errs.append(_ref_error(("importance", "default_floor"), f"deal {name!r} has no leases of its own (its "
+                                       "collateral is other deals' tranches, whose tenants are not tilted); target a deal "
+                                       "with leases, or omit `default_floor`", imp.default_floor))
         if imp.horizon is not None and imp.horizon > self.run.months and self.deterministic is None:
             errs.append(_ref_error(("importance", "horizon"), f"is past the run's horizon run.months = {self.run.months} "
                                    "(after any scenario override); omit it for the whole horizon", imp.horizon))

@@ -1,9 +1,11 @@
 """Importance sampling of the AI-demand factor: choosing the sampling law (docs/model.md §9).
 
 Under the sampling law Q a share ``plain_share`` of the paths keep the model's own law and on the
-others the factor's normals are shifted by m·d (so every Y_t has mean m instead of 0; engine/rng.py
-``shift_direction``) and, when the burst month is random, it is drawn with a tilted monthly hazard
-h_Q instead of h (a defensive mixture: every weight stays below 1/plain_share). Each path carries the likelihood ratio dP/dQ; every statistic is
+others the factor's normals are shifted by m·d (so every Y_t to the horizon h_I has mean m instead
+of 0; engine/rng.py ``shift_direction``) and, when the burst month is random, it is drawn with a
+tilted monthly hazard h_Q instead of h in months 1..h_I (a defensive mixture: every weight stays
+below 1/plain_share); with ``default_floor`` the target deal's defaults are tilted too
+(kernels/draws.py ``tilted_defaults``). The horizon and the floor are the user's. Each path carries the likelihood ratio dP/dQ; every statistic is
 weighted by it (engine/stats.py), so every estimate stays unbiased for the model's own law P.
 
 The parameters (m, h_Q) are the user's (``[importance]``) or chosen by the cross-entropy method
@@ -12,7 +14,7 @@ law, whose density is ∝ L·p for the target tranche's loss L, by maximising th
 log-likelihood of pilot paths. For the normal mean shift along d and the geometric burst month the
 maximiser is explicit:
 
-    m ← Σ s_i (d·ε_i) / (|d|² Σ s_i),     h_Q ← Σ s_i 1{B_i ≤ T} / Σ s_i (min(B_i, T+1) − 1 + 1{B_i ≤ T}),
+    m ← Σ s_i (d·ε_i) / (|d|² Σ s_i),     h_Q ← Σ s_i 1{B_i ≤ h_I} / Σ s_i (min(B_i, h_I+1) − 1 + 1{B_i ≤ h_I}),
 
 with s_i = w_i·L_i. While fewer than ``MIN_HITS`` of the pilot's paths give the target a loss, the
 rounds climb towards it on the deal's net loss instead (multi-level CE: s_i = w_i·1{NL_i ≥ γ}, γ
@@ -123,11 +125,11 @@ def resolve(cfg, plan: Plan, simulate):
         k = target_tranche(cfg, plan)
         info = {"factor_shift": imp.factor_shift, "burst_hazard": imp.burst_hazard,
                 "target": f"{plan.tranche_deal[k]}.{plan.tranche_names[k]}", "chosen_by": "config", "rounds": [],
-                "strata": strata, "horizon": imp.horizon or cfg.run.months,
+                "strata": strata, "horizon": imp.horizon,
                 "default_floor": imp.default_floor}
         return cfg, info
     info = {**cross_entropy(cfg, plan, simulate), "strata": strata,
-            "horizon": imp.horizon or cfg.run.months, "default_floor": imp.default_floor}
+            "horizon": imp.horizon, "default_floor": imp.default_floor}
     changes = {"importance.factor_shift": info["factor_shift"], "importance.target": info["target"]}
     if info["burst_hazard"] is not None:
         changes["importance.burst_hazard"] = info["burst_hazard"]

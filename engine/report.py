@@ -634,7 +634,7 @@ def estimator_line(manifest: dict, scenarios: list[str]) -> str:
             law += f", {imp['strata']:,} strata along the shift"
         if imp.get("default_floor"):
             law += f", the target deal's defaults tilted to at least {imp['default_floor']:.3g}"
-        if imp.get("horizon") and imp["horizon"] < manifest.get("months", imp["horizon"] + 1):
+        if imp.get("horizon"):
             law += f", tilted to month {imp['horizon']}"
         parts.append(f"{name}: importance sampling towards {imp['target']} ({law}; chosen by {imp['chosen_by']}; "
                      f"weights' mean {imp['weight_mean']:.4f} ± {imp['weight_mean_se']:.4f}, Kish ESS {imp['weight_ess']:,.0f})")

@@ -17,6 +17,7 @@ from kernels.draws import draw_paths, tilt_written_defaults
 from kernels.plan import DrawPlan, Draws
 
 from .compile import compile_plan
+from .config import ConfigError
 
 RNG = "philox4x32-10"
 """The generator, recorded in the manifest and in a resumable run's identity."""
@@ -173,7 +174,10 @@ class TiltedDrawSource(DrawSource):
 def tilted_tenants(cfg, plan) -> np.ndarray:
     """u1[N]: the tenants whose defaults ``importance.default_floor`` tilts: those with a lease in the
     target's deal (the deal of ``importance.target``, else the first deal, as engine/importance.py
-    chooses the target), less any forced to default within the horizon (their month is fixed)."""
+    chooses the target), less any with a forced default month within the run (`default_month` ≤
+    run.months: their month is fixed). ABS-of-ABS collateral is not looked through: the tenants of
+    a deal's collateral deals are not its own (engine/config.py refuses a floor on a deal without
+    leases)."""
     imp = cfg.importance
     deal_name = imp.target.partition(".")[0] if imp.target else cfg.deals[0].name
     d = plan.deal_names.index(deal_name)
@@ -183,8 +187,8 @@ def tilted_tenants(cfg, plan) -> np.ndarray:
     tilt[tenants] = 1
     tilt[plan.credit.tenant_forced <= cfg.run.months] = 0
     if not tilt.any():
-        raise ValueError(f"importance.default_floor: deal {deal_name!r} has no tenant whose default could be tilted "
-                         "(no lease of its own, or every tenant forced to default); omit `default_floor`")
+        raise ConfigError([("importance.default_floor", f"deal {deal_name!r} has no tenant whose default could be tilted "
+                            "(every tenant of its leases has a forced `default_month`); omit `default_floor`")])
     return tilt
 
 

@@ -51,7 +51,8 @@ def tilted_burst_month(u, hq, h, hz, T):
 @jit
 def path_draws(gp, path, eps, counts):
     """Draw path ``path``'s factor normals into ``eps`` (f8[T+1]) and, in Poisson mode, its chip
-    releases into ``counts`` (i4[T+1]). Returns (B, 1/sqrt(W), the lease-option key, dP/dQ).
+    releases into ``counts`` (i4[T+1]). Returns (B, 1/sqrt(W), the lease-option key, ln dQ_tilt/dP
+    of the factor's normals and the burst month, whether the path is from the tilted component).
 
     Under importance sampling a path is drawn from the tilted component unless its mixture uniform
     falls below α; the tilted component shifts the normals by m·d and draws B with the tilted
@@ -209,21 +210,25 @@ def tenant_defaults(gp, path, H, tenant_class, tenant_forced, surv, tau):
             tau[i] = forced if forced < m else m
 
 
+MAX_HAZARD_SCALE = 1e12
+
+
 @jit
 def tilt_hazards(gp, H, surv, lam, surv_tilt):
     """Per class c, the factor λ_c by which the tilted component scales a tilted tenant's cumulative
     hazard up to the sampling law's horizon h (DrawPlan.horizon), so that its probability of
     defaulting by h given the factor is at least the floor ℓ: λ_c = −ln(1 − ℓ)/H_c(h) when
-    1 − e^{−H_c(h)} < ℓ, else 1. The tilted hazard is λ_c·H_c(t) to h and H_c(t) + (λ_c − 1)·H_c(h)
-    after it. ``surv_tilt[c]`` is the survivor cut of ``tenant_defaults`` for it."""
+    1 − e^{−H_c(h)} < ℓ, else 1 (at most MAX_HAZARD_SCALE, so that a vanishing hazard cannot make it
+    infinite). The tilted hazard is λ_c·H_c(t) to h and H_c(t) + (λ_c − 1)·H_c(h) after it.
+    ``surv_tilt[c]`` is the survivor cut of ``tilted_defaults`` for it."""
     T = H.shape[1] - 1
     hm = gp.horizon
     goal = -math.log1p(-gp.default_floor)
     for c in range(H.shape[0]):
         h = H[c, hm]
         if 0.0 < h < goal:
-            lam[c] = goal / h
-            surv_tilt[c] = math.exp(-(goal - h) - H[c, T]) * SURVIVOR_MARGIN
+            lam[c] = min(goal / h, MAX_HAZARD_SCALE)
+            surv_tilt[c] = math.exp(-(lam[c] - 1.0) * h - H[c, T]) * SURVIVOR_MARGIN
         else:
             lam[c] = 1.0
             surv_tilt[c] = surv[c]
@@ -265,13 +270,14 @@ def tilted_defaults(gp, path, H, tenant_class, tenant_forced, surv, lam, surv_ti
             scale = lam[c] if gp.tilt_tenant[i] else 1.0
             m = T + 1
             if scale != 1.0 and tilted:
-                e = -math.log(u)
-                early = scale * H[c, hm]
-                e = e / scale if e <= early else e - (early - H[c, hm])
-                if write:
-                    expo[i] = e
-                if u >= surv_tilt[c]:
-                    m = default_month(H[c], e)
+                if write or u >= surv_tilt[c]:
+                    e = -math.log(u)
+                    early = scale * H[c, hm]
+                    e = e / scale if e <= early else e - (early - H[c, hm])
+                    if write:
+                        expo[i] = e
+                    if u >= surv_tilt[c]:
+                        m = default_month(H[c], e)
             else:
                 if write:
                     expo[i] = -math.log(u)
