@@ -521,6 +521,10 @@ def test_a_deterministic_what_if_ignores_the_importance_section():
     ({"burst_hazard": 0.0}, "importance.burst_hazard", "greater than 0"),
     ({"pilot_paths": 10}, "importance.pilot_paths", "greater than or equal to 256"),
     ({"shift": -1.0}, "importance.shift", "unknown field"),
+    ({"default_floor": 0.0}, "importance.default_floor", "greater than 0"),
+    ({"default_floor": 1.0}, "importance.default_floor", "less than 1"),
+    ({"horizon": 0}, "importance.horizon", "greater than or equal to 1"),
+    ({"horizon": 10_000}, "importance.horizon", "past the run's horizon"),
 ])
 def test_bad_importance_config_names_the_field(section, where, message):
     d = base_dict()
@@ -785,20 +789,6 @@ def test_a_pool_with_tilted_defaults_agrees_with_the_binomial_mixture():
         for col in ("el", "el_cv"):
             el, se = alloc.loc[f"T{j}", col], alloc.loc[f"T{j}", col + "_se"]
             assert abs(el - ref) < 3.5 * se, (j, col, el, ref, se)
-
-
-@pytest.mark.parametrize("section, where, message", [
-    ({"default_floor": 0.0}, "importance.default_floor", "greater than 0"),
-    ({"default_floor": 1.0}, "importance.default_floor", "less than 1"),
-    ({"horizon": 0}, "importance.horizon", "greater than or equal to 1"),
-    ({"horizon": 10_000}, "importance.horizon", "past the run's horizon"),
-])
-def test_bad_default_tilts_name_the_field(section, where, message):
-    d = base_dict()
-    d["importance"] = section
-    with pytest.raises(ConfigError) as exc:
-        validate_config(d)
-    assert any(p == where and message in m for p, m in exc.value.errors), exc.value.errors
 
 
 def test_a_horizon_confines_the_shift_and_the_burst_tilt_to_its_months():
