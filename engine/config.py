@@ -1617,7 +1617,7 @@ class Config(_Section):
                                    "paths a stratum (every stratum holds the same number of paths); choose a divisor, "
                                    "or 1 for none", imp.strata))
         if imp.default_floor is not None and self.deterministic is None:
-            name = imp.target.partition(".")[0] if imp.target else self.deals[0].name
+            name = self.importance_deal()
             deal = next((d for d in self.deals if d.name == name), None)
             if deal is not None and deal.leases is None and deal.lease_tape is None:
                 errs.append(_ref_error(("importance", "default_floor"), f"deal {name!r} has no leases of its own (its "
@@ -1633,6 +1633,12 @@ class Config(_Section):
         if errs:
             raise ValidationError.from_exception_data("Config", errs)
         return self
+
+    def importance_deal(self) -> str:
+        """The deal of ``importance.target``, else the first deal (whose tranche engine/importance.py
+        then chooses): the deal whose tenants ``importance.default_floor`` tilts."""
+        target = self.importance.target if self.importance is not None else None
+        return target.partition(".")[0] if target else self.deals[0].name
 
     def positions(self) -> list[tuple[str, str, float]]:
         """Every position as (holder, asset, par): inline positions plus the holdings file."""

@@ -120,16 +120,14 @@ def cross_entropy(cfg, plan: Plan, simulate) -> dict:
 def resolve(cfg, plan: Plan, simulate):
     """The config with its sampling law fixed, and a record of how it was chosen (for the manifest)."""
     imp = cfg.importance
-    strata = strata_count(imp.strata, cfg.run.paths)
+    # The parts of the law the user fixes, recorded the same way whether or not a pilot ran.
+    given = {"strata": strata_count(imp.strata, cfg.run.paths), "horizon": imp.horizon, "default_floor": imp.default_floor}
     if resolved(cfg):
         k = target_tranche(cfg, plan)
         info = {"factor_shift": imp.factor_shift, "burst_hazard": imp.burst_hazard,
-                "target": f"{plan.tranche_deal[k]}.{plan.tranche_names[k]}", "chosen_by": "config", "rounds": [],
-                "strata": strata, "horizon": imp.horizon,
-                "default_floor": imp.default_floor}
+                "target": f"{plan.tranche_deal[k]}.{plan.tranche_names[k]}", "chosen_by": "config", "rounds": [], **given}
         return cfg, info
-    info = {**cross_entropy(cfg, plan, simulate), "strata": strata,
-            "horizon": imp.horizon, "default_floor": imp.default_floor}
+    info = {**cross_entropy(cfg, plan, simulate), **given}
     changes = {"importance.factor_shift": info["factor_shift"], "importance.target": info["target"]}
     if info["burst_hazard"] is not None:
         changes["importance.burst_hazard"] = info["burst_hazard"]

@@ -178,8 +178,7 @@ def tilted_tenants(cfg, plan) -> np.ndarray:
     run.months: their month is fixed). ABS-of-ABS collateral is not looked through: the tenants of
     a deal's collateral deals are not its own (engine/config.py refuses a floor on a deal without
     leases)."""
-    imp = cfg.importance
-    deal_name = imp.target.partition(".")[0] if imp.target else cfg.deals[0].name
+    deal_name = cfg.importance_deal()
     d = plan.deal_names.index(deal_name)
     pool = plan.pool
     tenants = pool.ctrl_tenant[pool.deal_ctrl_ptr[d]:pool.deal_ctrl_ptr[d + 1]]
