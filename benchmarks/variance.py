@@ -37,14 +37,16 @@ from engine.run import simulate  # noqa: E402
 # with its own importance-sampled run targeting it, as a user asking about that tranche would run.
 # The 10–15% tranche also tilts the defaults, to its detachment's default share 0.15 / LGD 0.6; the
 # hyperion senior loses only when its one tenant defaults before about month 138 (docs/model.md §9),
-# so its run tilts the default to a floor of 0.8 and confines the law to those months.
+# so its run tilts the default to a floor of 0.8, confines the law to those months and draws the
+# factor towards the tenant's hazard.
 QLPOOL = HERE / "workloads" / "qlpool.toml"
 CASES = (
     ("qlpool", QLPOOL, {"target": "qlpool.T10_15", "view": "allocation", "default_floor": 0.25}, ("T10_15",), "allocation"),
 ) + tuple(
     ("qlpool", QLPOOL, {"target": f"qlpool.{t}", "view": "allocation"}, (t,), "allocation")
     for t in ("T15_30", "T30_100")
-) + (("hyperion", ROOT / "configs" / "hyperion.toml", {"target": "hyperion.A", "default_floor": 0.8, "horizon": 138},
+) + (("hyperion", ROOT / "configs" / "hyperion.toml", {"target": "hyperion.A", "default_floor": 0.8, "horizon": 138,
+                                                     "factor_tilt": "hazard"},
       ("A",), "cashflow"),)
 LEVEL = 0.999
 

@@ -1427,6 +1427,11 @@ class ImportanceConfig(_Section):
                     "whose probability of defaulting by the `horizon` given the factor is below this floor has its hazard "
                     "scaled to reach it, the default month's likelihood ratio joining the weight; omitted: defaults not tilted.",
     )
+    factor_tilt: Literal["shift", "hazard"] = Field(
+        "shift",
+        description="How the tilted paths draw the factor: `shift` moves its mean by `factor_shift`; `hazard` also leans each "
+                    "path towards months where the target deal's tenants are likely to default (docs/model.md §9).",
+    )
     pilot_paths: int = Field(4096, ge=256, le=1_000_000, description="Paths per round of the cross-entropy pilot.")
     pilot_rounds: int = Field(8, ge=1, le=50, description="Most rounds of the cross-entropy pilot.")
 
@@ -1616,13 +1621,17 @@ class Config(_Section):
                                    f"must divide run.paths = {n} (after any --paths or scenario override) with at least 2 "
                                    "paths a stratum (every stratum holds the same number of paths); choose a divisor, "
                                    "or 1 for none", imp.strata))
-        if imp.default_floor is not None and self.deterministic is None:
+        for field, value, remedy in (("default_floor", imp.default_floor, "omit `default_floor`"),
+                                     ("factor_tilt", imp.factor_tilt if imp.factor_tilt == "hazard" else None,
+                                      'use factor_tilt = "shift"')):
+            if value is None or self.deterministic is not None:
+                continue
             name = self.importance_deal()
             deal = next((d for d in self.deals if d.name == name), None)
             if deal is not None and deal.leases is None and deal.lease_tape is None:
-                errs.append(_ref_error(("importance", "default_floor"), f"deal {name!r} has no leases of its own (its "
+                errs.append(_ref_error(("importance", field), f"deal {name!r} has no leases of its own (its "
                                        "collateral is other deals' tranches, whose tenants are not tilted); target a deal "
-                                       "with leases, or omit `default_floor`", imp.default_floor))
+                                       f"with leases, or {remedy}", value))
         if imp.horizon is not None and imp.horizon > self.run.months and self.deterministic is None:
             errs.append(_ref_error(("importance", "horizon"), f"is past the run's horizon run.months = {self.run.months} "
                                    "(after any scenario override); omit it for the whole horizon", imp.horizon))

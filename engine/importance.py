@@ -59,10 +59,18 @@ def _burst_tiltable(cfg) -> bool:
     return tiltable_burst(cfg.factor.burst.monthly_hazard, cfg.factor.burst.month)
 
 
+def _fits_shift(cfg) -> bool:
+    """Whether the pilot chooses the factor shift: under ``factor_tilt = "hazard"`` an unset shift is 0,
+    since the hazard tilt already draws the factor where the defaults are (and the explicit update
+    below is the maximiser for the shifted normals alone, not for their hazard-tilted law)."""
+    imp = cfg.importance
+    return imp.factor_shift is None and imp.factor_tilt == "shift"
+
+
 def resolved(cfg) -> bool:
     """Whether every parameter of the sampling law is fixed (no pilot needed)."""
     imp = cfg.importance
-    return imp.factor_shift is not None and (imp.burst_hazard is not None or not _burst_tiltable(cfg))
+    return not _fits_shift(cfg) and (imp.burst_hazard is not None or not _burst_tiltable(cfg))
 
 
 def cross_entropy(cfg, plan: Plan, simulate) -> dict:
@@ -77,9 +85,9 @@ def cross_entropy(cfg, plan: Plan, simulate) -> dict:
     hz = imp.horizon or T
     d = shift_direction(cfg.factor.persistence, T, hz)
     dd = float((d * d).sum())
-    fit_m = imp.factor_shift is None
+    fit_m = _fits_shift(cfg)
     fit_h = imp.burst_hazard is None and _burst_tiltable(cfg)
-    m = 0.0 if fit_m else imp.factor_shift
+    m = imp.factor_shift or 0.0
     h = (cfg.factor.burst.monthly_hazard if fit_h else imp.burst_hazard) if _burst_tiltable(cfg) else None
     n, a = imp.pilot_paths, PILOT_START
     rounds = []
@@ -121,11 +129,14 @@ def resolve(cfg, plan: Plan, simulate):
     """The config with its sampling law fixed, and a record of how it was chosen (for the manifest)."""
     imp = cfg.importance
     # The parts of the law the user fixes, recorded the same way whether or not a pilot ran.
-    given = {"strata": strata_count(imp.strata, cfg.run.paths), "horizon": imp.horizon, "default_floor": imp.default_floor}
+    given = {"strata": strata_count(imp.strata, cfg.run.paths), "horizon": imp.horizon, "default_floor": imp.default_floor,
+             "factor_tilt": imp.factor_tilt}
     if resolved(cfg):
         k = target_tranche(cfg, plan)
-        info = {"factor_shift": imp.factor_shift, "burst_hazard": imp.burst_hazard,
+        info = {"factor_shift": imp.factor_shift or 0.0, "burst_hazard": imp.burst_hazard,
                 "target": f"{plan.tranche_deal[k]}.{plan.tranche_names[k]}", "chosen_by": "config", "rounds": [], **given}
+        if imp.factor_shift is None:  # a hazard tilt's unset shift: 0, written so the run's draws are the tilted ones
+            cfg = cfg.with_overrides({"importance.factor_shift": 0.0})
         return cfg, info
     info = {**cross_entropy(cfg, plan, simulate), **given}
     changes = {"importance.factor_shift": info["factor_shift"], "importance.target": info["target"]}

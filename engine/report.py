@@ -628,6 +628,8 @@ def estimator_line(manifest: dict, scenarios: list[str]) -> str:
         if not imp:
             continue
         law = f"factor level shifted by {imp['factor_shift']:+.3f}"
+        if imp.get("factor_tilt") == "hazard":
+            law += ", drawn towards the target deal's hazard"
         if imp.get("burst_hazard") is not None:
             law += f", burst hazard {imp['burst_hazard']:.4g} a month"
         if (imp.get("strata") or 1) > 1:

@@ -27,7 +27,7 @@ def _plan(seed: int, months: int, *, burst_hazard: float = 0.0, burst_month: int
           nu: float | None = None, poisson_rate: float | None = None, static_factor: bool = False,
           shift: float = 0.0, direction: np.ndarray | None = None, tilted_hazard: float | None = None,
           plain_share: float = 0.0, weighted: bool = False, strata: int = 0, horizon: int | None = None,
-          default_floor: float = 0.0, tilt_tenant: np.ndarray | None = None) -> DrawPlan:
+          default_floor: float = 0.0, tilt_tenant: np.ndarray | None = None, factor_tilt: np.ndarray | None = None) -> DrawPlan:
     return DrawPlan(
         key0=np.uint64(seed & 0xFFFFFFFF), key1=np.uint64((seed >> 32) & 0xFFFFFFFF), months=months,
         n_normals=1 if static_factor else months + 1, burst_hazard=float(burst_hazard),
@@ -38,6 +38,7 @@ def _plan(seed: int, months: int, *, burst_hazard: float = 0.0, burst_month: int
         strata=int(strata), horizon=months if horizon is None else min(int(horizon), months),
         default_floor=float(default_floor),
         tilt_tenant=np.zeros(0, dtype=np.uint8) if tilt_tenant is None else np.ascontiguousarray(tilt_tenant, dtype=np.uint8),
+        factor_tilt=np.zeros(0) if factor_tilt is None else np.ascontiguousarray(factor_tilt, dtype=np.float64),
     )
 
 
@@ -94,7 +95,7 @@ class DrawSource:
         weight = np.empty(n)
         gp = self.plan()
         draw_paths(gp, start, eps, expo, burst, winv, counts, key, weight)
-        if gp.default_floor > 0.0:
+        if gp.default_floor > 0.0 or gp.factor_tilt.size:
             tilt_written_defaults(gp, self.factor_plan, self.credit_plan, start, eps, burst, winv, expo, weight)
         draws = Draws(eps=eps, expo=expo, burst_month=burst, winv=winv, release_counts=counts, key=key, key_late=key,
                       split=np.full(n, T + 1, dtype=np.int32))
@@ -126,7 +127,7 @@ class TiltedDrawSource(DrawSource):
 
     def __init__(self, *args, phi: float, shift: float, tilted_hazard: float | None, plain_share: float = 0.0,
                  strata: int = 1, horizon: int | None = None, default_floor: float = 0.0,
-                 tilt_tenant: np.ndarray | None = None, plan=None, **kwargs):
+                 factor_tilt: np.ndarray | None = None, tilt_tenant: np.ndarray | None = None, plan=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.horizon = self.T if horizon is None else min(int(horizon), self.T)
         self.direction = shift_direction(phi, self.T, self.horizon)
@@ -135,6 +136,7 @@ class TiltedDrawSource(DrawSource):
         self.plain_share = plain_share
         self.strata = strata
         self.default_floor = default_floor
+        self.factor_tilt = factor_tilt
         self.tilt_tenant = tilt_tenant
         self.factor_plan = None if plan is None else plan.factor
         self.credit_plan = None if plan is None else plan.credit
@@ -148,31 +150,37 @@ class TiltedDrawSource(DrawSource):
         imp = cfg.importance
         plain = DrawSource.for_config(cfg)
         floor = imp.default_floor or 0.0
-        tilt = None
-        if floor > 0.0:
+        tilt = counts = None
+        needs_plan = floor > 0.0 or imp.factor_tilt == "hazard"
+        if needs_plan:
             if plan is None:
                 plan = compile_plan(cfg)
             tilt = tilted_tenants(cfg, plan)
+            if imp.factor_tilt == "hazard":
+                counts = np.bincount(plan.credit.tenant_class[tilt.astype(bool)],
+                                     minlength=plan.credit.class_c.size).astype(np.float64)
         return cls(plain.seed, plain.T, plain.n_tenants, burst_hazard=plain.burst_hazard, burst_month=plain.burst_month,
                    student_t_dof=plain.nu, poisson_rate=plain.poisson_rate, static_factor=plain.static_factor,
                    phi=cfg.factor.persistence, shift=imp.factor_shift if shift is None else shift,
                    tilted_hazard=imp.burst_hazard if tilted_hazard is None else tilted_hazard, plain_share=imp.plain_share,
                    strata=strata_count(imp.strata, cfg.run.paths) if strata is None else strata,
-                   horizon=imp.horizon, default_floor=floor, tilt_tenant=tilt,
-                   plan=plan if floor > 0.0 else None)
+                   horizon=imp.horizon, default_floor=floor, factor_tilt=counts,
+                   tilt_tenant=tilt if floor > 0.0 else None, plan=plan if needs_plan else None)
 
     def plan(self) -> DrawPlan:
         hq = self.tilted_hazard if tiltable_burst(self.burst_hazard, self.burst_month) else None
         return _plan(self.seed, self.T, **self._common(), weighted=True, shift=self.shift, direction=self.direction,
                      tilted_hazard=hq, plain_share=self.plain_share, strata=self.strata,
-                     horizon=self.horizon, default_floor=self.default_floor, tilt_tenant=self.tilt_tenant)
+                     horizon=self.horizon, default_floor=self.default_floor,
+                     tilt_tenant=self.tilt_tenant, factor_tilt=self.factor_tilt)
 
     def weights(self, start: int, stop: int) -> np.ndarray:
         return self._write(start, stop)[1]
 
 
 def tilted_tenants(cfg, plan) -> np.ndarray:
-    """u1[N]: the tenants whose defaults ``importance.default_floor`` tilts: those with a lease in the
+    """u1[N]: the tenants whose defaults ``importance.default_floor`` tilts (and whose hazard
+    ``factor_tilt = "hazard"`` draws the factor towards): those with a lease in the
     target's deal (the deal of ``importance.target``, else the first deal, as engine/importance.py
     chooses the target), less any with a forced default month within the run (`default_month` ≤
     run.months: their month is fixed). ABS-of-ABS collateral is not looked through: the tenants of
@@ -186,8 +194,9 @@ def tilted_tenants(cfg, plan) -> np.ndarray:
     tilt[tenants] = 1
     tilt[plan.credit.tenant_forced <= cfg.run.months] = 0
     if not tilt.any():
-        raise ConfigError([("importance.default_floor", f"deal {deal_name!r} has no tenant whose default could be tilted "
-                            "(every tenant of its leases has a forced `default_month`); omit `default_floor`")])
+        field = "default_floor" if cfg.importance.default_floor is not None else "factor_tilt"
+        raise ConfigError([(f"importance.{field}", f"deal {deal_name!r} has no tenant whose default could be tilted "
+                            f"(every tenant of its leases has a forced `default_month`); omit `{field}`")])
     return tilt
 
 

@@ -11,11 +11,12 @@ import math
 import numpy as np
 
 from ._jit import jit
-from .credit import class_cumulative_hazard, default_month
+from .credit import class_cumulative_hazard, default_month, norm_cdf
 from .factor import factor_path
 from .philox import gamma_variate, norm_ppf, normals, poisson_variate, uniform_at, uniform_pair, word64
 
-STREAM_FACTOR, STREAM_DEFAULT, STREAM_BURST, STREAM_TCOPULA, STREAM_RELEASES, STREAM_LEASE_KEY, STREAM_MIXTURE = range(7)
+(STREAM_FACTOR, STREAM_DEFAULT, STREAM_BURST, STREAM_TCOPULA, STREAM_RELEASES, STREAM_LEASE_KEY, STREAM_MIXTURE,
+ STREAM_FACTOR_TILT) = range(8)
 
 # A tenant's uniform below its class's survival probability to T, shrunk by this factor, is a
 # survivor without computing its Exp(1) draw −ln U: the margin covers the rounding of exp and log.
@@ -104,6 +105,98 @@ def path_draws(gp, path, eps, counts):
             counts[t] = poisson_variate(uniform_at(gp.key0, gp.key1, STREAM_RELEASES, path, t), gp.poisson_rate)
     key = word64(gp.key0, gp.key1, STREAM_LEASE_KEY, path)
     return b, winv, key, log_ratio, tilted and gp.weighted
+
+
+@jit
+def hazard_tilted_factor(gp, path, b, winv, tilted, c, sqrt_rho, inv_sqrt_1mrho, phi, innovation_scale, burst_shift, eps):
+    """The factor tilted towards the tilted tenants' hazard (importance.factor_tilt = "hazard",
+    docs/model.md §9): the tilted component's normals have the law φ_m(ε)·S(Y)/Z, with
+    S(Y) = Σ_{k, t ≤ h} n_k·Φ(a_{k,t} − β_k·Y_t) (n_k tilted tenants of class k, DrawPlan.factor_tilt;
+    Φ(a_{k,t} − β_k·Y_t) the class's monthly default probability at X_t = Y_t + s·1{t ≥ B}) and
+    Z = E_m[S] = Σ n_k·Φ((a_{k,t} − β_k·m)/sqrt(1 + β_k²)) in closed form. It is drawn as the mixture
+    it is: a (class, month) with probability n_k·E_m[Φ(a_{k,t} − β_k·Y_t)]/Z, that month's Y_t from
+    its extended skew-normal law (a truncated normal S and the Gaussian given it) and the rest of the
+    path from its Gaussian law given Y_t (Y_u moves by φ^|u−t|·Δ: the normals at 0..t). Without the
+    hazard the factor's weight would carry the whole spread of the conditional default probability
+    over factor paths (dips, not the mean level, make it), which no mean shift removes; with it that
+    spread cancels against the tilted defaults' ratio. Returns ln S(Y) − ln Z at the drawn path, on
+    every path (the mixture's weight needs it), plus, on a tilted path, the change the move makes to
+    the mean shift's log-ratio m·d·ε (``path_draws`` took it before the move)."""
+    hz = gp.horizon
+    K = gp.factor_tilt.shape[0]
+    shift_term = 0.0
+    mu = gp.shift  # E[Y_t] for 1 ≤ t ≤ h under the tilted component's shifted normals
+    before = min(b - 1, hz)  # months 1..before precede the burst, before+1..h follow it
+    Z = 0.0
+    for k in range(K):
+        n = gp.factor_tilt[k]
+        if n > 0.0:
+            beta = sqrt_rho[k] * inv_sqrt_1mrho[k]
+            r = math.sqrt(1.0 + beta * beta)
+            a0 = c[k] * winv * inv_sqrt_1mrho[k]
+            a1 = a0 - beta * burst_shift
+            Z += n * (before * norm_cdf((a0 - beta * mu) / r) + (hz - before) * norm_cdf((a1 - beta * mu) / r))
+    if tilted and Z > 0.0:
+        u_pick, u_trunc = uniform_pair(gp.key0, gp.key1, STREAM_FACTOR_TILT, path, 0)
+        u_normal = uniform_at(gp.key0, gp.key1, STREAM_FACTOR_TILT, path, 2)
+        goal = u_pick * Z
+        acc = 0.0
+        t_star = hz
+        a_star = 0.0
+        beta_star = 0.0
+        done = False
+        for k in range(K):
+            n = gp.factor_tilt[k]
+            if n <= 0.0 or done:
+                continue
+            beta = sqrt_rho[k] * inv_sqrt_1mrho[k]
+            r = math.sqrt(1.0 + beta * beta)
+            a0 = c[k] * winv * inv_sqrt_1mrho[k]
+            for seg in range(2):
+                months = before if seg == 0 else hz - before
+                a = a0 if seg == 0 else a0 - beta * burst_shift
+                mass = n * months * norm_cdf((a - beta * mu) / r)
+                if months > 0 and mass > 0.0:
+                    t_star = (1 if seg == 0 else before + 1) + months - 1
+                    a_star, beta_star = a, beta
+                    if goal < acc + mass:  # the month within the segment from the rest of the uniform
+                        t_star = (1 if seg == 0 else before + 1) + min(int((goal - acc) / mass * months), months - 1)
+                        done = True
+                        break
+                    acc += mass
+        # Y_t = m + z, z with density ∝ φ(z)·Φ(a' − β·z), a' = a − β·m: z | (S = V + β·z < a') for V ~ N(0, 1)
+        r2 = 1.0 + beta_star * beta_star
+        r = math.sqrt(r2)
+        a_p = a_star - beta_star * mu
+        s_cut = r * norm_ppf(max(u_trunc * norm_cdf(a_p / r), 1e-300))
+        y_new = mu + beta_star * s_cut / r2 + norm_ppf(u_normal) / r
+        y = eps[0]
+        for u in range(1, t_star + 1):
+            y = phi * y + innovation_scale * eps[u]
+        g = y_new - y
+        moved = 0.0  # d·(the normals' change): the mean shift's log-ratio is taken at the final normals
+        for u in range(t_star, 0, -1):
+            eps[u] += g * innovation_scale
+            moved += gp.direction[u] * g * innovation_scale
+            g *= phi
+        eps[0] += g
+        moved += gp.direction[0] * g
+        shift_term = gp.shift * moved
+    S = 0.0
+    y = eps[0]
+    for t in range(1, hz + 1):
+        y = phi * y + innovation_scale * eps[t]
+        for k in range(K):
+            n = gp.factor_tilt[k]
+            if n > 0.0:
+                beta = sqrt_rho[k] * inv_sqrt_1mrho[k]
+                a = c[k] * winv * inv_sqrt_1mrho[k]
+                if t >= b:
+                    a -= beta * burst_shift
+                S += n * norm_cdf(a - beta * y)
+    if S <= 0.0 or Z <= 0.0:
+        return -math.inf
+    return shift_term + math.log(S) - math.log(Z)
 
 
 @jit
@@ -324,11 +417,17 @@ def tilt_written_defaults(gp, fp, cp, start, eps, burst, winv, expo, weight):
     for p in range(eps.shape[0]):
         path = start + p
         _, _, _, lr, tilted = path_draws(gp, path, scratch, counts)
-        factor_path(eps[p], fp.phi, fp.innovation_scale, burst[p], fp.burst_shift, X)
-        class_cumulative_hazard(X, cp.class_c, cp.class_sqrt_rho, cp.class_inv_sqrt_1mrho, winv[p], cp.hazard_table, H)
-        class_survival(H, surv)
-        tilt_hazards(gp, H, surv, lam, surv_tilt)
-        lr += tilted_defaults(gp, path, H, cp.tenant_class, cp.tenant_forced, surv, lam, surv_tilt, tilted, tau, expo[p])
+        if gp.factor_tilt.shape[0] > 0:
+            lr += hazard_tilted_factor(gp, path, burst[p], winv[p], tilted, cp.class_c, cp.class_sqrt_rho,
+                                       cp.class_inv_sqrt_1mrho, fp.phi, fp.innovation_scale, fp.burst_shift, scratch)
+            for t in range(T + 1):
+                eps[p, t] = scratch[t]
+        if gp.default_floor > 0.0:
+            factor_path(eps[p], fp.phi, fp.innovation_scale, burst[p], fp.burst_shift, X)
+            class_cumulative_hazard(X, cp.class_c, cp.class_sqrt_rho, cp.class_inv_sqrt_1mrho, winv[p], cp.hazard_table, H)
+            class_survival(H, surv)
+            tilt_hazards(gp, H, surv, lam, surv_tilt)
+            lr += tilted_defaults(gp, path, H, cp.tenant_class, cp.tenant_forced, surv, lam, surv_tilt, tilted, tau, expo[p])
         weight[p] = mixture_weight(gp, lr)
 
 

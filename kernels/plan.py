@@ -329,6 +329,9 @@ class DrawPlan(NamedTuple):
                                by ``horizon`` given the factor is raised to at least ℓ (0: defaults
                                not tilted)
     tilt_tenant : u1[N]        which tenants' defaults are tilted (empty when ``default_floor`` is 0)
+    factor_tilt : f8[K]        per hazard class, its tilted tenants: the factor's law on the tilted
+                               component leans towards their hazard (``hazard_tilted_factor``);
+                               empty: the factor is only shifted
     """
 
     key0: np.uint64
@@ -348,6 +351,7 @@ class DrawPlan(NamedTuple):
     horizon: int
     default_floor: float
     tilt_tenant: np.ndarray
+    factor_tilt: np.ndarray
 
 
 class Draws(NamedTuple):

@@ -7,7 +7,7 @@ import numpy as np
 from ._jit import jit
 from .collateral import value_indices
 from .credit import class_cumulative_hazard, default_month, network_defaults
-from .draws import class_survival, mixture_weight, path_draws, tenant_defaults, tilt_hazards, tilted_defaults
+from .draws import class_survival, hazard_tilted_factor, mixture_weight, path_draws, tenant_defaults, tilt_hazards, tilted_defaults
 from .factor import factor_path
 from .leases import deal_collections
 from .plan import COVERAGE_CAP, FACTOR_LO, FACTOR_WIDTH, FAN_BINS, GPU_LO, GPU_WIDTH, L_FACTOR, L_GPU_INDEX, N_SRC, SRC_ABS, SRC_RECOVERY, SRC_RVG, SRC_SALE
@@ -35,6 +35,10 @@ def simulate_paths(fp, cp, col, pool, dp, net, gp, start, draws, out, sc, ledger
         path = start + p
         if generate:
             burst, winv, key, log_ratio, tilted = path_draws(gp, path, eps, counts)
+            if gp.factor_tilt.shape[0] > 0:
+                log_ratio += hazard_tilted_factor(gp, path, burst, winv, tilted, cp.class_c, cp.class_sqrt_rho,
+                                                  cp.class_inv_sqrt_1mrho, fp.phi, fp.innovation_scale,
+                                                  fp.burst_shift, eps)
             key_late = key
             split = T + 1
         else:
