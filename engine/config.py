@@ -1398,7 +1398,7 @@ class ImportanceConfig(_Section):
     factor_shift: float | None = Field(
         None, ge=-8.0, le=8.0,
         description="Shift m of the factor's mean level, in standard deviations (negative: towards a bust); "
-                    "omitted: chosen by a cross-entropy pilot.",
+                    "omitted: chosen by a cross-entropy pilot (0 under `factor_tilt = \"hazard\"`).",
     )
     burst_hazard: float | None = Field(
         None, gt=0.0, lt=1.0,
@@ -1429,8 +1429,9 @@ class ImportanceConfig(_Section):
     )
     factor_tilt: Literal["shift", "hazard"] = Field(
         "shift",
-        description="How the tilted paths draw the factor: `shift` moves its mean by `factor_shift`; `hazard` also leans each "
-                    "path towards months where the target deal's tenants are likely to default (docs/model.md §9).",
+        description="How the tilted paths draw the factor: `shift` moves its mean by `factor_shift`; `hazard` also draws each "
+                    "path towards the months where the target deal's tenants are likely to default (docs/model.md §9; best "
+                    "with `default_floor`, whose weight it evens out).",
     )
     pilot_paths: int = Field(4096, ge=256, le=1_000_000, description="Paths per round of the cross-entropy pilot.")
     pilot_rounds: int = Field(8, ge=1, le=50, description="Most rounds of the cross-entropy pilot.")

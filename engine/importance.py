@@ -5,7 +5,9 @@ others the factor's normals are shifted by m·d (so every Y_t to the horizon h_I
 of 0; engine/rng.py ``shift_direction``) and, when the burst month is random, it is drawn with a
 tilted monthly hazard h_Q instead of h in months 1..h_I (a defensive mixture: every weight stays
 below 1/plain_share); with ``default_floor`` the target deal's defaults are tilted too
-(kernels/draws.py ``tilted_defaults``). The horizon and the floor are the user's. Each path carries the likelihood ratio dP/dQ; every statistic is
+(kernels/draws.py ``tilted_defaults``), and with ``factor_tilt = "hazard"`` the tilted paths' factor
+is drawn towards the months where those tenants' hazard is high (``hazard_tilted_factor``; the
+shift then defaults to 0 and is not fitted). The horizon, the floor and the factor tilt are the user's. Each path carries the likelihood ratio dP/dQ; every statistic is
 weighted by it (engine/stats.py), so every estimate stays unbiased for the model's own law P.
 
 The parameters (m, h_Q) are the user's (``[importance]``) or chosen by the cross-entropy method
