@@ -71,7 +71,8 @@ class PathWeights:
         if w.size and not (np.all(np.isfinite(w)) and w.min() >= 0.0 and w.max() < MAX_WEIGHT):
             bad = int(np.flatnonzero(~(np.isfinite(w) & (w >= 0.0) & (w < MAX_WEIGHT)))[0])
             raise RuntimeError(f"a likelihood-ratio weight of {w[bad]:.3g} is outside [0, 2^40): the importance "
-                               "shift is far too large for this config; set importance.factor_shift nearer 0")
+                               "law is far from the model's for this config; set importance.factor_shift nearer 0, or "
+                               "raise importance.plain_share above 0 (every weight then stays below 1/plain_share)")
         hi = np.floor(w * 2.0**-22)
         q = np.rint((w - hi * 2.0**22) * 2.0**40).astype(np.int64)
         stratum = (np.arange(start, start + w.size, dtype=np.int64) % n_strata) if n_strata > 1 else None

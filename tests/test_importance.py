@@ -757,22 +757,24 @@ def test_written_draws_with_the_hazard_tilt_alone_give_the_kernels_paths_and_wei
 
 def _hazard_tilt_oracle(cfg, plan, src, draws):
     """A naive numpy ln dQ_tilt/dP of written draws under ``factor_tilt = "hazard"`` (docs/model.md §9):
-    the shifted normals' m·d·ε − m²|d|²/2, the burst month's ratio, and ln S(Y) − ln Z(B) with
-    S = Σ_{k, t ≤ h} n_k·Φ(a_{k,t} − β_k·Y_t) and Z = Σ n_k·Φ((a_{k,t} − β_k·m)/sqrt(1 + β_k²)),
-    from the config's own tenants (Gaussian copula, no forced months)."""
-    from scipy.special import ndtr, ndtri
+    the shifted normals' m·d·ε − m²|d|²/2, the burst month's ratio (when the burst is tilted), and
+    ln S(Y) − ln Z(B, W) with S = Σ_{k, t ≤ h} n_k·Φ(a_{k,t} − β_k·Y_t) and
+    Z = Σ n_k·Φ((a_{k,t} − β_k·m)/sqrt(1 + β_k²)), a_{k,t} = (c_k/sqrt(W) − sqrt(ρ_k)·s·1{t ≥ B})/sqrt(1 − ρ_k),
+    from the config's own tenants (no forced months), each with its threshold c from the plan."""
+    from scipy.special import ndtr
 
     T, hz, m = cfg.run.months, src.horizon, src.shift
     phi, s = cfg.factor.persistence, cfg.factor.burst.shift
     h, hq = cfg.factor.burst.monthly_hazard, src.tilted_hazard
     d = src.direction
-    eps, B = draws.eps, draws.burst_month.astype(np.int64)
+    eps, B, winv = draws.eps, draws.burst_month.astype(np.int64), draws.winv
     Y = np.empty_like(eps)
     Y[:, 0] = eps[:, 0]
     for t in range(1, T + 1):
         Y[:, t] = phi * Y[:, t - 1] + math.sqrt(1 - phi * phi) * eps[:, t]
     lr = m * (eps @ d) - 0.5 * m * m * (d @ d)
-    lr += np.where(B <= hz, np.log(hq / h) + (B - 1) * np.log((1 - hq) / (1 - h)), hz * np.log((1 - hq) / (1 - h)))
+    if cfg.factor.burst.month is None:
+        lr += np.where(B <= hz, np.log(hq / h) + (B - 1) * np.log((1 - hq) / (1 - h)), hz * np.log((1 - hq) / (1 - h)))
     deal = cfg.deals[0]
     names = {lease.tenant for lease in deal.leases}
     S = np.zeros(len(B))
@@ -784,30 +786,40 @@ def _hazard_tilt_oracle(cfg, plan, src, draws):
         c = plan.credit.class_c[plan.credit.tenant_class[i]]
         beta = math.sqrt(ten.rho) / math.sqrt(1 - ten.rho)
         after = months[None, :] >= B[:, None]
-        a = (c - math.sqrt(ten.rho) * s * after) / math.sqrt(1 - ten.rho)
+        a = (c * winv[:, None] - math.sqrt(ten.rho) * s * after) / math.sqrt(1 - ten.rho)
         S += ndtr(a - beta * Y[:, 1:hz + 1]).sum(axis=1)
         Z += ndtr((a - beta * m) / math.sqrt(1 + beta * beta)).sum(axis=1)
     return lr + np.log(S) - np.log(Z)
 
 
-def test_the_hazard_tilted_factor_has_the_law_its_weights_say():
-    """φ = 0.9, a random burst, α = 0, 30,000 paths: the kernel's weights are e^{−ℓ} of a naive numpy
-    log-ratio of the hazard-tilted law (1e-9), and under them the factor's level, its dips below −1.5
-    and the burst months have the model's own law: weighted frequencies under Q against plain Monte
-    Carlo on independent paths, each within 4 combined SE (a sampler drawing from any other law than
-    the weights assume fails this); the weights' mean is 1 within 4 SE."""
-    d = base_dict()
-    d["factor"]["persistence"] = 0.9
-    cfg = make_config(d)
-    law = dict(factor_shift=-0.4, burst_hazard=0.05, plain_share=0.0, horizon=24, strata=1, factor_tilt="hazard")
+@pytest.mark.parametrize("variant", ["unmixed", "mixed_stratified_t_copula", "fixed_burst"])
+def test_the_hazard_tilted_factor_has_the_law_its_weights_say(variant):
+    """φ = 0.9, 30,000 paths: the kernel's weights are 1/(α + (1 − α)·e^ℓ) of a naive numpy log-ratio ℓ
+    of the hazard-tilted law (1e-9), and under them the factor's level, its dips below −1.5 and the
+    burst months have the model's own law: weighted frequencies under Q against plain Monte Carlo on
+    independent paths, each within 4 combined SE (a sampler drawing from any other law than the
+    weights assume fails this); the weights' mean is 1 within 4 SE. Variants: a random burst with
+    α = 0 and no strata; α = 0.1 with 50 strata (the move follows the stratified draw) under the
+    t-copula (W in the thresholds); a burst fixed at month 10 (inside the horizon)."""
     from engine.compile import compile_plan
 
+    d = base_dict()
+    d["factor"]["persistence"] = 0.9
+    law = dict(factor_shift=-0.4, burst_hazard=0.05, plain_share=0.0, horizon=24, strata=1, factor_tilt="hazard")
+    if variant == "mixed_stratified_t_copula":
+        d["factor"]["student_t_dof"] = 5.0
+        law.update(plain_share=0.1, strata=50)
+    elif variant == "fixed_burst":
+        d["factor"]["burst"] = {"month": 10, "shift": -1.0}
+        del law["burst_hazard"]
+    cfg = make_config(d)
     tilted = with_importance(cfg, **law)
     plan = compile_plan(tilted)
     src = TiltedDrawSource.for_config(tilted, plan=plan)
     n = 30_000
     draws, w = src.draws(0, n), src.weights(0, n)
-    np.testing.assert_allclose(-np.log(w), _hazard_tilt_oracle(cfg, plan, src, draws), rtol=1e-9, atol=1e-9)
+    a = law["plain_share"]
+    np.testing.assert_allclose(w, 1.0 / (a + (1 - a) * np.exp(_hazard_tilt_oracle(cfg, plan, src, draws))), rtol=1e-9)
     plain = DrawSource.for_config(cfg.with_run(seed=4242)).draws(0, n)
 
     def features(dr):
@@ -816,11 +828,13 @@ def test_the_hazard_tilted_factor_has_the_law_its_weights_say():
         for t in range(1, dr.eps.shape[1]):
             Y[:, t] = 0.9 * Y[:, t - 1] + math.sqrt(1 - 0.81) * dr.eps[:, t]
         cols = [Y[:, t] for t in (0, 6, 12, 24, 30)] + [(Y[:, 1:25].min(axis=1) < -1.5).astype(float)]
-        cols += [(dr.burst_month <= k).astype(float) for k in (6, 24)]
+        cols += [(dr.burst_month <= k).astype(float) for k in (6, 24)] + [dr.winv]
         return np.column_stack(cols)
 
     fq, fp = features(draws) * w[:, None], features(plain)
-    z = (fq.mean(axis=0) - fp.mean(axis=0)) / np.hypot(fq.std(axis=0), fp.std(axis=0)) * math.sqrt(n)
+    sd = np.hypot(fq.std(axis=0), fp.std(axis=0))
+    live = sd > 0  # a fixed burst makes P(B ≤ k) a constant of both samples
+    z = (fq.mean(axis=0) - fp.mean(axis=0))[live] / sd[live] * math.sqrt(n)
     assert (np.abs(z) < 4).all(), z
     dips_q = (features(draws)[:, 5]).mean()
     assert dips_q > 1.5 * fp[:, 5].mean()  # the tilt drew the dips where the hazard is
