@@ -108,6 +108,23 @@ def path_draws(gp, path, eps, counts):
 
 
 @jit
+def _tilt_threshold(c, sqrt_rho, inv_sqrt_1mrho, winv, burst_shift, k, after_burst):
+    """a_{k,t} and β_k of ``hazard_tilted_factor``: class k's monthly default probability is
+    Φ(a − β·Y_t), a taken before the burst month or from it on (X_t = Y_t + s)."""
+    beta = sqrt_rho[k] * inv_sqrt_1mrho[k]
+    a = c[k] * winv * inv_sqrt_1mrho[k]
+    if after_burst:
+        a -= beta * burst_shift
+    return a, beta
+
+
+@jit
+def _mean_probability(a, beta, mu):
+    """E[Φ(a − β·Y)] for Y ~ N(μ, 1)."""
+    return norm_cdf((a - beta * mu) / math.sqrt(1.0 + beta * beta))
+
+
+@jit
 def hazard_tilted_factor(gp, path, b, winv, tilted, c, sqrt_rho, inv_sqrt_1mrho, phi, innovation_scale, burst_shift, eps):
     """The factor tilted towards the tilted tenants' hazard (importance.factor_tilt = "hazard",
     docs/model.md §9): the tilted component's normals have the law φ_m(ε)·S(Y)/Z, with
@@ -126,16 +143,14 @@ def hazard_tilted_factor(gp, path, b, winv, tilted, c, sqrt_rho, inv_sqrt_1mrho,
     K = gp.factor_tilt.shape[0]
     shift_term = 0.0
     mu = gp.shift  # E[Y_t] for 1 ≤ t ≤ h under the tilted component's shifted normals
-    before = min(b - 1, hz)  # months 1..before precede the burst, before+1..h follow it
+    before = min(b - 1, hz)  # months 1..before precede the burst (segment 0), before+1..h follow it (1)
     Z = 0.0
     for k in range(K):
         n = gp.factor_tilt[k]
         if n > 0.0:
-            beta = sqrt_rho[k] * inv_sqrt_1mrho[k]
-            r = math.sqrt(1.0 + beta * beta)
-            a0 = c[k] * winv * inv_sqrt_1mrho[k]
-            a1 = a0 - beta * burst_shift
-            Z += n * (before * norm_cdf((a0 - beta * mu) / r) + (hz - before) * norm_cdf((a1 - beta * mu) / r))
+            a0, beta = _tilt_threshold(c, sqrt_rho, inv_sqrt_1mrho, winv, burst_shift, k, False)
+            a1, _ = _tilt_threshold(c, sqrt_rho, inv_sqrt_1mrho, winv, burst_shift, k, True)
+            Z += n * (before * _mean_probability(a0, beta, mu) + (hz - before) * _mean_probability(a1, beta, mu))
     if tilted and Z > 0.0:
         u_pick, u_trunc = uniform_pair(gp.key0, gp.key1, STREAM_FACTOR_TILT, path, 0)
         u_normal = uniform_at(gp.key0, gp.key1, STREAM_FACTOR_TILT, path, 2)
@@ -144,26 +159,23 @@ def hazard_tilted_factor(gp, path, b, winv, tilted, c, sqrt_rho, inv_sqrt_1mrho,
         t_star = hz
         a_star = 0.0
         beta_star = 0.0
-        done = False
-        for k in range(K):
+        for j in range(2 * K):  # (class, segment) pairs in Z's order
+            k, seg = j >> 1, j & 1
             n = gp.factor_tilt[k]
-            if n <= 0.0 or done:
+            months = before if seg == 0 else hz - before
+            if n <= 0.0 or months <= 0:
                 continue
-            beta = sqrt_rho[k] * inv_sqrt_1mrho[k]
-            r = math.sqrt(1.0 + beta * beta)
-            a0 = c[k] * winv * inv_sqrt_1mrho[k]
-            for seg in range(2):
-                months = before if seg == 0 else hz - before
-                a = a0 if seg == 0 else a0 - beta * burst_shift
-                mass = n * months * norm_cdf((a - beta * mu) / r)
-                if months > 0 and mass > 0.0:
-                    t_star = (1 if seg == 0 else before + 1) + months - 1
-                    a_star, beta_star = a, beta
-                    if goal < acc + mass:  # the month within the segment from the rest of the uniform
-                        t_star = (1 if seg == 0 else before + 1) + min(int((goal - acc) / mass * months), months - 1)
-                        done = True
-                        break
-                    acc += mass
+            a, beta = _tilt_threshold(c, sqrt_rho, inv_sqrt_1mrho, winv, burst_shift, k, seg == 1)
+            mass = n * months * _mean_probability(a, beta, mu)
+            if mass <= 0.0:
+                continue
+            first = 1 if seg == 0 else before + 1
+            t_star = first + months - 1  # the last segment with mass, should rounding leave goal past the total
+            a_star, beta_star = a, beta
+            if goal < acc + mass:  # the month within the segment from the rest of the uniform
+                t_star = first + min(int((goal - acc) / mass * months), months - 1)
+                break
+            acc += mass
         # Y_t = m + z, z with density ∝ φ(z)·Φ(a' − β·z), a' = a − β·m: z | (S = V + β·z < a') for V ~ N(0, 1)
         r2 = 1.0 + beta_star * beta_star
         r = math.sqrt(r2)
@@ -189,10 +201,7 @@ def hazard_tilted_factor(gp, path, b, winv, tilted, c, sqrt_rho, inv_sqrt_1mrho,
         for k in range(K):
             n = gp.factor_tilt[k]
             if n > 0.0:
-                beta = sqrt_rho[k] * inv_sqrt_1mrho[k]
-                a = c[k] * winv * inv_sqrt_1mrho[k]
-                if t >= b:
-                    a -= beta * burst_shift
+                a, beta = _tilt_threshold(c, sqrt_rho, inv_sqrt_1mrho, winv, burst_shift, k, t >= b)
                 S += n * norm_cdf(a - beta * y)
     if S <= 0.0 or Z <= 0.0:
         return -math.inf
