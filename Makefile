@@ -43,5 +43,5 @@ clean:
 # docs/configuration.md from the schema; every sample output in README.md and docs/*.md from a fresh
 # run of its command, recorded in docs/samples.lock (tests/test_docs.py checks both; about 1.5 min).
 docs: $(STAMP)
-	$(PY) -m engine.schema_docs > docs/configuration.md
+	$(PY) -m engine.config.schema_docs > docs/configuration.md
 	$(PY) docs/samples.py --write

@@ -89,7 +89,7 @@ def _peak_kib() -> int:
 
 
 def child(cfg_path: Path, warm_path: Path, rows: int) -> dict:
-    from engine.compile import compile_plan
+    from engine.plan.compile import compile_plan
     from engine.config import load_config
 
     compile_plan(load_config(warm_path))

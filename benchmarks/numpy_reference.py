@@ -17,7 +17,7 @@ the network, deterministic what-ifs, lease options (renewals, RVG, re-letting, e
 deferrable (PIK) classes, the ARD (and `io` classes, which need it), ABS-of-ABS collateral
 tranches.
 
-Thresholds c_i are taken from ``engine.compile.compile_plan(cfg).tenant_threshold`` (calibration is
+Thresholds c_i are taken from ``engine.plan.compile.compile_plan(cfg).tenant_threshold`` (calibration is
 not what is benchmarked).
 
     .venv/bin/python benchmarks/numpy_reference.py [config.toml|base|qlpool] [paths]
@@ -79,7 +79,7 @@ def _check_supported(cfg):
 
 def prepare(cfg) -> dict:
     """Everything deterministic: thresholds, lease arrays, rent schedules, tranche schedules."""
-    from engine.compile import compile_plan
+    from engine.plan.compile import compile_plan
 
     cfg = _as_config(cfg)
     _check_supported(cfg)

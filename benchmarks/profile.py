@@ -22,9 +22,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from engine import load_config  # noqa: E402
-from engine.compile import compile_plan  # noqa: E402
-from engine.rng import draw_source  # noqa: E402
-from engine.run import _no_draws  # noqa: E402
+from engine.plan.compile import compile_plan  # noqa: E402
+from engine.plan.rng import draw_source  # noqa: E402
+from engine.simulation.execute import _no_draws  # noqa: E402
 from kernels import empty_outputs, simulate_chunk  # noqa: E402
 from kernels._jit import jit  # noqa: E402
 from kernels.collateral import value_indices  # noqa: E402

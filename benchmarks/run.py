@@ -24,7 +24,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(HERE)]
 
-from engine import load_config, run  # noqa: E402
+from engine import load_config
+from engine import run  # noqa: E402
 
 WARM_PATHS = 4096  # a warm-up run: compiles or loads the cache, calibrates
 
@@ -49,7 +50,7 @@ def dask_rate(cfg, paths: int, workers: int = 2) -> dict:
     the same run: steady state (cluster up, workers warm; best of 2) and a cold run that starts the cluster."""
     import importlib.util
 
-    from engine.backends import Dask
+    from engine.simulation.backends import Dask
 
     if importlib.util.find_spec("distributed") is None:
         return {}
@@ -75,8 +76,8 @@ def compile_times(config: Path) -> dict:
     code = (
         "import json, sys, time; t = time.perf_counter();"
         f"sys.path.insert(0, {str(ROOT)!r});"
-        "from engine import load_config; from engine.compile import compile_plan; from engine.rng import DrawSource;"
-        "from engine.run import simulate;"
+        "from engine import load_config; from engine.plan.compile import compile_plan; from engine.plan.rng import DrawSource;"
+        "from engine.simulation.execute import simulate;"
         f"cfg = load_config({str(config)!r}); plan = compile_plan(cfg); t1 = time.perf_counter();"
         "simulate(plan, DrawSource.for_config(cfg), 0, 1);"
         "print(json.dumps({'first_path_s': time.perf_counter() - t1, 'startup_s': time.perf_counter() - t}))"

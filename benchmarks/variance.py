@@ -28,10 +28,11 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(HERE)]
 
-from engine import load_config, run  # noqa: E402
-from engine.backends import Job  # noqa: E402
+from engine import load_config
+from engine import run  # noqa: E402
+from engine.simulation.chunk import Job  # noqa: E402
 from engine.config import validate_config  # noqa: E402
-from engine.run import simulate  # noqa: E402
+from engine.simulation.execute import simulate  # noqa: E402
 
 # (workload, config, importance section, tranches compared, view): each senior tranche of qlpool
 # with its own importance-sampled run targeting it, as a user asking about that tranche would run.

@@ -312,7 +312,7 @@ def option_lease_cash(cfg, lease, number, tau, tau_guarantor, X, counts, key, re
             break
         if renewed < lease.renewals:
             p = phi(lease.renewal_intercept + lease.renewal_beta * X[e])
-            # deterministic what-if (engine/config.py DeterministicConfig): renew iff Φ(a + b·X_t) ≥ ½
+            # deterministic what-if (engine/config/root.py DeterministicConfig): renew iff Φ(a + b·X_t) ≥ ½
             renew = p >= 0.5 if deterministic else splitmix_uniform(key, number, 2 * renewed + 2) < p
             note("renewal_taken" if renew else "renewal_declined")
             if renew:
@@ -903,7 +903,7 @@ def simulate_path(cfg, c, draws, relet_c=None) -> dict:
 def relet_thresholds(cfg) -> dict:
     """Calibrated thresholds of the replacement tenants, by (relet_pd, relet_rho): "calibrated like
     any tenant" (docs/model.md §4), with the run's factor persistence, copula and calibration method."""
-    from engine.calibrate import calibrate_thresholds
+    from engine.plan.calibrate import calibrate_thresholds
 
     pairs = sorted({(lease.relet_pd, lease.relet_rho) for deal in cfg.deals for lease in deal.all_leases
                     if lease.recovery == "relet"})

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from conftest import base_dict, make_config
-from engine import ConfigError, open_run, run
+from engine import ConfigError, open_run
+from engine import run
 
 
 def test_open_run_round_trips_every_table_with_dtypes(tmp_path):
@@ -107,9 +108,9 @@ def test_long_compounding_shortfalls_stay_exact():
     d["deals"][0]["tranches"][1]["coupon"] = 0.30
     import numpy as np
 
-    from engine.compile import compile_plan
-    from engine.rng import DrawSource
-    from engine.run import simulate
+    from engine.plan.compile import compile_plan
+    from engine.plan.rng import DrawSource
+    from engine.simulation.execute import simulate
 
     cfg = make_config(d)
     res = run(cfg, paths=300)
@@ -139,10 +140,10 @@ def test_import_engine_and_validate_load_neither_numba_nor_the_kernels():
     import subprocess
     import sys
 
-    code = ("import sys, engine\nheavy = {'numba', 'pandas', 'matplotlib', 'kernels', 'engine.run'} & set(sys.modules)\n"
-            "assert not heavy, heavy\nfrom engine.cli import main\nassert main(['validate', sys.argv[1]]) == 0\n"
-            "heavy = {'numba', 'matplotlib', 'kernels', 'engine.run', 'engine.backends'} & set(sys.modules)\nassert not heavy, heavy\n"
-            "assert callable(engine.run) and callable(engine.sweep)\nimport engine.run, engine.sweep\n"
+    code = ("import sys, engine\nheavy = {'numba', 'pandas', 'matplotlib', 'kernels', 'engine.api.runs'} & set(sys.modules)\n"
+            "assert not heavy, heavy\nfrom engine.cli.main import main\nassert main(['validate', sys.argv[1]]) == 0\n"
+            "heavy = {'numba', 'matplotlib', 'kernels', 'engine.api.runs', 'engine.simulation.backends'} & set(sys.modules)\nassert not heavy, heavy\n"
+            "assert callable(engine.run) and callable(engine.sweep)\nimport engine.api.runs, engine.api.sweeps\n"
             "assert callable(engine.run) and callable(engine.sweep), 'importing the modules rebound the functions'\n")
     from pathlib import Path
 

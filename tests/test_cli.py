@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from engine.cli import main
+from engine.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 HYPERION = ROOT / "configs" / "hyperion.toml"
@@ -128,7 +128,8 @@ TAPE = pd.DataFrame({"tenant": ["lab", "hyper"], "term_months": [36, 36], "month
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_lease_tape_gives_the_same_result_as_inline_leases(tmp_path, fmt):
-    from engine import load_config, run
+    from engine import load_config
+    from engine import run
 
     inline = run(load_config(small(tmp_path)), paths=3000)
     taped = run(load_config(write(tmp_path, SMALL.format(leases=_tape(tmp_path, TAPE, fmt)), "t.toml")), paths=3000)

@@ -15,8 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import backends, outputs
-from engine.cli import main
+from engine.simulation import backends
+from engine.io import rundir as outputs
+from engine.cli.main import main
 from test_cli import small
 
 

@@ -13,8 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine import rules
-from engine.contagion import Holder, build_problem, fire_sale, glt_vulnerability, solve
+from engine.market import ratings as rules
+from engine.analytics.vulnerability import glt_vulnerability
+from engine.simulation.fire_sale import Holder, build_problem, fire_sale, solve
 from tests.naive_contagion import naive_fire_sale
 
 finite = dict(allow_nan=False, allow_infinity=False)

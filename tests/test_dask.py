@@ -16,9 +16,10 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from conftest import make_config  # noqa: E402
-from engine import run, validate_config  # noqa: E402
-from engine.backends import Dask, chunk_task  # noqa: E402
-from engine.cli import main  # noqa: E402
+from engine import validate_config
+from engine import run  # noqa: E402
+from engine.simulation.backends import Dask, chunk_task  # noqa: E402
+from engine.cli.main import main  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -136,7 +137,7 @@ def signal_client_on(path_start: int, client_pid: int, *args):
 
 
 def test_a_signal_stops_a_dask_run_and_it_resumes_in_process_to_the_same_bits(cluster, tmp_path):
-    from engine.resume import CHUNKS_DIR, Interrupted
+    from engine.io.chunks import CHUNKS_DIR, Interrupted
 
     cfg = make_config()
     kw = dict(paths=12000, chunk_paths=1000)

@@ -20,9 +20,10 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from conftest import make_config  # noqa: E402
-from engine import backends, run  # noqa: E402
-from engine.backends import BackendError, Dask, make_backend  # noqa: E402
-from engine.cli import main  # noqa: E402
+from engine.simulation import backends
+from engine import run  # noqa: E402
+from engine.simulation.backends import BackendError, Dask, make_backend  # noqa: E402
+from engine.cli.main import main  # noqa: E402
 
 HANG_S = 120  # far beyond what any of these takes when it works: reaching it means a hang
 
@@ -137,7 +138,7 @@ def test_a_local_cluster_listens_on_loopback_only_and_leaves_ctrl_c_to_the_clien
 def test_ctrl_c_while_the_merges_run_stops_at_once_and_the_run_resumes(tmp_path, monkeypatch):
     """The first SIGINT only asks the run to stop; it must be honoured while the client waits for
     the merged result too, not just between chunks. Every chunk is committed by then."""
-    from engine.resume import CHUNKS_DIR, Interrupted
+    from engine.io.chunks import CHUNKS_DIR, Interrupted
 
     cfg = make_config()
     kw = dict(paths=2000, chunk_paths=1000)

@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import naive
-from engine.compile import compile_plan
+from engine.plan.compile import compile_plan
 from engine.config import ConfigError, validate_config
-from engine.rng import DrawSource, draw_source
-from engine.run import trace
+from engine.plan.rng import DrawSource, draw_source
+from engine.simulation.execute import trace
 from kernels.plan import LEDGER_COLUMNS
 from kernels.uniforms import uniform
 

@@ -1,6 +1,6 @@
 """docs/configuration.md is generated from the schema and in sync; every field is documented and bounded.
 
-The models are walked here independently of engine/schema_docs.py, so a bug in the generator's walk
+The models are walked here independently of engine/config/schema_docs.py, so a bug in the generator's walk
 cannot hide a field from these tests.
 """
 
@@ -19,7 +19,7 @@ from pydantic.fields import FieldInfo
 
 from engine import config as config_module
 from engine.config import Config, json_schema, validate_config
-from engine.schema_docs import EXAMPLE_TOML, REGENERATE, main, render_markdown
+from engine.config.schema_docs import EXAMPLE_TOML, REGENERATE, main, render_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "configuration.md"
@@ -99,7 +99,7 @@ def _bounds(f: FieldInfo) -> list[str]:
 def test_configuration_md_is_up_to_date():
     assert DOC.is_file(), f"docs/configuration.md is missing; generate it with: {REGENERATE}"
     assert DOC.read_text(encoding="utf-8") == render_markdown(), (
-        "docs/configuration.md is out of date with engine/config.py (or engine/schema_docs.py); "
+        "docs/configuration.md is out of date with engine/config/root.py (or engine/config/schema_docs.py); "
         f"regenerate it with:\n    {REGENERATE}\nand commit the result."
     )
 
@@ -186,7 +186,7 @@ def test_example_config_in_the_doc_validates():
 
 # --------------------------------------------------------------------------- (c) description and bounds
 
-# Fields known to break the rule in engine/config.py, which this test may not edit. Each entry is
+# Fields known to break the rule in engine/config/root.py, which this test may not edit. Each entry is
 # marked xfail(strict=True): once the field gets a description (or bounds), the test XPASSes and
 # fails, asking for the entry to be removed from this list.
 KNOWN_GAPS: dict[str, str] = {}
@@ -199,7 +199,7 @@ def _gap_params():
         if fid in KNOWN_GAPS:
             marks.append(pytest.mark.xfail(
                 strict=True,
-                reason=f"{fid}: {KNOWN_GAPS[fid]} in engine/config.py (remove from KNOWN_GAPS once fixed)",
+                reason=f"{fid}: {KNOWN_GAPS[fid]} in engine/config/root.py (remove from KNOWN_GAPS once fixed)",
             ))
         yield pytest.param(item, id=fid, marks=marks)
 

@@ -1,4 +1,4 @@
-"""The fire-sale solver (engine.contagion.fire_sale) against open-source fire-sale code.
+"""The fire-sale solver (engine.simulation.fire_sale.fire_sale) against open-source fire-sale code.
 
 Each test takes a public repository's own example inputs and compares our equilibrium to either the
 numbers that repository's tests assert, or to a plain-Python transcription of its algorithm run here
@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pytest
 
-from engine.contagion import Holder, fire_sale
+from engine.simulation.fire_sale import Holder, fire_sale
 
 TOL = 1e-6
 

@@ -10,14 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine import marks as marks_mod
-from engine.backends import holder_system
-from engine.compile import compile_plan
+from engine.simulation import marks as marks_mod
+from engine.simulation.chunk import holder_system
+from engine.plan.compile import compile_plan
 from engine.config import ConfigError, load_config
-from engine.contagion import glt_vulnerability
-from engine.holders import OUTSIDE, build_system, run_paths
-from engine.rng import draw_source
-from engine.run import run, simulate, simulate_draws
+from engine.analytics.vulnerability import glt_vulnerability
+from engine.analytics.holders import OUTSIDE
+from engine.simulation.holder_system import build_system, run_paths
+from engine.plan.rng import draw_source
+from engine.api.runs import run
+from engine.simulation.execute import simulate, simulate_draws
 from tests.conftest import base_dict, make_config
 
 HOLDERS = [
@@ -306,7 +308,7 @@ def test_cash_includes_principal_repaid_by_the_horizon():
 
 
 def test_ai_bubble_example_writes_the_holder_tables_and_the_cli_answers_who_bears_the_loss(tmp_path, capsys):
-    from engine.cli import main
+    from engine.cli.main import main
 
     rc = main(["run", "configs/ai_bubble.toml", "--paths", "3000", "--scenario", "base,repo_stress", "--out", str(tmp_path / "r"),
                "--no-progress", "--no-report"])
@@ -331,7 +333,7 @@ def test_per_tranche_notches_equal_the_ratings_module():
         fitted = dataclasses.replace(marks_mod.fit(f, np.array([0])), wal=np.array([wal]))
         prices = np.concatenate([rng.uniform(0.0, 1.05, 2990), [1.0, 0.0, 0.5, np.nan, 0.99, 0.9999, 1.02, 0.3, 0.7, 0.95]])[:, None]
         el = np.clip(1.0 - np.nan_to_num(prices, nan=1.0), 0.0, 1.0)
-        from engine import ratings
+        from engine.market import ratings
 
         np.testing.assert_array_equal(fitted.notches(prices)[:, 0], ratings.implied_notch(el[:, 0], wal))
 

@@ -1,5 +1,5 @@
-"""Importance sampling of the factor (engine/importance.py, engine/rng.py TiltedDrawSource) and the
-weighted statistics (engine/stats.py): unbiasedness against closed forms, the weights' law, exact
+"""Importance sampling of the factor (engine/simulation/importance.py, engine/plan/rng.py TiltedDrawSource) and the
+weighted statistics (engine/analytics/stats.py): unbiasedness against closed forms, the weights' law, exact
 weighted quantiles, mergeability, and bad configs.
 
 References are independent of the engine: the binomial-mixture tranche EL of tests/test_validation.py
@@ -19,10 +19,10 @@ from scipy import special, stats
 
 from conftest import base_dict, make_config
 from engine import run
-from engine.calibrate import calibrate_thresholds
+from engine.plan.calibrate import calibrate_thresholds
 from engine.config import ConfigError, validate_config
-from engine.rng import DrawSource, TiltedDrawSource
-from engine.stats import BIN_VALUES, Mass, Moments, PathWeights, StratumSums, loss_histogram, quantile_and_es
+from engine.plan.rng import DrawSource, TiltedDrawSource
+from engine.analytics.stats import BIN_VALUES, Mass, Moments, PathWeights, StratumSums, loss_histogram, quantile_and_es
 from kernels.draws import mixture_ppf
 from test_validation import binomial_tranche_el, homogeneous_config, t_copula_horizon_pd
 
@@ -212,8 +212,8 @@ def test_the_stratified_standard_error_matches_the_spread_over_seeds():
 
 
 def _allocation_losses(cfg, k):
-    from engine.backends import Job
-    from engine.run import simulate
+    from engine.simulation.chunk import Job
+    from engine.simulation.execute import simulate
 
     job = Job.prepare(cfg)
     out = simulate(job.plan, job.source(), 0, cfg.run.paths)
@@ -239,8 +239,8 @@ def test_the_control_is_the_pools_own_defaults_minus_their_conditional_probabili
     n_names, T, rho, pd_ = 100, 60, 0.3, 0.02
     cfg = with_importance(homogeneous_config(n_names, pd_, rho, T, recovery_rate=0.4, points=POINTS, paths=4000, seed=3),
                           target="pool.T5", view="allocation", factor_shift=-2.0)
-    from engine.backends import Job
-    from engine.run import simulate
+    from engine.simulation.chunk import Job
+    from engine.simulation.execute import simulate
 
     job = Job.prepare(cfg)
     src = job.source()
@@ -260,7 +260,7 @@ def test_control_estimates_equal_a_plain_numpy_regression_estimator():
     """control_estimates against the textbook stratified regression estimator written in numpy:
     β = Σ_h Σ_(i∈h) (y − ȳ_h)(c − c̄_h) / Σ_h Σ_(i∈h) (c − c̄_h)², ȳ − β·c̄, and its SE from the
     within-stratum variance of y − β·c."""
-    from engine.stats import control_estimates
+    from engine.analytics.stats import control_estimates
 
     rng = np.random.default_rng(9)
     n, K, k = 4000, 40, 2
@@ -381,7 +381,7 @@ def test_mass_sums_are_exact_and_independent_of_the_merge_order():
     w = np.concatenate([rng.lognormal(0, 3, 3000), [0.0, 2.0**39, 1e-12]])
     pw = PathWeights.of(w)
     flags = rng.random((w.size, 4)) < 0.5
-    from engine.stats import _count
+    from engine.analytics.stats import _count
 
     whole = _count(flags, pw)
     parts = [_count(flags[a:b], pw.rows(a, b)) for a, b in ((0, 700), (700, 701), (701, w.size))]
@@ -409,7 +409,7 @@ def test_weighted_moments_and_bins_equal_the_numpy_formulation():
     """The jitted weighted tallies give exactly the integers of the numpy formulation: Σw·x, Σw·x²,
     Σ(w·x)² and Σw over the finite values (NaN skipped, values from 1e-12 to 1e3, weights up to 2^12),
     and Σw per bin (weights up to 2^39) against Python-int sums of the weights' limbs."""
-    from engine.stats import _weighted_bincount
+    from engine.analytics.stats import _weighted_bincount
 
     rng = np.random.default_rng(21)
     n = 3000
@@ -587,8 +587,9 @@ def test_holder_tables_are_weighted_and_still_reconcile():
 def test_report_and_cli_say_which_estimator_ran(tmp_path, capsys):
     """The report states the estimator and the sampling law and shows each tranche's effective
     paths; a plain run's report says plain Monte Carlo; the CLI prints the same line."""
-    from engine.cli import main
-    from engine.report import build_report, warnings
+    from engine.cli.main import main
+    from engine.report.html import build_report
+    from engine.analytics.diagnostics import run_warnings
 
     cfg = with_importance(make_config(), target="d1.A", factor_shift=-1.0, burst_hazard=0.04)
     res = run(cfg, paths=2000, out=tmp_path / "is")
@@ -602,7 +603,7 @@ def test_report_and_cli_say_which_estimator_ran(tmp_path, capsys):
     # A tranche whose EL rests on few heavy paths is warned about, though its SE looks small.
     t = res.tables["tranches"].copy()
     t.loc[0, ["el", "el_se", "ess"]] = [0.01, 0.001, 5.0]
-    assert any("rests on few effective paths" in w for w in warnings({**res.tables, "tranches": t}))
+    assert any("rests on few effective paths" in w for w in run_warnings({**res.tables, "tranches": t}))
     path = tmp_path / "c.toml"
     path.write_text('[run]\nmonths = 60\npaths = 1000\nseed = 1\n[[tenants]]\nname = "a"\npd = 0.05\nrho = 0.3\n'
                     '[[deals]]\nname = "d"\nlegal_final_month = 60\nleases = [{tenant = "a", term_months = 60, monthly_rent = 1e6}]\n'
@@ -649,7 +650,7 @@ def test_tilted_default_months_are_the_first_months_the_explicit_tilted_hazard_r
     """tilted_defaults against a naive oracle: τ_i = first t with H_Q(t) ≥ −ln U_i for the tilted
     tenants of a tilted path, H(t) for the others and on a plain path; the written thresholds
     give the same months through the untilted hazard; λ brings P(τ ≤ h | factor) to the floor."""
-    from engine.rng import _plan
+    from engine.plan.rng import _plan
     from kernels.credit import default_month
     from kernels.draws import STREAM_DEFAULT, class_survival, tilt_hazards, tilted_defaults
     from kernels.philox import uniform_at
@@ -716,8 +717,8 @@ def _variant(name: str) -> dict:
 @pytest.mark.parametrize("variant", ["base", "t_copula_and_forced_tenant", "poisson_releases_and_a_shared_tenant",
                                      "static_factor"])
 def test_written_draws_with_tilted_defaults_give_the_kernels_paths_and_weights(variant, factor_tilt):
-    from engine.compile import compile_plan
-    from engine.run import simulate, simulate_draws
+    from engine.plan.compile import compile_plan
+    from engine.simulation.execute import simulate, simulate_draws
 
     law = dict(factor_shift=-0.7, burst_hazard=0.03, horizon=18, strata=50, factor_tilt=factor_tilt)
     cfg = with_importance(make_config(_variant(variant)), **law, default_floor=0.4)
@@ -741,8 +742,8 @@ def test_written_draws_with_tilted_defaults_give_the_kernels_paths_and_weights(v
 
 @pytest.mark.parametrize("variant", ["base", "static_factor"])
 def test_written_draws_with_the_hazard_tilt_alone_give_the_kernels_paths_and_weights(variant):
-    from engine.compile import compile_plan
-    from engine.run import simulate, simulate_draws
+    from engine.plan.compile import compile_plan
+    from engine.simulation.execute import simulate, simulate_draws
 
     cfg = with_importance(make_config(_variant(variant)), factor_shift=-0.3, burst_hazard=0.03, horizon=18,
                           factor_tilt="hazard")
@@ -801,7 +802,7 @@ def test_the_hazard_tilted_factor_has_the_law_its_weights_say(variant):
     weights assume fails this); the weights' mean is 1 within 4 SE. Variants: a random burst with
     α = 0 and no strata; α = 0.1 with 50 strata (the move follows the stratified draw) under the
     t-copula (W in the thresholds); a burst fixed at month 10 (inside the horizon)."""
-    from engine.compile import compile_plan
+    from engine.plan.compile import compile_plan
 
     d = base_dict()
     d["factor"]["persistence"] = 0.9

@@ -20,10 +20,11 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from test_cli import SMALL, TAPE, _tape, write
 
-from engine import config as C
-from engine.cli import main
-from engine.compile import compile_plan
-from engine.config import Lease, LeaseColumns, load_config, validate_config
+from engine.config import tables as C
+from engine.cli.main import main
+from engine.plan.compile import compile_plan
+from engine.config.leases import Lease, LeaseColumns
+from engine.config import ConfigError, load_config, validate_config
 
 INT_FIELDS = [n for n, f in Lease.model_fields.items() if f.annotation in (int, int | None)]
 FLOAT_FIELDS = [n for n, f in Lease.model_fields.items() if f.annotation in (float, float | None)]
@@ -258,7 +259,7 @@ def test_a_large_bad_tape_lists_its_first_20_rows_and_a_count(tmp_path, capsys):
 def test_inline_leases_still_list_every_error():
     d = tomllib.loads(SMALL.format(leases=""))
     d["deals"][0]["leases"] = [{"tenant": "ghost", "term_months": 12, "monthly_rent": 1.0}] * 25
-    with pytest.raises(C.ConfigError) as exc:
+    with pytest.raises(ConfigError) as exc:
         validate_config(d)
     assert [p for p, _ in exc.value.errors] == [f"deals[0].leases[{j}].tenant" for j in range(25)]
 
@@ -276,7 +277,7 @@ def test_progress_only_for_a_large_tape(tmp_path, capsys, monkeypatch):
 def test_the_rent_schedule_in_blocks_of_leases_gives_the_same_plan(monkeypatch):
     # compile.py builds the [leases × months] rent schedule a block of leases at a time, so a
     # million-lease tape never holds it whole; the block size must not move a bit.
-    import engine.compile as compile_mod
+    import engine.plan.compile as compile_mod
     from engine import load_config
 
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "neocloud_gpu_abs.toml")

@@ -1,7 +1,7 @@
 """The run loop's shortcuts against the full loop, path by path.
 
 A run skips work a statement needs but no path output reads: a deal's waterfall stops once the deal
-is settled (kernels/waterfall.py ``_settled``, ``_fees_covered``). A trace (``engine.run.trace``)
+is settled (kernels/waterfall.py ``_settled``, ``_fees_covered``). A trace (``engine.simulation.execute.trace``)
 records the monthly statement and so runs every month of every deal; its path outputs are the
 general loop's. On every example config and benchmark workload, and on configs built to sit on each
 condition of the stop, every output of every path must be the same bits.
@@ -16,9 +16,9 @@ import pytest
 
 from conftest import base_dict, make_config
 from engine import load_config
-from engine.compile import compile_plan
-from engine.rng import DrawSource
-from engine.run import simulate, trace
+from engine.plan.compile import compile_plan
+from engine.plan.rng import DrawSource
+from engine.simulation.execute import simulate, trace
 from kernels.plan import OP_FEES, OP_INTEREST, TRANCHE_LEDGER_COLUMNS, PathOutputs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,7 +99,7 @@ def test_a_settled_deal_with_triggers_waits_for_the_dscr_window():
 
 
 def test_a_fee_step_after_the_reserve_step_never_draws_it():
-    """`_fees_covered` counts on this rule of engine/compile.py: only the steps before the reserve step
+    """`_fees_covered` counts on this rule of engine/plan/compile.py: only the steps before the reserve step
     draw on it. A fee step after it could otherwise be left short by a deposit of trapped cash."""
     d = base_dict()
     deal = d["deals"][0]

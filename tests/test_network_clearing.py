@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from engine.network import clear, fundamental_defaults
+from engine.simulation.clearing import clear, fundamental_defaults
 import numba
 from kernels.network import _pay_defaulters, _relative_liabilities, clear_network, picard_clearing
 

@@ -11,12 +11,13 @@ import pandas as pd
 import pytest
 
 from conftest import base_dict, make_config
-from engine import load_config, run
-from engine.cli import main
-from engine.compile import compile_plan
+from engine import load_config
+from engine import run
+from engine.cli.main import main
+from engine.plan.compile import compile_plan
 from engine.config import ConfigError
-from engine.rng import DrawSource
-from engine.run import simulate, trace
+from engine.plan.rng import DrawSource
+from engine.simulation.execute import simulate, trace
 
 ROOT = Path(__file__).resolve().parents[1]
 NETWORK = {

@@ -17,9 +17,9 @@ from engine.config import ConfigError
 
 import naive
 from conftest import base_dict, make_config
-from engine.compile import compile_plan
-from engine.rng import DrawSource, draw_source
-from engine.run import simulate, trace
+from engine.plan.compile import compile_plan
+from engine.plan.rng import DrawSource, draw_source
+from engine.simulation.execute import simulate, trace
 from kernels.plan import LEDGER_COLUMNS, TRANCHE_LEDGER_COLUMNS, PathOutputs
 
 RTOL = 1e-9

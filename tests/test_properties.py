@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import base_dict, make_config
-from engine.compile import compile_plan
-from engine.rng import DrawSource
-from engine.run import simulate, trace
+from engine.plan.compile import compile_plan
+from engine.plan.rng import DrawSource
+from engine.simulation.execute import simulate, trace
 from kernels.plan import LEDGER_COLUMNS
 
 PATHS = 300

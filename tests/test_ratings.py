@@ -1,27 +1,18 @@
-"""Implied ratings from EL and WAL (engine/ratings.py)."""
+"""Implied ratings from EL and WAL (engine/market/ratings.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from engine import rules
-from engine.ratings import (
-    HORIZON_YEARS,
-    IDEALIZED_EL,
-    IDEALIZED_LGD,
-    NOTCHES,
-    idealized_el,
-    implied_notch,
-    implied_rating,
-    to_sp,
-)
+from engine.market import ratings as rules
+from engine.market.ratings import HORIZON_YEARS, IDEALIZED_EL, IDEALIZED_LGD, NOTCHES, idealized_el, implied_notch, implied_rating, to_sp
 
 TABLED = NOTCHES[:-1]  # Aaa..Ca; "C" has no budget
 
 # Copied by hand from jeickmeier/finstack-quant finstack/core/data/credit/credit_assumptions.v1.json
 # (table moodys_idealized_default_rates_2024_09): Moody's 10-year idealized default rate × 10,000.
-# Deliberately not imported from engine.ratings, so a typo in either copy fails the test.
+# Deliberately not imported from engine.market.ratings, so a typo in either copy fails the test.
 SOURCE_FACTORS_10Y = {
     "Aaa": 1, "Aa1": 10, "Aa2": 20, "Aa3": 40, "A1": 70, "A2": 120, "A3": 180,
     "Baa1": 260, "Baa2": 360, "Baa3": 610, "Ba1": 940, "Ba2": 1350, "Ba3": 1766,

@@ -11,9 +11,13 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
-from engine import load_config, run
-from engine.outputs import read_run
-from engine.report import FIGURES, NOT_YET, PlotAccessor, available, build_report, render_html, warnings
+from engine import load_config
+from engine import run
+from engine.io.rundir import read_run
+from engine.report.figures import FIGURES, NOT_YET, available
+from engine.report.accessor import PlotAccessor
+from engine.report.html import build_report, render_html
+from engine.analytics.diagnostics import run_warnings
 
 ROOT = Path(__file__).resolve().parents[1]
 NETWORK_FIGURES = {"firm_defaults", "cascades", "network_effect"}
@@ -133,7 +137,7 @@ def test_report_contents(built):
         assert "this run has no network" in text
     for description in (s["description"] for s in manifest["config"]["scenarios"].values()):
         assert description.replace("'", "&#x27;") in text
-    found = warnings(tables)
+    found = run_warnings(tables)
     assert any(w.startswith("Tranche ") for w in found)
     assert len(found) == len(set(found))
     for w in found:
@@ -143,7 +147,7 @@ def test_report_contents(built):
 def test_warnings_read_from_tables(built):
     name, run_dir, _ = built
     tables, _ = read_run(run_dir)
-    found = warnings(tables)
+    found = run_warnings(tables)
     cash = tables["tranches"][tables["tranches"]["view"].astype(str) == "cashflow"]
     lossy = cash[cash["pd"] > 0]
     for deal, tranche in set(zip(lossy["deal"], lossy["tranche"])):

@@ -19,8 +19,9 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from engine import load_config, run
-from engine.report import build_report
+from engine import load_config
+from engine import run
+from engine.report.html import build_report
 
 pytestmark = pytest.mark.browser
 

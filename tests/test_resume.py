@@ -17,12 +17,14 @@ import pandas as pd
 import pytest
 
 from conftest import make_config
-from engine import backends, run, validate_config
-from engine.backends import Chunk, Job, compute
-from engine.cli import main
-from engine.outputs import OutputExistsError
-from engine.resume import CHUNKS_DIR, Interrupted, ResumeError, committable, dumps_stats, loads_stats
-from engine.stats import Moments, RunStats
+from engine import validate_config
+from engine.simulation import backends
+from engine import run
+from engine.simulation.chunk import Chunk, Job, compute
+from engine.cli.main import main
+from engine.io.rundir import OutputExistsError
+from engine.io.chunks import CHUNKS_DIR, Interrupted, ResumeError, committable, dumps_stats, loads_stats
+from engine.analytics.stats import Moments, RunStats
 
 ROOT = Path(__file__).resolve().parents[1]
 HYPERION = ROOT / "configs" / "hyperion.toml"
@@ -251,7 +253,7 @@ def _rezip(data: bytes, edit) -> bytes:
 
 
 def _redigest(arrays, meta):
-    from engine.resume import _digest
+    from engine.io.chunks import _digest
 
     meta["sha256"] = _digest({"stats": meta["stats"], "entry": meta["entry"]}, arrays)
 
@@ -287,7 +289,7 @@ def test_an_unregistered_dataclass_is_refused_when_committing():
     class Private:
         n: int = 1
 
-    with pytest.raises(TypeError, match="engine.resume.committable"):
+    with pytest.raises(TypeError, match="engine.io.chunks.committable"):
         dumps_stats(Private())
 
 
@@ -356,11 +358,21 @@ def test_cli_resume_with_a_damaged_chunk_exits_2_naming_the_file(tmp_path, monke
 def test_loads_stats_works_in_a_fresh_interpreter_and_refuses_oversized_files(chunk_stats, tmp_path, monkeypatch):
     path = tmp_path / "c.npz"
     path.write_bytes(dumps_stats(chunk_stats, {"start": 0}))
-    code = f"from engine.resume import loads_stats; print(loads_stats({str(path)!r})[1])"
+    code = f"from engine.io.chunks import loads_stats; print(loads_stats({str(path)!r})[1])"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0 and done.stdout.strip() == "{'start': 0}", done.stderr
-    import engine.resume as resume_mod
+    import engine.io.chunks as resume_mod
 
     monkeypatch.setattr(resume_mod, "_MAX_CHUNK_BYTES", 1000)  # a crafted zip may declare gigabytes
     with pytest.raises(ResumeError, match="declares .* bytes of arrays"):
         loads_stats(path)
+
+
+def test_the_engine_classes_listed_for_a_fresh_decoder_are_the_registered_ones():
+    # A class added to the statistics without its name in ENGINE_CLASSES would load in the process
+    # that wrote it and fail to resume in a fresh one.
+    import engine.analytics.holders  # noqa: F401  (registers HolderStats)
+    from engine.io import chunks
+
+    engine_registered = {name for name in chunks._COMMITTABLE if name.startswith("engine.")}
+    assert engine_registered == set(chunks.ENGINE_CLASSES)

@@ -1,4 +1,4 @@
-"""The counter-based generator (kernels/philox.py, kernels/draws.py, engine/rng.py).
+"""The counter-based generator (kernels/philox.py, kernels/draws.py, engine/plan/rng.py).
 
 * Philox4x32-10 against the published Random123 known-answer vectors and an independent,
   slow pure-Python Philox written from the paper's definition.
@@ -25,9 +25,9 @@ import pytest
 from scipy import special, stats
 
 from conftest import base_dict, make_config
-from engine.compile import compile_plan
-from engine.rng import DrawSource, TiltedDrawSource, _plan
-from engine.run import simulate, simulate_draws
+from engine.plan.compile import compile_plan
+from engine.plan.rng import DrawSource, TiltedDrawSource, _plan
+from engine.simulation.execute import simulate, simulate_draws
 from kernels.credit import default_month
 from kernels.draws import (STREAM_BURST, STREAM_DEFAULT, STREAM_FACTOR, STREAM_LEASE_KEY, STREAM_MIXTURE,
                            STREAM_RELEASES, STREAM_TCOPULA, SURVIVOR_MARGIN, burst_month, class_survival,

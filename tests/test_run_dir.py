@@ -17,10 +17,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import make_config
-from engine import backends, run
-from engine.cli import main
-from engine.outputs import MARKER, OutputExistsError, check_writable, claim, remove_written
-from engine.resume import CHUNKS_DIR, Interrupted, ResumeError
+from engine.simulation import backends
+from engine import run
+from engine.cli.main import main
+from engine.io.rundir import MARKER, OutputExistsError, check_writable, claim, remove_written
+from engine.io.chunks import CHUNKS_DIR, Interrupted, ResumeError
 
 ROOT = Path(__file__).resolve().parents[1]
 KW = dict(paths=2000, chunk_paths=1000)
@@ -95,7 +96,7 @@ def test_a_sweep_directory_is_not_a_run_directory(tmp_path):
 def test_a_second_process_writing_the_same_directory_is_refused(tmp_path):
     d = tmp_path / "busy"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from engine.outputs import claim\n"
+        [sys.executable, "-c", "import sys, time; from engine.io.rundir import claim\n"
          f"with claim({str(d)!r}):\n    print('held', flush=True); sys.stdin.read()"],
         cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
@@ -156,7 +157,7 @@ def test_outputs_follow_the_umask(tmp_path, monkeypatch, mask):
         monkeypatch.undo()
         modes = {"chunk": chunk.stat().st_mode}
         run(make_config(), out=d, resume=True, **KW)
-        from engine.report import build_report
+        from engine.report.html import build_report
 
         build_report(d)
         for name in ("manifest.json", "summary/tranches.parquet", "report.html", MARKER, "figures/exceedance.png"):
@@ -168,7 +169,7 @@ def test_outputs_follow_the_umask(tmp_path, monkeypatch, mask):
 
 # --------------------------------------------------------------------------- remove_written against a list
 
-# Written out by hand from docs/outputs.md, not derived from the patterns in engine/outputs.py.
+# Written out by hand from docs/outputs.md, not derived from the patterns in engine/io/rundir.py.
 OURS = ["manifest.json", "report.html", "sweep.csv", "sweep.parquet", "summary/tranches.parquet", "summary/holder_types.parquet",
         "summary/system.parquet", "figures/exceedance.png", "paths/tranches/scenario=base/chunk=000000001000.parquet",
         "paths/firms/scenario=burst 2027/chunk=000000000000.parquet", "chunks/run.json", "chunks/base/000000000000.npz",

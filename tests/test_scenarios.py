@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 
 from conftest import base_dict, make_config
-from engine import load_config, run
-from engine.cli import main
+from engine import load_config
+from engine import run
+from engine.cli.main import main
 from engine.config import ConfigError
-from engine.scenarios import scenario_config, select, set_path
+from engine.config import select, set_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,10 +34,10 @@ def test_set_path_names_list_items_by_name_or_index():
 
 def test_a_scenario_is_the_base_config_with_its_overrides():
     cfg = make_config(with_scenarios(stress={"set": {"tenants.lab.pd": 0.3, "gpu.economic_life_months": 18}}))
-    s = scenario_config(cfg, "stress")
+    s = cfg.scenario("stress")
     assert s.tenants[0].pd == 0.3 and s.gpu.economic_life_months == 18
     assert s.tenants[1] == cfg.tenants[1] and not s.scenarios
-    assert scenario_config(cfg, "base") is cfg
+    assert cfg.scenario("base") is cfg
 
 
 @pytest.mark.parametrize("path,needle", [
@@ -73,7 +74,7 @@ def test_run_all_scenarios_equals_running_each_alone():
     cfg = make_config(with_scenarios(high_pd={"set": {"tenants.lab.pd": 0.3}}))
     both = run(cfg, scenario="all", paths=3000)
     assert list(both.tranches["scenario"].unique()) == ["base", "high_pd"] and both.tranches.columns[0] == "scenario"
-    alone = run(scenario_config(cfg, "high_pd"), paths=3000).tranches.drop(columns="scenario")
+    alone = run(cfg.scenario("high_pd"), paths=3000).tranches.drop(columns="scenario")
     mine = both.tranches[both.tranches.scenario == "high_pd"].drop(columns="scenario").reset_index(drop=True)
     pd.testing.assert_frame_equal(mine, alone, check_exact=True)
     base = both.tranches[both.tranches.scenario == "base"].set_index(["tranche", "view"])["el"]

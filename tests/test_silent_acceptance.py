@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from conftest import base_dict, make_config
-from engine.cli import main
+from engine.cli.main import main
 from engine.config import Config, ConfigError, validate_config
 from test_cli import INLINE, SMALL, TAPE, _tape, small, write
 
@@ -77,7 +77,8 @@ def test_a_scenario_that_moves_one_point_alone_is_refused():
 def test_a_sweep_point_may_move_one_point_alone():
     # The minimum subordination moves the senior's attach only; every class's allocation view depends
     # on its own points, so the sweep's points are not held to the tiling.
-    from engine.sweep import _outer_config, point_configs
+    from engine.cli.sweep_run import _outer_config
+    from engine.api.sweeps import point_configs
 
     cfg = make_config()
     (point, name, moved), = point_configs(cfg, {"deals.d1.tranches.A.attach": [0.5]}, ["base"], {})
@@ -144,7 +145,7 @@ def test_a_scenario_that_shortens_the_run_past_a_lease_start_is_refused():
 
 @pytest.mark.parametrize("value", [5, 1.0, 0.0, -0.01, math.nan, math.inf, "0.01", True])
 def test_a_target_el_outside_0_1_is_refused(value):
-    from engine.sweep import check_target_el, min_subordination
+    from engine.api.sweeps import check_target_el, min_subordination
 
     with pytest.raises(ValueError, match="target_el .*in \\(0, 1\\)"):
         check_target_el(value)
@@ -155,7 +156,7 @@ def test_a_target_el_outside_0_1_is_refused(value):
 
 
 def test_a_target_el_of_5_suggests_a_percent():
-    from engine.sweep import check_target_el
+    from engine.api.sweeps import check_target_el
 
     with pytest.raises(ValueError, match=r"did you mean 0\.05 \(5%\)"):
         check_target_el(5)
@@ -163,7 +164,7 @@ def test_a_target_el_of_5_suggests_a_percent():
 
 @pytest.mark.parametrize("tol", [0, 0.0, -1e-3, math.nan, math.inf])
 def test_a_tolerance_that_is_not_finite_and_positive_is_refused(tol):
-    from engine.sweep import bisect_min, check_tolerance, min_subordination
+    from engine.api.sweeps import bisect_min, check_tolerance, min_subordination
 
     with pytest.raises(ValueError, match="tol .*finite number > 0"):
         check_tolerance(tol)
@@ -175,7 +176,7 @@ def test_a_tolerance_that_is_not_finite_and_positive_is_refused(tol):
 
 @pytest.mark.parametrize("text", ["0", "-0.001", "nan", "inf", "abc"])
 def test_tolerance_arg_rejects_bad_values_with_exit_2(text, capsys):
-    from engine.sweep import tolerance_arg
+    from engine.cli.sweep import tolerance_arg
 
     parser = argparse.ArgumentParser(prog="dcabs breakeven")
     parser.add_argument("--tol", type=tolerance_arg, default=1e-3)
@@ -186,7 +187,7 @@ def test_tolerance_arg_rejects_bad_values_with_exit_2(text, capsys):
 
 
 def test_breakeven_tol_is_checked_by_the_cli(tmp_path, capsys):
-    from engine.cli import _parser
+    from engine.cli.main import _parser
 
     with pytest.raises(SystemExit) as exc:
         _parser().parse_args(["breakeven", "c.toml", "--tranche", "A", "--vary", "gpu.salvage", "--tol", "nan"])
@@ -288,7 +289,7 @@ def test_fuzzed_configs_validate_or_raise_config_errors(mutations, stack):
 
 
 def test_a_repeated_set_path_is_an_error_not_last_wins(tmp_path, capsys):
-    from engine.cli import main
+    from engine.cli.main import main
     from test_cli import small
 
     cfg = small(tmp_path)
@@ -300,7 +301,7 @@ def test_a_repeated_set_path_is_an_error_not_last_wins(tmp_path, capsys):
 
 
 def test_threads_0_is_documented_where_it_is_accepted(capsys):
-    from engine.cli import _parser
+    from engine.cli.main import _parser
 
     with pytest.raises(SystemExit):
         _parser().parse_args(["run", "--help"])

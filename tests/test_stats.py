@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from engine.stats import BIN_WIDTH, LEVELS, Moments, RunStats, loss_histogram, quantile_and_es
+from engine.analytics.stats import BIN_WIDTH, LEVELS, Moments, RunStats, loss_histogram, quantile_and_es
 from kernels.plan import empty_outputs
 
 losses = hnp.arrays(np.float64, st.tuples(st.integers(1, 60), st.integers(1, 3)),
@@ -102,7 +102,7 @@ def _numpy_fixed_sum(v):
 
 
 def test_jitted_moments_and_bins_equal_the_numpy_formulation():
-    from engine.stats import N_BINS, BIN_WIDTH, Moments, _month_bins, loss_histogram
+    from engine.analytics.stats import N_BINS, BIN_WIDTH, Moments, _month_bins, loss_histogram
     from kernels.plan import FAN_BINS
 
     rng = np.random.default_rng(11)
@@ -137,7 +137,7 @@ def test_jitted_moments_and_bins_equal_the_numpy_formulation():
 
 
 def test_a_statistic_beyond_two_to_the_62_is_a_bug_not_a_wrong_sum():
-    from engine.stats import Moments
+    from engine.analytics.stats import Moments
 
     with pytest.raises(RuntimeError, match="beyond 2"):
         Moments.of(np.array([[1.0], [2.0**31 + 1.0]]) ** 2)

@@ -9,9 +9,11 @@ import pandas as pd
 import pytest
 
 from conftest import make_config
-from engine import ConfigError, run
-from engine.cli import main
-from engine.sweep import NoSolution, bisect_min, grid, min_subordination, parse_range, parse_set, point_configs, sweep
+from engine import ConfigError
+from engine import run
+from engine.cli.main import main
+from engine.api.sweeps import NoSolution, bisect_min, grid, min_subordination, point_configs, sweep
+from engine.cli.sweep import parse_range, parse_set
 
 PATHS = 3000
 
@@ -186,7 +188,7 @@ def test_a_grid_and_a_search_on_one_config_do_not_share_a_default_out(tmp_path, 
 
 
 def test_moving_an_attachment_resizes_the_notes_by_the_pools_slice():
-    from engine.compile import compile_plan
+    from engine.plan.compile import compile_plan
 
     cfg = make_config()
     p0 = float(compile_plan(cfg).pool.deal_pool_balance[0])
@@ -226,7 +228,7 @@ def test_a_resized_sweep_at_the_base_point_is_the_base_run_and_the_cashflow_view
 
 def test_resizing_moves_pari_passu_classes_together_and_one_boundary_per_point():
     from engine import validate_config
-    from engine.compile import compile_plan
+    from engine.plan.compile import compile_plan
 
     d = make_config().resolved()
     a = d["deals"][0]["tranches"][0]

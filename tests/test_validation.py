@@ -24,10 +24,10 @@ from scipy import integrate, special, stats
 
 from conftest import make_config
 from engine import run
-from engine.calibrate import calibrate_thresholds
-from engine.compile import compile_plan
-from engine.rng import DrawSource
-from engine.run import simulate
+from engine.plan.calibrate import calibrate_thresholds
+from engine.plan.compile import compile_plan
+from engine.plan.rng import DrawSource
+from engine.simulation.execute import simulate
 
 # ----------------------------------------------------------------------------- reference integrators
 

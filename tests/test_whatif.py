@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine import ConfigError, breakeven, run, statement
-from engine.cli import main
+from engine import ConfigError, breakeven, statement
+from engine import run
+from engine.cli.main import main
 from tests.conftest import base_dict, make_config
 
 COST, RENT, MONTHS, BALANCE, LIQ, SALVAGE = 100e6, 1e6, 24, 90e6, 0.1, 0.05
@@ -171,9 +172,9 @@ def test_statement_has_dscr_without_triggers_and_each_tranches_shortfall_and_wri
     d["tenants"][0]["pd"] = 0.5  # losses on most paths, so write-downs show
     cfg = make_config(d)
     assert cfg.deals[0].triggers.cash_trap_dscr == 0 and cfg.deals[0].triggers.rapid_amortization_dscr == 0
-    from engine.compile import compile_plan
-    from engine.rng import draw_source
-    from engine.run import trace
+    from engine.plan.compile import compile_plan
+    from engine.plan.rng import draw_source
+    from engine.simulation.execute import trace
 
     plan = compile_plan(cfg)
     for path in range(8):
