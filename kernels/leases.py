@@ -51,7 +51,7 @@ def deal_collections(d, pool, col, tau, X, gidx, sidx, midx, H, key, key_late, s
     H : f8[classes, T+1]              cumulative hazards (replacement tenants of re-let leases)
     key : u8                          the path's key for option uniforms
     key_late, split : u8, i4          draws of decisions after month ``split`` use ``key_late``
-                                      (engine/marks.py nested re-simulation; a run has
+                                      (engine/simulation/marks.py nested re-simulation; a run has
                                       key_late = key and split = T+1)
     flows : f8[N_SRC, T+1] (out)      collections by source; rows SRC_*
     lost, adj_gpu, adj_shell : f8[T+1]; drent : f8[T+2] (scratch)
@@ -250,7 +250,7 @@ def option_leases(d, pool, col, tau, X, gidx, sidx, midx, H, key, key_late, spli
             if left > 0:
                 p_renew = norm_cdf(pool.dyn_ren_a[m] + pool.dyn_ren_b[m] * X[end])
                 if pool.fixed_uniform >= 0.0:
-                    # A deterministic what-if renews iff Φ(a + b·X_t) ≥ ½ (engine/config.py DeterministicConfig).
+                    # A deterministic what-if renews iff Φ(a + b·X_t) ≥ ½ (engine/config/root.py DeterministicConfig).
                     renew = p_renew >= pool.fixed_uniform
                 else:
                     renew = uniform(key if end <= split else key_late, m, 2 * renewed + 2) < p_renew

@@ -317,8 +317,8 @@ class DrawPlan(NamedTuple):
     nu : float                 t-copula degrees of freedom (0: the Gaussian copula)
     poisson_rate : float       chip releases per month in Poisson mode (0: no random releases)
     weighted : bool            importance sampling: the paths carry likelihood ratios
-    shift : float              the factor shift m along ``direction`` (engine/importance.py)
-    direction : f8[T+1]        d (engine/rng.py shift_direction)
+    shift : float              the factor shift m along ``direction`` (engine/simulation/importance.py)
+    direction : f8[T+1]        d (engine/plan/rng.py shift_direction)
     tilted_hazard : float      the tilted burst hazard, or −1 when the burst law is not tilted
     plain_share : float        α of the defensive mixture α·P + (1 − α)·Q_tilt
     strata : int               K cells of the factor's projection on ``direction`` (path j in cell
@@ -368,7 +368,7 @@ class Draws(NamedTuple):
                               (kernels/uniforms.py): renewals and replacement-tenant defaults
     key_late : u8[n]          the key of option decisions after month ``split``
     split : i4[n]             T+1 in a run (key_late = key); the stress horizon h in a nested
-                              re-simulation (engine/marks.py), whose inner paths share the outer
+                              re-simulation (engine/simulation/marks.py), whose inner paths share the outer
                               path's history up to h and draw afresh after it
     """
 

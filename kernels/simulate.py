@@ -204,7 +204,7 @@ def simulate_chunk(fp, cp, col, pool, dp, net, gp, start, draws, out, ledger, sl
     """Simulate paths ``start .. start+n-1`` into ``out`` (PathOutputs of n rows), serially: drawn by
     the kernel as ``gp`` says when ``draws`` is empty, else read from the n rows of ``draws``.
 
-    The kernel releases the GIL (``nogil``); engine/run.py runs slices of a chunk on several
+    The kernel releases the GIL (``nogil``); engine/api/runs.py runs slices of a chunk on several
     Python threads. Each path is a pure function of its draws, so the split cannot change a bit.
     Ledgers with a month axis (``ledger.shape[1] > 0``) record the monthly statement of a single
     path (n = 1) and copy its default months into ``tau_out``; otherwise pass them empty. One entry

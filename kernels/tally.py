@@ -1,5 +1,5 @@
-"""Per-chunk tallies for engine/stats.py in one pass each, releasing the GIL so that every kernel
-thread tallies its own slice. Each returns exactly what the numpy formulation in engine/stats.py
+"""Per-chunk tallies for engine/analytics/stats.py in one pass each, releasing the GIL so that every kernel
+thread tallies its own slice. Each returns exactly what the numpy formulation in engine/analytics/stats.py
 gives (integers, so no order of summation can change a bit)."""
 
 import math
@@ -88,7 +88,7 @@ def loss_bin_counts(v, n_bins, width):
 def stratum_sums(y, stratum, n_strata):
     """Per stratum and column of f8[n, m] (all finite, |y| < 2^31), the paths and the fixed-point
     sums of y and y² as i8[2, K, m, 4] (whole-hi, whole-lo, frac-hi, frac-lo, not carried), with
-    the rounding of ``fixed_sums``: engine/stats.py StratumSums."""
+    the rounding of ``fixed_sums``: engine/analytics/stats.py StratumSums."""
     n, m = y.shape
     count = np.zeros(n_strata, dtype=np.int64)
     out = np.zeros((2, n_strata, m, 4), dtype=np.int64)
@@ -152,7 +152,7 @@ def weighted_fixed_sums(v, w):
 @jit
 def weighted_bin_sums(idx, size, limbs):
     """Σ of the weights' fixed-point limbs (i8[n, 3]) per (column, value) of i8/i4 idx[n, m] with
-    values in 0..size-1 (others skipped) -> i8[m, size, 3], not carried: engine/stats.py Mass."""
+    values in 0..size-1 (others skipped) -> i8[m, size, 3], not carried: engine/analytics/stats.py Mass."""
     n, m = idx.shape
     out = np.zeros((m, size, 3), dtype=np.int64)
     for i in range(n):
