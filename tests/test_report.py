@@ -202,3 +202,12 @@ def test_rebuild_removes_stale_figures_and_escapes(hyperion):
     text = render_html(run_dir, tables, manifest, [], [])
     assert "<script>" not in text
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; more" in text
+
+
+def test_the_run_directory_knows_every_figure_file_the_report_writes():
+    # io/rundir.py removes exactly these figures/<name>.png from a replaced run directory, without
+    # importing the report; a figure added to FIGURES alone would be left behind.
+    from engine.io.rundir import FIGURE_NAMES
+    from engine.report.figures import FIGURES
+
+    assert tuple(FIGURES) == FIGURE_NAMES

@@ -78,7 +78,6 @@ class ContagionConfig(_Section):
     @field_validator("haircuts")
     @classmethod
     def _haircuts(cls, v: dict[str, float]) -> dict[str, float]:
-
         errs = [_ref_error((k,), f"unknown rating grade; use one of {', '.join(HAIRCUT_BY_RATING)}", k)
                 for k in v if k not in HAIRCUT_BY_RATING]
         errs += [_ref_error((k,), "a haircut must be in [0, 1]", x) for k, x in v.items() if not 0.0 <= x <= 1.0]

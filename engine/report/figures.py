@@ -22,7 +22,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
-from engine.analytics.frames import BASE, _ordered, _scenarios, _tranche_keys, _with_scenario
+from engine.analytics.frames import BASE, _optional_table, _ordered, _scenarios, _tranche_keys
 from engine.market import ratings
 
 DPI = 110
@@ -57,12 +57,9 @@ _NO_NETWORK = "this run has no network (the config has no enabled [network] sect
 
 def _table(tables: dict[str, pd.DataFrame], name: str, reason: str | None = None) -> pd.DataFrame:
     """Table ``name`` with a scenario column; FigureNotApplicable (with ``reason``) when absent or empty."""
-    frame = tables.get(name)
-    if frame is None or frame.empty:
+    frame = _optional_table(tables, name)
+    if frame is None:
         raise FigureNotApplicable(reason or f"this run has no {name} table (summary/{name}.parquet)")
-    frame = _with_scenario(frame)
-    if "view" in frame.columns:
-        frame = frame.assign(view=frame["view"].astype(str))
     return frame
 
 
