@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from engine import rules
 from engine.contagion import Holder, build_problem, fire_sale, glt_vulnerability, solve
-from tests.naive_contagion import naive_fire_sale
+from naive_contagion import naive_fire_sale
 
 finite = dict(allow_nan=False, allow_infinity=False)
 TOL = 1e-6  # the published-example tolerance

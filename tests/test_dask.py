@@ -15,7 +15,7 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from conftest import make_config  # noqa: E402
+from builders import make_config, small, with_network  # noqa: E402
 from engine import run, validate_config  # noqa: E402
 from engine.backends import Dask, chunk_task  # noqa: E402
 from engine.cli import main  # noqa: E402
@@ -54,8 +54,6 @@ def cluster():
 
 def network_config():
     """The network test config (with its without-network comparison pass) plus a scenario."""
-    from test_network_sim import with_network
-
     d = with_network()
     d["scenarios"] = {"stress": {"set": {"tenants.lab.pd": 0.2}}}
     # Holders too: every worker fits the marks on the same pilot paths, so their tables must match.
@@ -95,8 +93,6 @@ def test_a_worker_killed_mid_task_or_a_failing_task_still_gives_the_full_result(
 
 
 def test_cli_local_cluster_of_two_workers(tmp_path, capsys):
-    from test_cli import small
-
     cfg = small(tmp_path)
     args = ["run", str(cfg), "--chunk-paths", "1000", "--no-report", "--no-progress"]
     assert main([*args, "--out", str(tmp_path / "local")]) == 0
@@ -110,7 +106,7 @@ def test_cli_local_cluster_of_two_workers(tmp_path, capsys):
 
 
 def test_importing_and_running_the_engine_does_not_import_dask():
-    code = ("import sys; sys.path.insert(0, 'tests'); from conftest import make_config; import engine;"
+    code = ("import sys; sys.path.insert(0, 'tests'); from builders import make_config; import engine;"
             "engine.run(make_config(), paths=100); engine.sweep(make_config(), {'tenants.lab.pd': [0.1]}, paths=100);"
             "assert not {'dask', 'distributed'} & set(sys.modules), 'dask was imported'")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)

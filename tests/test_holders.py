@@ -3,13 +3,13 @@ fire sale and the tables' reconciliation."""
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from builders import HOLDERS, holders_dict, make_config
 from engine import marks as marks_mod
 from engine.backends import holder_system
 from engine.compile import compile_plan
@@ -18,28 +18,6 @@ from engine.contagion import glt_vulnerability
 from engine.holders import OUTSIDE, build_system, run_paths
 from engine.rng import draw_source
 from engine.run import run, simulate, simulate_draws
-from tests.conftest import base_dict, make_config
-
-HOLDERS = [
-    {"name": "hf", "type": "hedge_fund", "cash": 2e6, "debt": 30e6,
-     "positions": {"d1.B": 12e6, "d1.E": 8e6, "eq": 15e6}},
-    {"name": "life", "type": "insurer", "cash": 1e6, "debt": 95e6, "positions": {"d1.A": 30e6, "d1.B": 6e6, "bonds": 64e6}},
-    {"name": "fund", "type": "asset_manager", "cash": 1e6, "positions": {"d1.A": 10e6, "bonds": 5e6}},
-    {"name": "bank", "type": "bank", "cash": 1e6, "debt": 20e6, "equity": 3e6, "max_leverage": 7.0, "target_leverage": 6.0,
-     "positions": {"d1.A": 8e6, "eq": 5e6}},
-    {"name": "plan", "type": "pension", "cash": 1e6, "debt": 30e6, "positions": {"d1.A": 5e6, "eq": 20e6}},
-]
-
-
-def holders_dict(**contagion) -> dict:
-    d = base_dict()
-    d["tenants"][0].update(pd=0.15, rho=0.4)
-    d["tenants"][2].update(pd=0.25, rho=0.4)
-    d["contagion"] = {"horizon_month": 18, "pilot_paths": 2000, "nested_paths": 0,
-                      "assets": {"eq": {"kind": "ai_equity", "depth": 200e6}, "bonds": {"kind": "bond", "rating": "A", "depth": 1e9}},
-                      **contagion}
-    d["holders"] = copy.deepcopy(HOLDERS)
-    return d
 
 
 def config_errors(d: dict, base_dir=".") -> list[tuple[str, str]]:

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
-from test_cli import SMALL, TAPE, _tape, write
 
+from builders import SMALL, TAPE, _tape, write
 from engine import config as C
 from engine.cli import main
 from engine.compile import compile_plan

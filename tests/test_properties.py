@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import base_dict, make_config
+from builders import base_dict, make_config
 from engine.compile import compile_plan
 from engine.rng import DrawSource
 from engine.run import simulate, trace

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import make_config
+from builders import make_config, small
 from engine import backends, run, validate_config
 from engine.backends import Chunk, Job, compute
 from engine.cli import main
@@ -142,8 +142,6 @@ def test_resume_against_a_different_run_is_refused(tmp_path, monkeypatch, change
 
 
 def test_cli_stops_with_the_resume_command_and_refuses_a_changed_resume_with_exit_2(tmp_path, monkeypatch, capsys):
-    from test_cli import small
-
     cfg = small(tmp_path)
     args = ["run", str(cfg), "--chunk-paths", "1000", "--out", str(tmp_path / "o"), "--no-report", "--no-progress"]
     _interrupt_after(monkeypatch, 1)
@@ -192,8 +190,6 @@ def test_sigint_on_a_real_run_then_resume_gives_the_same_bits(tmp_path):
 
 
 def test_logs_are_quiet_by_default_and_verbose_with_v(tmp_path):
-    from test_cli import small
-
     cfg = small(tmp_path)
     args = ["run", str(cfg), "--chunk-paths", "1000", "--no-report", "--no-progress"]
     quiet = subprocess.run([sys.executable, "-m", "engine.cli", *args, "--out", str(tmp_path / "q")], cwd=ROOT,
@@ -336,8 +332,6 @@ def test_every_kind_of_damage_is_a_resume_error(chunk_stats):
 
 
 def test_cli_resume_with_a_damaged_chunk_exits_2_naming_the_file(tmp_path, monkeypatch, capsys):
-    from test_cli import small
-
     cfg = small(tmp_path)
     args = ["run", str(cfg), "--chunk-paths", "1000", "--out", str(tmp_path / "o"), "--no-report", "--no-progress"]
     _interrupt_after(monkeypatch, 2)

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import make_config
+from builders import make_config, small
 from engine import backends, run
 from engine.cli import main
 from engine.outputs import MARKER, OutputExistsError, check_writable, claim, remove_written
@@ -43,8 +43,6 @@ def test_a_non_empty_directory_dcabs_did_not_make_is_refused_and_untouched(tmp_p
 
 
 def test_out_dot_in_a_non_empty_working_directory_exits_2_and_writes_nothing(tmp_path, monkeypatch, capsys):
-    from test_cli import small
-
     cfg = small(tmp_path)
     monkeypatch.chdir(tmp_path)
     before = tree(tmp_path)
@@ -196,8 +194,6 @@ def test_remove_written_removes_exactly_dcabs_files(tmp_path_factory, ours, thei
 
 
 def test_a_sweep_directory_is_rewritten_with_overwrite_and_keeps_the_users_files(tmp_path, capsys):
-    from test_cli import small
-
     cfg = small(tmp_path)
     out = tmp_path / "s"
     args = ["sweep", str(cfg), "--set", "gpu.economic_life_months=24:36:12", "--paths", "1000", "--out", str(out), "--no-progress"]
@@ -224,8 +220,6 @@ def test_remove_written_never_follows_a_symlinked_directory_nor_removes_a_users_
 
 
 def test_a_directory_with_someone_elses_manifest_json_is_not_a_dcabs_run(tmp_path, capsys):
-    from test_cli import small
-
     web = tmp_path / "extension"
     web.mkdir()
     (web / "manifest.json").write_text('{"manifest_version": 3}')

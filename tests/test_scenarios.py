@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import base_dict, make_config
+from builders import base_dict, make_config
 from engine import load_config, run
 from engine.cli import main
 from engine.config import ConfigError

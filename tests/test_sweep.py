@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from conftest import make_config
+from builders import make_config, small
 from engine import ConfigError, run
 from engine.cli import main
 from engine.sweep import NoSolution, bisect_min, grid, min_subordination, parse_range, parse_set, point_configs, sweep
@@ -122,8 +122,6 @@ def test_min_subordination_end_to_end():
 
 
 def test_cli_sweep_writes_one_table(tmp_path, capsys):
-    from test_cli import small
-
     cfg = small(tmp_path)
     out = tmp_path / "sw"
     rc = main(["sweep", str(cfg), "--set", "tenants.lab.pd=0.02:0.06:0.02", "--set", "deals.d1.tranches.B.coupon=0.08,0.1",
@@ -138,8 +136,6 @@ def test_cli_sweep_writes_one_table(tmp_path, capsys):
 
 
 def test_cli_sweep_errors_exit_2_and_write_nothing(tmp_path, capsys):
-    from test_cli import small
-
     cfg = small(tmp_path)
     out = tmp_path / "never"
     assert main(["sweep", str(cfg), "--set", "deals.d1.tranches.A.attach=0.5:1.5:0.5", "--out", str(out)]) == 2
@@ -154,8 +150,6 @@ def test_cli_sweep_errors_exit_2_and_write_nothing(tmp_path, capsys):
 
 
 def test_cli_min_subordination(tmp_path, capsys):
-    from test_cli import small
-
     cfg = small(tmp_path)
     out = tmp_path / "sub"
     rc = main(["sweep", str(cfg), "--set", "deals.d1.tranches.A.attach=0.2:0.9:0.05", "--target-el", "0.01",
@@ -171,8 +165,6 @@ def test_cli_min_subordination(tmp_path, capsys):
 
 
 def test_a_grid_and_a_search_on_one_config_do_not_share_a_default_out(tmp_path, monkeypatch, capsys):
-    from test_cli import small
-
     cfg = small(tmp_path)
     monkeypatch.chdir(tmp_path)
     assert main(["sweep", str(cfg), "--set", "deals.d1.tranches.A.attach=0.3,0.4", "--paths", "1000", "--no-progress"]) == 0
@@ -263,8 +255,6 @@ def test_resizing_accepts_index_paths_and_leaves_bad_values_to_validation(tmp_pa
     no_points = validate_config(d)
     with pytest.raises(ConfigError, match="attach"):  # not silently dropped
         point_configs(no_points, {"deals.d1.tranches.E.detach": [0.05]}, ["base"], {})
-    from test_cli import small
-
     path = small(tmp_path)
     assert main(["sweep", str(path), "--set", "deals.d1.tranches.A.attach=abc", "--paths", "100", "--out", str(tmp_path / "s"),
                  "--no-progress"]) == 2
