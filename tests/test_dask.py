@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from functools import partial
 from pathlib import Path
 
@@ -124,29 +125,44 @@ def test_a_sweep_on_dask_equals_the_sweep_in_process(cluster):
     pd.testing.assert_frame_equal(here, again, check_exact=True)
 
 
-def signal_client_on(path_start: int, client_pid: int, *args):
-    """A chunk task that sends SIGTERM to the client process when it computes chunk ``path_start``."""
+def signal_client_after(path_start: int, client_pid: int, chunks: str, need: int, *args):
+    """A chunk task that, when it computes chunk ``path_start``, first waits (at most 120 s) until
+    ``need`` chunks are committed in the directory ``chunks``, then sends SIGTERM to the client."""
     if args[1].start == path_start:
+        deadline = time.monotonic() + 120
+        while len(list(Path(chunks).glob("*.npz"))) < need and time.monotonic() < deadline:
+            time.sleep(0.02)
         os.kill(client_pid, signal.SIGTERM)
     return chunk_task(*args)
 
 
-def test_a_signal_stops_a_dask_run_and_it_resumes_in_process_to_the_same_bits(cluster, tmp_path):
+def test_a_signal_stops_a_dask_run_and_it_resumes_in_process_to_the_same_bits(cluster, tmp_path, monkeypatch):
+    from engine import backends
     from engine.resume import CHUNKS_DIR, Interrupted
 
     cfg = make_config()
     kw = dict(paths=12000, chunk_paths=1000)
     whole = run(cfg, **kw)
     out = tmp_path / "run"
+    committed_dir = out / CHUNKS_DIR / "base"
+    # The signal comes while chunk 6000 is computed, once at least 3 other chunks are committed:
+    # the resume below then has work both to skip and to do.
     with pytest.raises(Interrupted) as exc:
         run(cfg, out=out, backend=Dask(scheduler=cluster.scheduler_address,
-                                       task=partial(signal_client_on, 0, os.getpid())), **kw)
+                                       task=partial(signal_client_after, 6000, os.getpid(), str(committed_dir), 3)), **kw)
     # Chunks that completed before the signal was seen are committed; those in flight are discarded.
-    assert 0 <= exc.value.committed < 12
-    assert len(list((out / CHUNKS_DIR / "base").glob("*.npz"))) == exc.value.committed
+    assert 3 <= exc.value.committed < 12
+    committed = {int(f.name.split(".")[0]) for f in committed_dir.glob("*.npz")}
+    assert len(committed) == exc.value.committed
+    # The resumed run simulates exactly the chunks that were not committed, and loads the others.
+    simulated = []
+    compute = backends.compute
+    monkeypatch.setattr(backends, "compute", lambda job, chunk, *a: simulated.append(chunk.start) or compute(job, chunk, *a))
     resumed = run(cfg, out=out, resume=True, **kw)
+    assert sorted(simulated) == sorted(set(range(0, 12000, 1000)) - committed)
     assert resumed.manifest["chunks_resumed"] == exc.value.committed
     pd.testing.assert_frame_equal(whole.tranches, resumed.tranches, check_exact=True)
+    pd.testing.assert_frame_equal(whole.deals, resumed.deals, check_exact=True)
 
 
 def test_an_importance_sampled_run_on_dask_is_bit_identical_to_in_process(cluster):
