@@ -14,10 +14,10 @@ from engine import marks as marks_mod
 from engine.backends import holder_system
 from engine.compile import compile_plan
 from engine.config import ConfigError, load_config
-from engine.contagion import glt_vulnerability
 from engine.holders import OUTSIDE, build_system, run_paths
 from engine.rng import draw_source
 from engine.run import run, simulate, simulate_draws
+from naive_contagion import naive_glt_aggregate_vulnerability
 
 
 def config_errors(d: dict, base_dir=".") -> list[tuple[str, str]]:
@@ -254,20 +254,28 @@ def test_final_prices_never_exceed_fundamentals_and_every_path_converges():
 
 
 def test_in_run_glt_matches_the_standalone_measures_on_the_balance_sheets():
+    # The reference is the GLT formula in plain loops (tests/naive_contagion.py), not the engine's
+    # glt_vulnerability; first it reproduces the paper's two-bank example worked by hand in
+    # test_contagion.test_glt_closed_form_two_banks_two_assets.
+    assert naive_glt_aggregate_vulnerability([100, 50], [10, 10], [[0.5, 0.5], [1.0, 0.0]], [1e-3, 2e-3],
+                                             [-0.1, 0.0]) == pytest.approx(-0.325, abs=1e-12)
     _, _, system, out = _paths(holders_dict(), n=800)
     pc = run_paths(system, out)
-    # Independent reference: the GLT formula applied path by path to the configured balance sheets.
+    # Path by path, applied to the configured balance sheets and the path's shock F1.
     q = system.base.holdings
     a = system.base.cash + system.base.other + q.sum(axis=1)
     E = a - system.base.debt
     ok = E > 0
     M = np.concatenate([q, (system.base.cash + system.base.other)[:, None]], axis=1)[ok] / a[ok, None]
     ell = np.concatenate([system.base.beta / system.base.depth, [0.0]])
+    nonzero = 0
     for p in range(0, 800, 97):
         with np.errstate(divide="ignore", invalid="ignore"):
             F1 = np.where(pc.io.marks[p] > 0, pc.io.fundamental[p] / pc.io.marks[p] - 1.0, 0.0)
-        ref = glt_vulnerability(a[ok], E[ok], M, ell, np.append(F1, 0.0)).aggregate_vulnerability
+        ref = naive_glt_aggregate_vulnerability(a[ok], E[ok], M, ell, np.append(F1, 0.0))
         assert pc.aggregate_vulnerability[p] == pytest.approx(ref, rel=1e-9, abs=1e-15)
+        nonzero += ref != 0.0
+    assert nonzero >= 5  # compared paths had a shock (9 of 9 when written): not zeros against zeros
 
 
 def test_cash_includes_principal_repaid_by_the_horizon():
@@ -302,6 +310,9 @@ def test_ai_bubble_example_writes_the_holder_tables_and_the_cli_answers_who_bear
 
 
 def test_per_tranche_notches_equal_the_ratings_module():
+    """A consistency check between two parts of the engine: the marks' per-tranche notches (from
+    precomputed budgets) against engine.ratings.implied_notch on EL = 1 − price. The ratings module
+    is checked against its sources in test_ratings.py; a few notches are also worked by hand here."""
     rng = np.random.default_rng(3)
     f = _Fake(rng, 3000)
     f.tranche_h_value = (rng.uniform(0.0, 1.06, 3000) * f.tranche_h_balance[:, 0])[:, None]
@@ -311,7 +322,14 @@ def test_per_tranche_notches_equal_the_ratings_module():
         el = np.clip(1.0 - np.nan_to_num(prices, nan=1.0), 0.0, 1.0)
         from engine import ratings
 
-        np.testing.assert_array_equal(fitted.notches(prices)[:, 0], ratings.implied_notch(el[:, 0], wal))
+        notches = fitted.notches(prices)[:, 0]
+        np.testing.assert_array_equal(notches, ratings.implied_notch(el[:, 0], wal))
+        # By hand: price 1 is EL 0, Aaa (notch 0); price 0 is EL 1, above every budget, C (notch 20).
+        assert (notches[2990], notches[2991]) == (0, 20)
+        if wal == 2.0:
+            # Price 0.99 is EL 1%. 2-year budgets 0.55·(1 − (1 − PD10)^0.2) from the 10-year PDs:
+            # Baa3 (6.10%) 0.688%, Ba1 (9.40%) 1.075%: the best notch whose budget covers 1% is Ba1 (10).
+            assert notches[2994] == 10
 
 
 def test_a_tranche_never_outstanding_on_the_pilot_is_marked_at_par():
