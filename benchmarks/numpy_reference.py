@@ -492,7 +492,7 @@ def simulate(cfg, n_paths: int, seed: int = 0, *, chunk: int = 50_000, default_m
 
 def base_dict() -> dict:
     sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import base_dict as bd
+    from builders import base_dict as bd
 
     return bd()
 

@@ -449,7 +449,7 @@ class Sample:
 
 
 VALIDATION = "python -m pytest -q tests/test_validation.py -s"
-VALIDATION_INPUTS = ("tests/test_validation.py", "tests/conftest.py")
+VALIDATION_INPUTS = ("tests/test_validation.py", "tests/builders.py", "tests/closed_form.py")
 
 SAMPLES: dict[str, Sample] = {s.name: s for s in [
     Sample("make-run", "README.md", ("dcabs run configs/hyperion.toml --out runs/hyperion --overwrite",),

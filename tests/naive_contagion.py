@@ -137,3 +137,17 @@ def naive_fire_sale(prob, theta, tol, max_rounds=100_000):
     fire = [sum((prob.holdings[h, a] - S[h][a]) * (f[a] - p[a]) + S[h][a] * (f[a] - x[a]) for a in range(A))
             for h in range(H)]
     return dict(prices=p, sales=S, direct_loss=direct, fire_sale_loss=fire, failed=failed, rounds=rounds)
+
+
+def naive_glt_aggregate_vulnerability(a, E, M, ell, F1) -> float:
+    """Greenwood, Landier and Thesmar (2015), "Vulnerable banks", Section 2, by explicit loops over
+    banks n and assets k: bank returns R1_n = Σ_k M_nk F1_k; sales of asset k
+    φ_k = Σ_n M_nk a_n b_n R1_n with leverage b_n = (a_n − E_n)/E_n; price impact F2_k = ell_k φ_k;
+    bank returns R2_n = Σ_k M_nk F2_k; AV = Σ_n a_n R2_n / Σ_n E_n."""
+    N, K = len(a), len(ell)
+    b = [(float(a[n]) - float(E[n])) / float(E[n]) for n in range(N)]
+    R1 = [sum(float(M[n][k]) * float(F1[k]) for k in range(K)) for n in range(N)]
+    phi = [sum(float(M[n][k]) * float(a[n]) * b[n] * R1[n] for n in range(N)) for k in range(K)]
+    F2 = [float(ell[k]) * phi[k] for k in range(K)]
+    R2 = [sum(float(M[n][k]) * F2[k] for k in range(K)) for n in range(N)]
+    return sum(float(a[n]) * R2[n] for n in range(N)) / sum(float(E[n]) for n in range(N))

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from conftest import base_dict, make_config
-from engine import ConfigError, open_run
-from engine import run
+from builders import base_dict, make_config, with_network
+from engine import ConfigError, open_run, run
 
 
 def test_open_run_round_trips_every_table_with_dtypes(tmp_path):
@@ -41,8 +40,6 @@ def test_with_overrides_changes_only_what_it_names():
 def test_overwrite_drops_tables_the_new_run_does_not_produce_and_manifest_is_strict_json(tmp_path):
     import json
 
-    from test_network_sim import with_network
-
     net = with_network()
     net["tenants"][1]["pd"] = 0.0  # threshold −∞: the manifest must still be strict JSON
     run(make_config(net), paths=1000).write(tmp_path / "r")
@@ -56,8 +53,6 @@ def test_overwrite_drops_tables_the_new_run_does_not_produce_and_manifest_is_str
 
 def test_path_level_tables_reconcile_with_the_summary_and_ignore_chunking(tmp_path):
     import numpy as np
-
-    from test_network_sim import with_network
 
     cfg = make_config(with_network())
     a = run(cfg, paths=2500, chunk_paths=1000, out=tmp_path / "a", paths_out=True)
@@ -89,8 +84,6 @@ def test_path_tables_need_a_run_directory_and_say_so(tmp_path):
 
 
 def test_scenarios_that_switch_the_network_off_keep_every_table_whatever_the_order():
-    from test_network_sim import with_network
-
     d = with_network()
     d["scenarios"] = {"no_network": {"set": {"network.enabled": False}}}
     cfg = make_config(d)

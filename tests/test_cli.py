@@ -11,52 +11,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from builders import INLINE, SMALL, TAPE, _tape, small, write
 from engine.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 HYPERION = ROOT / "configs" / "hyperion.toml"
-
-SMALL = """
-[run]
-months = 36
-paths = 3000
-
-[[tenants]]
-name = "lab"
-pd = 0.05
-rho = 0.3
-
-[[tenants]]
-name = "hyper"
-pd = 0.01
-rho = 0.2
-
-[[deals]]
-name = "d1"
-legal_final_month = 36
-{leases}
-tranches = [
-  {{ name = "A", balance = 30e6, coupon = 0.06, attach = 0.2, detach = 1.0 }},
-  {{ name = "B", balance = 10e6, coupon = 0.09, attach = 0.0, detach = 0.2 }},
-]
-waterfall = [
-  {{ type = "fees" }},
-  {{ type = "interest", classes = ["A", "B"] }},
-  {{ type = "principal", classes = ["A", "B"] }},
-  {{ type = "residual" }},
-]
-"""
-INLINE = 'leases = [ { tenant = "lab", term_months = 36, monthly_rent = 1.5e6, gpu_cost = 20e6 }, { tenant = "hyper", term_months = 36, monthly_rent = 0.5e6, shell_value = 10e6 } ]'
-
-
-def write(tmp_path: Path, text: str, name="c.toml") -> Path:
-    p = tmp_path / name
-    p.write_text(text)
-    return p
-
-
-def small(tmp_path: Path, leases: str = INLINE) -> Path:
-    return write(tmp_path, SMALL.format(leases=leases))
 
 
 def test_validate_ok(tmp_path, capsys):
@@ -114,16 +73,6 @@ def test_unknown_class_and_unpaid_tranche_are_reported_together(tmp_path, capsys
     err = capsys.readouterr().err
     assert "deals[0].waterfall[2].classes[1]: unknown tranche 'C'" in err
     assert "deals[0].tranches[1].name: tranche 'B' is paid principal by no waterfall step" in err
-
-
-def _tape(tmp_path: Path, frame: pd.DataFrame, fmt: str) -> str:
-    path = tmp_path / f"tape.{fmt}"
-    frame.to_csv(path, index=False) if fmt == "csv" else frame.to_parquet(path)
-    return f'lease_tape = "tape.{fmt}"'
-
-
-TAPE = pd.DataFrame({"tenant": ["lab", "hyper"], "term_months": [36, 36], "monthly_rent": [1.5e6, 0.5e6],
-                     "gpu_cost": [20e6, 0.0], "shell_value": [0.0, 10e6]})
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
@@ -212,7 +161,7 @@ def test_horizon_duplicate_and_reference_errors_come_in_one_report(tmp_path, cap
 def test_direct_model_validation_still_checks_references():
     from pydantic import ValidationError
 
-    from conftest import base_dict
+    from builders import base_dict
     from engine.config import Config
 
     d = base_dict()

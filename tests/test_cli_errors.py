@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.simulation import backends
+from builders import ANY_VALUE, FUZZ_BASE, FUZZ_PATHS, set_at, small
 from engine.io import rundir as outputs
+from engine.simulation import backends
 from engine.cli.main import main
-from test_cli import small
 
 
 def run_args(cfg: Path, out: Path, *extra: str) -> list[str]:
@@ -158,15 +158,12 @@ def _assert_clean(code: int, err: str, out: Path) -> None:
 
 
 @settings(max_examples=30)
-@given(mutations=st.lists(st.tuples(st.sampled_from(__import__("test_silent_acceptance").PATHS),
-                                    __import__("test_silent_acceptance").ANY_VALUE), min_size=1, max_size=3))
+@given(mutations=st.lists(st.tuples(st.sampled_from(FUZZ_PATHS), ANY_VALUE), min_size=1, max_size=3))
 def test_fuzzed_configs_run_or_exit_2_without_writing(tmp_path_factory, mutations, capsys):
-    import test_silent_acceptance as f
-
-    d = copy.deepcopy(f.FUZZ_BASE)
+    d = copy.deepcopy(FUZZ_BASE)
     for path, value in mutations:
         try:
-            f._set(d, path, value)
+            set_at(d, path, value)
         except (KeyError, IndexError, TypeError):
             pass
     where = tmp_path_factory.mktemp("fuzz")
@@ -188,9 +185,7 @@ TAPE_CELLS = st.one_of(st.sampled_from(["", "nan", "inf", "-1", "0", "1e400", "x
 def test_fuzzed_lease_tapes_validate_or_exit_2(tmp_path_factory, edits, capsys):
     import csv
 
-    import test_silent_acceptance as f
-
-    d = copy.deepcopy(f.FUZZ_BASE)
+    d = copy.deepcopy(FUZZ_BASE)
     rows = [dict(r) for r in d["deals"][0].pop("leases")]
     columns = ["tenant", "term_months", "monthly_rent", "gpu_cost", "start_month", "escalator", "shell_value", "recovery_lag"]
     table = [{c: str(r.get(c, "")) for c in columns} for r in rows]

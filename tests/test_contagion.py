@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from engine.market import ratings as rules
 from engine.analytics.vulnerability import glt_vulnerability
 from engine.simulation.fire_sale import Holder, build_problem, fire_sale, solve
-from tests.naive_contagion import naive_fire_sale
+from naive_contagion import naive_fire_sale
 
 finite = dict(allow_nan=False, allow_infinity=False)
 TOL = 1e-6  # the published-example tolerance

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from functools import partial
 from pathlib import Path
 
@@ -15,9 +16,8 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from conftest import make_config  # noqa: E402
-from engine import validate_config
-from engine import run  # noqa: E402
+from builders import make_config, small, with_network  # noqa: E402
+from engine import run, validate_config  # noqa: E402
 from engine.simulation.backends import Dask, chunk_task  # noqa: E402
 from engine.cli.main import main  # noqa: E402
 
@@ -55,8 +55,6 @@ def cluster():
 
 def network_config():
     """The network test config (with its without-network comparison pass) plus a scenario."""
-    from test_network_sim import with_network
-
     d = with_network()
     d["scenarios"] = {"stress": {"set": {"tenants.lab.pd": 0.2}}}
     # Holders too: every worker fits the marks on the same pilot paths, so their tables must match.
@@ -96,8 +94,6 @@ def test_a_worker_killed_mid_task_or_a_failing_task_still_gives_the_full_result(
 
 
 def test_cli_local_cluster_of_two_workers(tmp_path, capsys):
-    from test_cli import small
-
     cfg = small(tmp_path)
     args = ["run", str(cfg), "--chunk-paths", "1000", "--no-report", "--no-progress"]
     assert main([*args, "--out", str(tmp_path / "local")]) == 0
@@ -111,7 +107,7 @@ def test_cli_local_cluster_of_two_workers(tmp_path, capsys):
 
 
 def test_importing_and_running_the_engine_does_not_import_dask():
-    code = ("import sys; sys.path.insert(0, 'tests'); from conftest import make_config; import engine;"
+    code = ("import sys; sys.path.insert(0, 'tests'); from builders import make_config; import engine;"
             "engine.run(make_config(), paths=100); engine.sweep(make_config(), {'tenants.lab.pd': [0.1]}, paths=100);"
             "assert not {'dask', 'distributed'} & set(sys.modules), 'dask was imported'")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
@@ -129,29 +125,44 @@ def test_a_sweep_on_dask_equals_the_sweep_in_process(cluster):
     pd.testing.assert_frame_equal(here, again, check_exact=True)
 
 
-def signal_client_on(path_start: int, client_pid: int, *args):
-    """A chunk task that sends SIGTERM to the client process when it computes chunk ``path_start``."""
+def signal_client_after(path_start: int, client_pid: int, chunks: str, need: int, *args):
+    """A chunk task that, when it computes chunk ``path_start``, first waits (at most 120 s) until
+    ``need`` chunks are committed in the directory ``chunks``, then sends SIGTERM to the client."""
     if args[1].start == path_start:
+        deadline = time.monotonic() + 120
+        while len(list(Path(chunks).glob("*.npz"))) < need and time.monotonic() < deadline:
+            time.sleep(0.02)
         os.kill(client_pid, signal.SIGTERM)
     return chunk_task(*args)
 
 
-def test_a_signal_stops_a_dask_run_and_it_resumes_in_process_to_the_same_bits(cluster, tmp_path):
+def test_a_signal_stops_a_dask_run_and_it_resumes_in_process_to_the_same_bits(cluster, tmp_path, monkeypatch):
+    from engine.simulation import backends
     from engine.io.chunks import CHUNKS_DIR, Interrupted
 
     cfg = make_config()
     kw = dict(paths=12000, chunk_paths=1000)
     whole = run(cfg, **kw)
     out = tmp_path / "run"
+    committed_dir = out / CHUNKS_DIR / "base"
+    # The signal comes while chunk 6000 is computed, once at least 3 other chunks are committed:
+    # the resume below then has work both to skip and to do.
     with pytest.raises(Interrupted) as exc:
         run(cfg, out=out, backend=Dask(scheduler=cluster.scheduler_address,
-                                       task=partial(signal_client_on, 0, os.getpid())), **kw)
+                                       task=partial(signal_client_after, 6000, os.getpid(), str(committed_dir), 3)), **kw)
     # Chunks that completed before the signal was seen are committed; those in flight are discarded.
-    assert 0 <= exc.value.committed < 12
-    assert len(list((out / CHUNKS_DIR / "base").glob("*.npz"))) == exc.value.committed
+    assert 3 <= exc.value.committed < 12
+    committed = {int(f.name.split(".")[0]) for f in committed_dir.glob("*.npz")}
+    assert len(committed) == exc.value.committed
+    # The resumed run simulates exactly the chunks that were not committed, and loads the others.
+    simulated = []
+    compute = backends.compute
+    monkeypatch.setattr(backends, "compute", lambda job, chunk, *a: simulated.append(chunk.start) or compute(job, chunk, *a))
     resumed = run(cfg, out=out, resume=True, **kw)
+    assert sorted(simulated) == sorted(set(range(0, 12000, 1000)) - committed)
     assert resumed.manifest["chunks_resumed"] == exc.value.committed
     pd.testing.assert_frame_equal(whole.tranches, resumed.tranches, check_exact=True)
+    pd.testing.assert_frame_equal(whole.deals, resumed.deals, check_exact=True)
 
 
 def test_an_importance_sampled_run_on_dask_is_bit_identical_to_in_process(cluster):

@@ -19,9 +19,9 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from conftest import make_config  # noqa: E402
-from engine.simulation import backends
+from builders import make_config, small  # noqa: E402
 from engine import run  # noqa: E402
+from engine.simulation import backends
 from engine.simulation.backends import BackendError, Dask, make_backend  # noqa: E402
 from engine.cli.main import main  # noqa: E402
 
@@ -99,8 +99,6 @@ def test_a_cluster_without_workers_raises_backend_error_after_the_grace_period()
 
 
 def test_an_unreachable_scheduler_raises_backend_error(tmp_path, capsys):
-    from test_cli import small
-
     with guard():
         backend = Dask(scheduler="tcp://127.0.0.1:1", connect_timeout=1)
         with pytest.raises(BackendError, match="cannot connect to the Dask scheduler at tcp://127.0.0.1:1 within 1 s"):

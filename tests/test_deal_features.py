@@ -375,7 +375,7 @@ def test_option_uniform_is_splitmix64_of_the_spec():
 
 # --------------------------------------------------------------------------- properties
 
-from test_oracle import INFLOW, OUTFLOW, _ard, _base, _options, _structures, _abs_of_abs  # noqa: E402
+from builders import INFLOW, OUTFLOW, stressed_base, with_abs_of_abs, with_ard, with_options, with_structures  # noqa: E402
 
 
 def _with(d, seed, **kw):
@@ -386,8 +386,8 @@ def _with(d, seed, **kw):
 @settings(max_examples=6)
 @given(st.sampled_from(["options", "structures", "ard", "abs"]), st.integers(0, 2**31))
 def test_cash_is_conserved_with_every_new_step(kind, seed):
-    builder = {"options": _options, "structures": _structures, "ard": _ard, "abs": _abs_of_abs}[kind]
-    d = _with(builder(_base()), seed)
+    builder = {"options": with_options, "structures": with_structures, "ard": with_ard, "abs": with_abs_of_abs}[kind]
+    d = _with(builder(stressed_base()), seed)
     cfg = validate_config(d)
     plan, source = compile_plan(cfg), DrawSource.for_config(cfg)
     for p in range(8):
@@ -410,7 +410,7 @@ def test_cash_is_conserved_with_every_new_step(kind, seed):
 @settings(max_examples=8)
 @given(st.integers(0, 2**31), st.floats(0.8, 1.6))
 def test_sweep_never_turns_off_once_rapid_amortisation_starts(seed, level):
-    d = _structures(_base())
+    d = with_structures(stressed_base())
     d["run"]["seed"] = seed
     d["deals"][0]["triggers"]["rapid_amortization_dscr"] = level
     cfg = validate_config(d)
@@ -429,7 +429,7 @@ def test_sweep_never_turns_off_once_rapid_amortisation_starts(seed, level):
 @settings(max_examples=6)
 @given(st.integers(0, 2**31), st.floats(0.1, 1.0), st.floats(0.1, 1.0))
 def test_abs_collateral_is_the_held_share_of_the_tranche_cash(seed, f_b, f_e):
-    d = _abs_of_abs(_base())
+    d = with_abs_of_abs(stressed_base())
     d["run"]["seed"] = seed
     d["deals"][2]["ard"]["step_up_bps"] = 0  # the tranche ledger has no step-up column: keep all cash in it
     d["deals"][1]["collateral_tranches"] = [{"deal": "d1", "tranche": "B", "fraction": f_b},
@@ -462,7 +462,7 @@ def _errors(d: dict) -> str:
 
 
 def _two_deal_dict() -> dict:
-    d = _abs_of_abs(_base())
+    d = with_abs_of_abs(stressed_base())
     return d
 
 

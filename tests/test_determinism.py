@@ -9,7 +9,7 @@ import numba
 import pandas as pd
 import pytest
 
-from conftest import make_config
+from builders import make_config
 from engine import run
 
 PATHS = 10_000  # uneven against every chunk size below, and more than one kernel task per thread
@@ -45,7 +45,7 @@ def test_identical_across_processes(tmp_path):
     """A fresh interpreter (fresh numba state, cached compile) gives the same bits."""
     code = (
         "import sys; sys.path.insert(0, 'tests');"
-        "from conftest import make_config; from engine import run;"
+        "from builders import make_config; from engine import run;"
         f"r = run(make_config(), paths={PATHS}, chunk_paths=2000);"
         f"r.tranches.to_parquet(r'{tmp_path}/t.parquet')"
     )

@@ -3,45 +3,23 @@ fire sale and the tables' reconciliation."""
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from builders import HOLDERS, holders_dict, make_config
 from engine.simulation import marks as marks_mod
 from engine.simulation.chunk import holder_system
 from engine.plan.compile import compile_plan
 from engine.config import ConfigError, load_config
-from engine.analytics.vulnerability import glt_vulnerability
 from engine.analytics.holders import OUTSIDE
 from engine.simulation.holder_system import build_system, run_paths
 from engine.plan.rng import draw_source
 from engine.api.runs import run
 from engine.simulation.execute import simulate, simulate_draws
-from tests.conftest import base_dict, make_config
-
-HOLDERS = [
-    {"name": "hf", "type": "hedge_fund", "cash": 2e6, "debt": 30e6,
-     "positions": {"d1.B": 12e6, "d1.E": 8e6, "eq": 15e6}},
-    {"name": "life", "type": "insurer", "cash": 1e6, "debt": 95e6, "positions": {"d1.A": 30e6, "d1.B": 6e6, "bonds": 64e6}},
-    {"name": "fund", "type": "asset_manager", "cash": 1e6, "positions": {"d1.A": 10e6, "bonds": 5e6}},
-    {"name": "bank", "type": "bank", "cash": 1e6, "debt": 20e6, "equity": 3e6, "max_leverage": 7.0, "target_leverage": 6.0,
-     "positions": {"d1.A": 8e6, "eq": 5e6}},
-    {"name": "plan", "type": "pension", "cash": 1e6, "debt": 30e6, "positions": {"d1.A": 5e6, "eq": 20e6}},
-]
-
-
-def holders_dict(**contagion) -> dict:
-    d = base_dict()
-    d["tenants"][0].update(pd=0.15, rho=0.4)
-    d["tenants"][2].update(pd=0.25, rho=0.4)
-    d["contagion"] = {"horizon_month": 18, "pilot_paths": 2000, "nested_paths": 0,
-                      "assets": {"eq": {"kind": "ai_equity", "depth": 200e6}, "bonds": {"kind": "bond", "rating": "A", "depth": 1e9}},
-                      **contagion}
-    d["holders"] = copy.deepcopy(HOLDERS)
-    return d
+from naive_contagion import naive_glt_aggregate_vulnerability
 
 
 def config_errors(d: dict, base_dir=".") -> list[tuple[str, str]]:
@@ -278,20 +256,28 @@ def test_final_prices_never_exceed_fundamentals_and_every_path_converges():
 
 
 def test_in_run_glt_matches_the_standalone_measures_on_the_balance_sheets():
+    # The reference is the GLT formula in plain loops (tests/naive_contagion.py), not the engine's
+    # glt_vulnerability; first it reproduces the paper's two-bank example worked by hand in
+    # test_contagion.test_glt_closed_form_two_banks_two_assets.
+    assert naive_glt_aggregate_vulnerability([100, 50], [10, 10], [[0.5, 0.5], [1.0, 0.0]], [1e-3, 2e-3],
+                                             [-0.1, 0.0]) == pytest.approx(-0.325, abs=1e-12)
     _, _, system, out = _paths(holders_dict(), n=800)
     pc = run_paths(system, out)
-    # Independent reference: the GLT formula applied path by path to the configured balance sheets.
+    # Path by path, applied to the configured balance sheets and the path's shock F1.
     q = system.base.holdings
     a = system.base.cash + system.base.other + q.sum(axis=1)
     E = a - system.base.debt
     ok = E > 0
     M = np.concatenate([q, (system.base.cash + system.base.other)[:, None]], axis=1)[ok] / a[ok, None]
     ell = np.concatenate([system.base.beta / system.base.depth, [0.0]])
+    nonzero = 0
     for p in range(0, 800, 97):
         with np.errstate(divide="ignore", invalid="ignore"):
             F1 = np.where(pc.io.marks[p] > 0, pc.io.fundamental[p] / pc.io.marks[p] - 1.0, 0.0)
-        ref = glt_vulnerability(a[ok], E[ok], M, ell, np.append(F1, 0.0)).aggregate_vulnerability
+        ref = naive_glt_aggregate_vulnerability(a[ok], E[ok], M, ell, np.append(F1, 0.0))
         assert pc.aggregate_vulnerability[p] == pytest.approx(ref, rel=1e-9, abs=1e-15)
+        nonzero += ref != 0.0
+    assert nonzero >= 5  # compared paths had a shock (9 of 9 when written): not zeros against zeros
 
 
 def test_cash_includes_principal_repaid_by_the_horizon():
@@ -326,6 +312,9 @@ def test_ai_bubble_example_writes_the_holder_tables_and_the_cli_answers_who_bear
 
 
 def test_per_tranche_notches_equal_the_ratings_module():
+    """A consistency check between two parts of the engine: the marks' per-tranche notches (from
+    precomputed budgets) against engine.ratings.implied_notch on EL = 1 − price. The ratings module
+    is checked against its sources in test_ratings.py; a few notches are also worked by hand here."""
     rng = np.random.default_rng(3)
     f = _Fake(rng, 3000)
     f.tranche_h_value = (rng.uniform(0.0, 1.06, 3000) * f.tranche_h_balance[:, 0])[:, None]
@@ -335,7 +324,14 @@ def test_per_tranche_notches_equal_the_ratings_module():
         el = np.clip(1.0 - np.nan_to_num(prices, nan=1.0), 0.0, 1.0)
         from engine.market import ratings
 
-        np.testing.assert_array_equal(fitted.notches(prices)[:, 0], ratings.implied_notch(el[:, 0], wal))
+        notches = fitted.notches(prices)[:, 0]
+        np.testing.assert_array_equal(notches, ratings.implied_notch(el[:, 0], wal))
+        # By hand: price 1 is EL 0, Aaa (notch 0); price 0 is EL 1, above every budget, C (notch 20).
+        assert (notches[2990], notches[2991]) == (0, 20)
+        if wal == 2.0:
+            # Price 0.99 is EL 1%. 2-year budgets 0.55·(1 − (1 − PD10)^0.2) from the 10-year PDs:
+            # Baa3 (6.10%) 0.688%, Ba1 (9.40%) 1.075%: the best notch whose budget covers 1% is Ba1 (10).
+            assert notches[2994] == 10
 
 
 def test_a_tranche_never_outstanding_on_the_pilot_is_marked_at_par():

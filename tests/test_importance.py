@@ -2,7 +2,7 @@
 weighted statistics (engine/analytics/stats.py): unbiasedness against closed forms, the weights' law, exact
 weighted quantiles, mergeability, and bad configs.
 
-References are independent of the engine: the binomial-mixture tranche EL of tests/test_validation.py
+References are independent of the engine: the binomial-mixture tranche EL of tests/closed_form.py
 (scipy quadrature), the normal and geometric laws the draws come from, and a plain-Python weighted
 order statistic. Tolerances are multiples of standard errors computed from the data.
 """
@@ -17,22 +17,16 @@ import pandas as pd
 import pytest
 from scipy import special, stats
 
-from conftest import base_dict, make_config
+from builders import base_dict, holders_dict, homogeneous_config, make_config, with_importance
+from closed_form import binomial_tranche_el, t_copula_horizon_pd
 from engine import run
 from engine.plan.calibrate import calibrate_thresholds
 from engine.config import ConfigError, validate_config
 from engine.plan.rng import DrawSource, TiltedDrawSource
 from engine.analytics.stats import BIN_VALUES, Mass, Moments, PathWeights, StratumSums, loss_histogram, quantile_and_es
 from kernels.draws import mixture_ppf
-from test_validation import binomial_tranche_el, homogeneous_config, t_copula_horizon_pd
 
 POINTS = [(0.0, 0.03), (0.03, 0.07), (0.07, 0.10), (0.10, 0.15), (0.15, 0.30), (0.30, 1.0)]
-
-
-def with_importance(cfg, **section):
-    d = cfg.resolved()
-    d["importance"] = section
-    return validate_config(d)
 
 
 # ----------------------------------------------------------------------------- the sampling law
@@ -562,8 +556,6 @@ def test_holder_tables_are_weighted_and_still_reconcile():
     losses reconcile exactly with the weighted tranche marks, and each holder's expected total loss
     agrees with plain Monte Carlo within 4 combined SE (same seed, so the same marks; the tilted
     paths are positively correlated with the plain ones, which only widens the tolerance)."""
-    from test_holders import holders_dict
-
     d = holders_dict(nested_paths=2, nested_inner=32)
     plain_cfg = make_config(copy.deepcopy(d))
     d["importance"] = {"target": "d1.B", "pilot_paths": 1000, "pilot_rounds": 4}

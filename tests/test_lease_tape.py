@@ -18,13 +18,13 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
-from test_cli import SMALL, TAPE, _tape, write
 
+from builders import SMALL, TAPE, _tape, write
 from engine.config import tables as C
 from engine.cli.main import main
 from engine.plan.compile import compile_plan
-from engine.config.leases import Lease, LeaseColumns
 from engine.config import ConfigError, load_config, validate_config
+from engine.config.leases import Lease, LeaseColumns
 
 INT_FIELDS = [n for n, f in Lease.model_fields.items() if f.annotation in (int, int | None)]
 FLOAT_FIELDS = [n for n, f in Lease.model_fields.items() if f.annotation in (float, float | None)]

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import base_dict, make_config
+from builders import base_dict, make_config
 from engine import load_config
 from engine.plan.compile import compile_plan
 from engine.plan.rng import DrawSource

@@ -3,16 +3,14 @@ only make tenant defaults earlier; its tables reconcile; bad network input names
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import base_dict, make_config
-from engine import load_config
-from engine import run
+from builders import base_dict, make_config, with_network
+from engine import load_config, run
 from engine.cli.main import main
 from engine.plan.compile import compile_plan
 from engine.config import ConfigError
@@ -20,28 +18,6 @@ from engine.plan.rng import DrawSource
 from engine.simulation.execute import simulate, trace
 
 ROOT = Path(__file__).resolve().parents[1]
-NETWORK = {
-    "alpha": 0.7,
-    "beta": 0.9,
-    "firms": [
-        {"name": "chip", "revenue": 30.0, "factor_beta": 0.8, "cash": 5.0},
-        {"name": "lab", "tenant": "lab", "revenue": 6.0, "revenue_growth": 0.5, "factor_beta": 1.5, "cash": 4.0, "external_debt": 1.0},
-        {"name": "cloud", "tenant": "neo", "revenue": 8.0, "factor_beta": 0.6, "cash": 1.0, "external_debt": 3.0},
-    ],
-    "obligations": [
-        {"payer": "chip", "payee": "lab", "amount": 5.0, "end_year": 4},
-        {"payer": "lab", "payee": "cloud", "amount": 14.0, "end_year": 5},
-        {"payer": "cloud", "payee": "chip", "amount": 10.0, "end_year": 5},
-    ],
-}
-
-
-def with_network(**changes) -> dict:
-    d = base_dict()
-    d["network"] = copy.deepcopy(NETWORK) | changes
-    return d
-
-
 def test_switched_off_network_is_the_hazard_only_model():
     plain = run(make_config(base_dict()), paths=3000)
     off = run(make_config(with_network(enabled=False)), paths=3000)

@@ -16,19 +16,14 @@ from hypothesis import strategies as st
 from engine.config import ConfigError
 
 import naive
-from conftest import base_dict, make_config
+from builders import (COL, INFLOW, OUTFLOW, SOURCES, make_config, stressed_base, with_abs_of_abs, with_ard, with_options,
+                      with_structures)
 from engine.plan.compile import compile_plan
 from engine.plan.rng import DrawSource, draw_source
 from engine.simulation.execute import simulate, trace
 from kernels.plan import LEDGER_COLUMNS, TRANCHE_LEDGER_COLUMNS, PathOutputs
 
 RTOL = 1e-9
-COL = {c: i for i, c in enumerate(LEDGER_COLUMNS)}
-SOURCES = ("rent", "rvg", "termination_fee", "recovery", "sale", "abs_collateral")
-# docs/model.md §5 cash conservation: collections + reserve interest + draws + release = fees + interest +
-# principal + step-up interest + reserve deposits + trapped + residual (refinancing is new money, outside).
-INFLOW = [COL[c] for c in SOURCES + ("reserve_interest", "reserve_draw", "reserve_release")]
-OUTFLOW = [COL[c] for c in ("fees", "interest", "principal", "step_up_interest", "reserve_deposit", "trapped", "residual")]
 WATERFALL = [COL[c] for c in ("reserve_interest", "reserve_draw", "reserve_release", "fees", "interest", "principal",
                               "step_up_interest", "reserve_deposit", "trapped", "refinanced", "residual", "reserve_balance",
                               "trap_on", "sweep_on")]
@@ -82,13 +77,6 @@ def test_oracle_uses_the_kernel_ledger_layout():
 
 
 # --------------------------------------------------------------------------- the comparison
-
-
-def _stressed(d: dict) -> dict:
-    """PDs and correlations high enough that tenants default on a good share of paths."""
-    for tenant, (pd, rho) in zip(d["tenants"], [(0.15, 0.3), (0.05, 0.2), (0.25, 0.4), (0.1, 0.5)]):
-        tenant["pd"], tenant["rho"] = pd, rho
-    return d
 
 
 def compare(d: dict, paths: int = 120, trace_every: int = 1) -> dict:
@@ -165,10 +153,6 @@ def _check_conservation(L: np.ndarray, legal_final: int, reserve0: float, atol: 
 
 
 # --------------------------------------------------------------------------- fixed configs
-
-
-def _base() -> dict:
-    return _stressed(base_dict())
 
 
 def _recovery_fixed(d):
@@ -323,109 +307,16 @@ def _network_costs(d):
 # --------------------------------------------------------------------------- deal-realism configs
 
 
-def _options(d):
-    """Option leases: renewals, an RVG with another guarantor, re-letting, early termination."""
-    d["market_rent"] = {"factor_beta": 0.6}
-    d["gpu"]["first_release_month"] = 18
-    leases = d["deals"][0]["leases"]
-    leases[0].update(renewals=2, renewal_term=5, renewal_intercept=0.2, renewal_beta=1.0, escalator=0.04)
-    leases[2].update(recovery="relet", downtime=2, relet_pd=0.35, relet_rho=0.4, term_months=50, recovery_lag=2)
-    leases += [
-        {"tenant": "neo", "term_months": 24, "monthly_rent": 0.4e6, "gpu_cost": 20e6, "shell_value": 4e6,
-         "rvg_threshold": 30e6, "rvg_threshold_end": 12e6, "rvg_months": 36, "rvg_cap": 9e6, "rvg_guarantor": "lab"},
-        {"tenant": "lab", "start_month": 2, "term_months": 40, "monthly_rent": 0.3e6, "escalator": 0.05, "gpu_cost": 8e6,
-         "termination_threshold": 0.85, "termination_fee_months": 3, "termination_earliest_month": 6, "sale_lag": 1},
-        {"tenant": "hyper", "term_months": 20, "monthly_rent": 0.2e6, "gpu_cost": 5e6, "renewals": 3, "renewal_term": 14,
-         "renewal_intercept": -0.3, "renewal_beta": 0.8, "rvg_threshold": 4e6, "rvg_months": 60,
-         "termination_threshold": 0.7, "termination_earliest_month": 3, "recovery": "relet", "downtime": 1,
-         "relet_pd": 0.2, "relet_rho": 0.1},
-        # runs past the horizon: the tenant's survival must not count as a default
-        {"tenant": "hyper", "start_month": 10, "term_months": 70, "monthly_rent": 0.1e6, "shell_value": 6e6,
-         "termination_threshold": 0.5, "termination_earliest_month": 12},
-    ]
-    return d
-
-
 def _options_student_t(d):
-    d = _options(d)
+    d = with_options(d)
     d["factor"]["student_t_dof"] = 5.0
     d["run"]["pd_calibration"] = "monthly_hazard"
     return d
 
 
-def _structures(d):
-    """Tight notes: PIK class, pro-rata interest group with ranks, schedule amortisation, cash trap and
-    rapid amortisation triggers."""
-    deal = d["deals"][0]
-    deal["tranches"] = [
-        {"name": "A1", "balance": 40e6, "coupon": 0.06, "rank": 1, "amortization": "schedule",
-         "target_schedule": [[6, 36e6], [18, 25e6], [40, 5e6]]},
-        {"name": "A2", "balance": 30e6, "coupon": 0.07, "rank": 1, "amortization": "level", "amort_start_month": 3},
-        {"name": "B", "balance": 25e6, "coupon": 0.14, "deferrable": True, "rank": 2},
-        {"name": "E", "balance": 15e6, "rank": 3},
-    ]
-    deal["fees"] = {"bps": 60, "fixed_monthly": 50_000}
-    deal["reserve"] = {"initial_balance": 1.5e6, "target_months": 2, "rate": 0.02}
-    deal["triggers"] = {"cash_trap_dscr": 1.6, "rapid_amortization_dscr": 1.05}
-    deal["waterfall"] = [
-        {"type": "fees"},
-        {"type": "interest", "classes": ["A1", "A2"]},
-        {"type": "reserve"},
-        {"type": "principal", "classes": ["A1", "A2"], "mode": "pro_rata"},
-        {"type": "interest", "classes": ["B"]},
-        {"type": "trap"},
-        {"type": "principal", "classes": ["B", "E"]},
-        {"type": "residual"},
-    ]
-    return d
-
-
-def _ard(d):
-    """io classes refinanced at an ARD when the market is open, else swept with a step-up."""
-    deal = d["deals"][0]
-    deal["ard"] = {"month": 30, "refinance_threshold": -0.2, "step_up_bps": 300}
-    for tr, bal in zip(deal["tranches"], (30e6, 10e6, 6e6)):  # small enough for the sweep to repay and pay the step-up
-        tr["balance"] = bal
-    deal["tranches"][0].update(amortization="io")
-    deal["tranches"][1].update(amortization="io", deferrable=True, coupon=0.16)
-    deal["triggers"] = {"cash_trap_dscr": 1.3}
-    deal["waterfall"] = [
-        {"type": "fees"},
-        {"type": "interest", "classes": ["A"]},
-        {"type": "reserve"},
-        {"type": "interest", "classes": ["B"]},
-        {"type": "trap"},
-        {"type": "principal", "classes": ["A", "B", "E"]},
-    ]  # the implicit residual pays the step-up
-    return d
-
-
-def _abs_of_abs(d):
-    """A second deal holding shares of the first deal's B and E classes (listed before it: run order
-    is dependency order), and a third holding the second's junior class plus leases of its own."""
-    d = _ard(d)
-    holder = {
-        "name": "h", "legal_final_month": 60,
-        "collateral_tranches": [{"deal": "d1", "tranche": "B", "fraction": 0.6}, {"deal": "d1", "tranche": "E", "fraction": 0.5}],
-        "tranches": [{"name": "S", "balance": 14e6, "coupon": 0.05}, {"name": "J", "balance": 8e6, "coupon": 0.09}],
-        "reserve": {"initial_balance": 0.2e6},
-        "waterfall": [{"type": "interest", "classes": ["S", "J"]}, {"type": "principal", "classes": ["S", "J"]}],
-    }
-    top = {
-        "name": "top", "legal_final_month": 58,
-        "collateral_tranches": [{"deal": "h", "tranche": "J", "fraction": 1.0}],
-        "leases": [{"tenant": "neo", "term_months": 30, "monthly_rent": 0.1e6, "gpu_cost": 3e6, "renewals": 1,
-                    "renewal_intercept": 1.0}],
-        "tranches": [{"name": "T", "balance": 9e6, "coupon": 0.04, "amortization": "level"}],
-        "waterfall": [{"type": "interest", "classes": ["T"]}, {"type": "principal", "classes": ["T"]}],
-    }
-    d["deals"] = [top, holder] + d["deals"]
-    return d
-
-
 def _deterministic(d):
     """A what-if: given factor path, forced default months, renewal by Φ(a + bX) ≥ ½, no random draws."""
-    d = _options(_structures(d))
+    d = with_options(with_structures(d))
     d["deterministic"] = {"factor": [[0, 0.3], [20, -1.2], [40, -0.4], [48, 0.2], [60, 0.5]]}
     d["tenants"][0]["default_month"] = 51  # lab: in lease 0's first renewal term
     d["tenants"][2]["default_month"] = 30  # neo: after its RVG lease ends, re-let lease re-let
@@ -434,11 +325,11 @@ def _deterministic(d):
 
 
 DEAL_CASES = {
-    "options": _options,
+    "options": with_options,
     "options_student_t": _options_student_t,
-    "pik_pro_rata_schedule_triggers": _structures,
-    "ard_io_step_up": _ard,
-    "abs_of_abs": _abs_of_abs,
+    "pik_pro_rata_schedule_triggers": with_structures,
+    "ard_io_step_up": with_ard,
+    "abs_of_abs": with_abs_of_abs,
     "deterministic": _deterministic,
 }
 
@@ -473,7 +364,7 @@ def _feature_tally(tally: dict) -> dict:
 
 @pytest.mark.parametrize("case", list(DEAL_CASES))
 def test_engine_matches_the_naive_oracle_on_deal_features(case):
-    d = DEAL_CASES[case](_base())
+    d = DEAL_CASES[case](stressed_base())
     paths = 2 if case == "deterministic" else 60
     tally = compare(d, paths=paths)
     f = _feature_tally(tally)
@@ -513,7 +404,7 @@ CASES = {
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_engine_matches_the_naive_oracle(case):
-    tally = compare(CASES[case](_base()))
+    tally = compare(CASES[case](stressed_base()))
     assert tally["defaults"] >= tally["paths"] // 10
     if case in ("base", "heavy_notes", "level_and_bullet", "two_deals_sharing_tenants"):
         assert tally["loss"] > 0, "no path ends with a principal loss"
@@ -524,7 +415,7 @@ def test_engine_matches_the_naive_oracle(case):
 
 
 def test_forced_default_month_is_applied():
-    cfg = make_config(_forced(_base()))
+    cfg = make_config(_forced(stressed_base()))
     plan, source = compile_plan(cfg), DrawSource.for_config(cfg)
     for p in range(20):
         tau = naive.simulate_path(cfg, plan.tenant_threshold, source.draws(p, p + 1))["tau"]
@@ -534,7 +425,7 @@ def test_forced_default_month_is_applied():
 
 def test_zero_rent_fixed_recovery_reduces_to_the_textbook_pool():
     # docs/model.md: with zero rents and fixed recovery r, NL_T = (1 − r) × defaulted / total collateral.
-    d = _recovery_fixed(_base())
+    d = _recovery_fixed(stressed_base())
     for lease in d["deals"][0]["leases"]:
         lease["monthly_rent"], lease["recovery_rate"], lease["recovery_lag"] = 0.0, 0.3, 0
         lease["gpu_cost"] = max(lease.get("gpu_cost", 0.0), 1e6)
@@ -553,7 +444,7 @@ def test_zero_rent_fixed_recovery_reduces_to_the_textbook_pool():
 
 
 def test_cash_is_conserved_in_oracle_and_engine_ledgers():
-    d = _heavy_notes(_base())
+    d = _heavy_notes(stressed_base())
     d["run"]["months"] = 66  # months after the legal final: collections outside the deal
     cfg = make_config(d)
     plan, source = compile_plan(cfg), DrawSource.for_config(cfg)
@@ -734,7 +625,7 @@ def test_engine_matches_the_naive_oracle_on_random_configs(d):
 
 def test_oracle_wal_is_nan_without_principal():
     # A path on which a class receives no principal has wal = NaN in both.
-    d = _heavy_notes(_base())
+    d = _heavy_notes(stressed_base())
     d["deals"][0]["tranches"][2]["amortization"] = "bullet"
     tally = compare(d, paths=40)
     cfg = make_config(d)
@@ -752,7 +643,7 @@ _DUST_PATHS = [("heavy_notes", 358), ("two_deals_sharing_tenants", 177)]
 
 @pytest.mark.parametrize("case,path", _DUST_PATHS)
 def test_reserve_covered_interest_is_paid_in_full(case, path):
-    cfg = make_config(CASES[case](_base()))
+    cfg = make_config(CASES[case](stressed_base()))
     plan, source = compile_plan(cfg), DrawSource.for_config(cfg)
     ref = naive.simulate_path(cfg, plan.tenant_threshold, source.draws(path, path + 1))
     out = simulate(plan, source, path, path + 1)

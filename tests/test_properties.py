@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import base_dict, make_config
+from builders import base_dict, make_config
 from engine.plan.compile import compile_plan
 from engine.plan.rng import DrawSource
 from engine.simulation.execute import simulate, trace
@@ -85,13 +85,34 @@ def test_losses_are_fractions_and_allocation_matches_its_definition(d):
     assert ((out.tranche_first_loss > 0) == (out.tranche_loss > 0)).all()
 
 
-@given(configs(sweep_only=True))
-def test_seniority_under_sequential_pay(d):
-    _, _, out = _outputs(d)
-    loss = out.tranche_loss  # classes A, B, E in order of seniority
-    for senior in range(2):
-        juniors_wiped = (loss[:, senior + 1:] == 1.0).all(axis=1)
-        assert not ((loss[:, senior] > 0) & ~juniors_wiped).any()
+# The two properties below are implications on paths ("a senior loss only once the juniors are
+# wiped", "a higher PD never lowers a loss"): an example where no senior class loses, or where the
+# higher PD changes nothing, satisfies them trivially. Each test therefore runs its property inside
+# itself and counts the examples that exercised it, and fails if fewer than a quarter did (in the
+# derandomized runs, when written: 27 of 40 had a senior loss; 23 of 25 had more defaults and a
+# strictly larger loss at the higher PD).
+NON_TRIVIAL_SHARE = 0.25
+
+
+def _enough(tally: dict, key: str) -> bool:
+    return tally["examples"] > 0 and tally[key] >= max(1, NON_TRIVIAL_SHARE * tally["examples"])
+
+
+def test_seniority_under_sequential_pay():
+    tally = {"examples": 0, "senior_loss": 0}
+
+    @given(configs(sweep_only=True))
+    def seniority(d):
+        _, _, out = _outputs(d)
+        loss = out.tranche_loss  # classes A, B, E in order of seniority
+        for senior in range(2):
+            juniors_wiped = (loss[:, senior + 1:] == 1.0).all(axis=1)
+            assert not ((loss[:, senior] > 0) & ~juniors_wiped).any()
+        tally["examples"] += 1
+        tally["senior_loss"] += bool((loss[:, :2] > 0).any())  # some path where the implication bites
+
+    seniority()
+    assert _enough(tally, "senior_loss"), f"the property was exercised too rarely: {tally}"
 
 
 @given(st.integers(0, 2**31), st.floats(0.0, 0.9), st.sampled_from([1.0, 0.9]))
@@ -110,18 +131,27 @@ def test_zero_stress_gives_zero_loss(seed, rho, phi):
     assert (out.tranche_alloc_loss == 0).all()
 
 
-@settings(max_examples=25)
-@given(configs(sweep_only=True), st.floats(1.05, 3.0))
-def test_higher_pd_never_lowers_any_loss_under_common_random_numbers(d, factor):
-    # With no recovery, an earlier default only removes cash, month by month; the plain sequential
-    # waterfall then pays every class no more than before. (Recoveries worth more than the lost rent
-    # and terminal sale would break this, and so would a trigger.)
-    for lease in d["deals"][0]["leases"]:
-        lease["recovery"], lease["recovery_rate"] = "fixed", 0.0
-    _, _, low = _outputs(d)
-    for t in d["tenants"]:
-        t["pd"] = min(0.95, t["pd"] * factor)
-    _, _, high = _outputs(d)
-    assert (high.deal_defaults >= low.deal_defaults).all()
-    assert (high.deal_net_loss >= low.deal_net_loss - 1e-15).all()
-    assert (high.tranche_loss >= low.tranche_loss - 1e-12).all()
+def test_higher_pd_never_lowers_any_loss_under_common_random_numbers():
+    tally = {"examples": 0, "more_defaults": 0, "more_loss": 0}
+
+    @settings(max_examples=25)
+    @given(configs(sweep_only=True), st.floats(1.05, 3.0))
+    def monotone_in_pd(d, factor):
+        # With no recovery, an earlier default only removes cash, month by month; the plain sequential
+        # waterfall then pays every class no more than before. (Recoveries worth more than the lost rent
+        # and terminal sale would break this, and so would a trigger.)
+        for lease in d["deals"][0]["leases"]:
+            lease["recovery"], lease["recovery_rate"] = "fixed", 0.0
+        _, _, low = _outputs(d)
+        for t in d["tenants"]:
+            t["pd"] = min(0.95, t["pd"] * factor)
+        _, _, high = _outputs(d)
+        assert (high.deal_defaults >= low.deal_defaults).all()
+        assert (high.deal_net_loss >= low.deal_net_loss - 1e-15).all()
+        assert (high.tranche_loss >= low.tranche_loss - 1e-12).all()
+        tally["examples"] += 1
+        tally["more_defaults"] += bool((high.deal_defaults > low.deal_defaults).any())
+        tally["more_loss"] += bool((high.tranche_loss > low.tranche_loss + 1e-12).any())  # a strict increase
+
+    monotone_in_pd()
+    assert _enough(tally, "more_defaults") and _enough(tally, "more_loss"), f"the property was exercised too rarely: {tally}"

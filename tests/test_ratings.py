@@ -77,11 +77,15 @@ def test_idealized_el_hits_table_cells_exactly_at_whole_years():
 
 
 def test_idealized_el_is_linear_between_years_and_from_zero_below_one():
-    row = IDEALIZED_EL["Baa2"]
+    # The yearly cells from the typed source, not from IDEALIZED_EL: 0.55·(1 − (1 − 3.6%)^(t/10)).
+    cell = {t: SOURCE_SEVERITY * (1 - (1 - SOURCE_FACTORS_10Y["Baa2"] / 10_000) ** (t / 10)) for t in range(1, 11)}
     assert idealized_el("Baa2", 0.0) == 0.0
-    assert idealized_el("Baa2", 0.25) == pytest.approx(0.25 * row[0])
-    assert idealized_el("Baa2", 4.5) == pytest.approx(0.5 * (row[3] + row[4]))
-    assert idealized_el("Baa2", 9.9) == pytest.approx(row[8] + 0.9 * (row[9] - row[8]))
+    assert idealized_el("Baa2", 0.25) == pytest.approx(0.25 * cell[1], rel=1e-12)
+    assert idealized_el("Baa2", 4.5) == pytest.approx(0.5 * (cell[4] + cell[5]), rel=1e-12)
+    assert idealized_el("Baa2", 9.9) == pytest.approx(cell[9] + 0.9 * (cell[10] - cell[9]), rel=1e-12)
+    # By hand: 0.964^0.1 = exp(0.1·ln 0.964) = 0.996340, 0.55·(1 − 0.996340) = 0.2013%, so a quarter
+    # year's budget is 0.0503%.
+    assert idealized_el("Baa2", 0.25) == pytest.approx(0.000503, abs=5e-7)
 
 
 def test_idealized_el_beyond_ten_years():
@@ -97,6 +101,8 @@ def test_idealized_el_beyond_ten_years():
 
 @pytest.mark.parametrize("t", HORIZON_YEARS)
 def test_el_exactly_at_a_cell_gets_that_rating(t):
+    """The boundary rule on the module's own table (checked against the source above): an EL equal
+    to a budget gets that notch, the next float above it the notch below."""
     for i, name in enumerate(TABLED):
         cell = IDEALIZED_EL[name][t - 1]
         if name == "Ca" and t < 10:
@@ -193,9 +199,11 @@ def test_idealized_el_bad_input():
 
 
 def test_nan_policy_nr():
+    # By hand, EL 1% at 5 years: budgets 0.55·(1 − (1 − PD10)^0.5) are Baa2 (3.60%) 0.999% and
+    # Baa3 (6.10%) 1.704%, so 1% is Baa3, notch 9.
     notch = implied_notch([0.01, np.nan, 0.01], [5.0, 5.0, np.nan], nan_policy="nr")
-    assert list(notch) == [implied_notch(0.01, 5.0), -1, -1]
-    assert list(implied_rating([0.01, np.nan], [5.0, 5.0], nan_policy="nr")) == [implied_rating(0.01, 5.0), "NR"]
+    assert list(notch) == [9, -1, -1]
+    assert list(implied_rating([0.01, np.nan], [5.0, 5.0], nan_policy="nr")) == ["Baa3", "NR"]
     assert implied_rating(np.nan, 5.0, nan_policy="nr") == "NR"
     # NaNs do not hide range errors in the other entries
     with pytest.raises(ValueError, match=r"^el must be >= 0"):
@@ -217,6 +225,29 @@ def test_to_sp():
 
 
 # -- compatibility with the rules tables ----------------------------------------------------------
+
+# Typed from engine/rules.py's documented sources, per Moody's notch's letter grade: repo haircuts
+# (Farmer et al. 2020: government 2% for AAA, corporate 4% for A, equity 15% for BB; Gorton–Metrick
+# 2012's 50% peak for CCC and below; the rest the module's stated interpolation), and NAIC's C-1 bond
+# factors by designation (1: 0.3%, 2: 1%, 3: 2%, 4: 4.5%, 5: 10%, 6: 30%) with the SVO's mapping
+# AAA–A → 1, BBB → 2, BB → 3, B → 4, CCC → 5, CC and below → 6.
+GRADE_TABLE = {  # grade: (haircut, NAIC designation)
+    "AAA": (0.02, 1), "AA": (0.03, 1), "A": (0.04, 1), "BBB": (0.08, 2), "BB": (0.15, 3), "B": (0.25, 4),
+    "CCC": (0.50, 5), "CC": (0.50, 6), "C": (0.50, 6),
+}
+NAIC_C1 = {1: 0.003, 2: 0.01, 3: 0.02, 4: 0.045, 5: 0.10, 6: 0.30}
+GRADE_OF_NOTCH = {"Aaa": "AAA", "Aa1": "AA", "Aa2": "AA", "Aa3": "AA", "A1": "A", "A2": "A", "A3": "A",
+                  "Baa1": "BBB", "Baa2": "BBB", "Baa3": "BBB", "Ba1": "BB", "Ba2": "BB", "Ba3": "BB",
+                  "B1": "B", "B2": "B", "B3": "B", "Caa1": "CCC", "Caa2": "CCC", "Caa3": "CCC", "Ca": "CC", "C": "C"}
+
+
+@pytest.mark.parametrize("name", NOTCHES)
+def test_every_notch_gets_the_documented_haircut_and_rbc_factor(name):
+    haircut, designation = GRADE_TABLE[GRADE_OF_NOTCH[name]]
+    assert rules.haircut(name) == haircut
+    assert rules.naic_designation(name) == designation
+    assert rules.rbc_factor(name) == NAIC_C1[designation]
+
 
 @pytest.mark.parametrize("name", NOTCHES)
 def test_every_notch_is_accepted_by_the_rules_tables(name):

@@ -16,10 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import make_config
-from engine import validate_config
+from builders import make_config, small
+from engine import run, validate_config
 from engine.simulation import backends
-from engine import run
 from engine.simulation.chunk import Chunk, Job, compute
 from engine.cli.main import main
 from engine.io.rundir import OutputExistsError
@@ -144,8 +143,6 @@ def test_resume_against_a_different_run_is_refused(tmp_path, monkeypatch, change
 
 
 def test_cli_stops_with_the_resume_command_and_refuses_a_changed_resume_with_exit_2(tmp_path, monkeypatch, capsys):
-    from test_cli import small
-
     cfg = small(tmp_path)
     args = ["run", str(cfg), "--chunk-paths", "1000", "--out", str(tmp_path / "o"), "--no-report", "--no-progress"]
     _interrupt_after(monkeypatch, 1)
@@ -194,8 +191,6 @@ def test_sigint_on_a_real_run_then_resume_gives_the_same_bits(tmp_path):
 
 
 def test_logs_are_quiet_by_default_and_verbose_with_v(tmp_path):
-    from test_cli import small
-
     cfg = small(tmp_path)
     args = ["run", str(cfg), "--chunk-paths", "1000", "--no-report", "--no-progress"]
     quiet = subprocess.run([sys.executable, "-m", "engine.cli", *args, "--out", str(tmp_path / "q")], cwd=ROOT,
@@ -338,8 +333,6 @@ def test_every_kind_of_damage_is_a_resume_error(chunk_stats):
 
 
 def test_cli_resume_with_a_damaged_chunk_exits_2_naming_the_file(tmp_path, monkeypatch, capsys):
-    from test_cli import small
-
     cfg = small(tmp_path)
     args = ["run", str(cfg), "--chunk-paths", "1000", "--out", str(tmp_path / "o"), "--no-report", "--no-progress"]
     _interrupt_after(monkeypatch, 2)

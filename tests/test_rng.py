@@ -24,13 +24,13 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from conftest import base_dict, make_config
+from builders import base_dict, make_config, stressed, stressed_base, with_importance, with_options
 from engine.plan.compile import compile_plan
 from engine.plan.rng import DrawSource, TiltedDrawSource, _plan
 from engine.simulation.execute import simulate, simulate_draws
 from kernels.credit import default_month
 from kernels.draws import (STREAM_BURST, STREAM_DEFAULT, STREAM_FACTOR, STREAM_LEASE_KEY, STREAM_MIXTURE,
-                           STREAM_RELEASES, STREAM_TCOPULA, SURVIVOR_MARGIN, burst_month, class_survival,
+                           STREAM_RELEASES, STREAM_TCOPULA, SURVIVOR_MARGIN, class_survival,
                            tenant_defaults)
 from kernels.philox import (gamma_variate, norm_ppf, philox4x32, poisson_variate, to_unit, uniform_at, uniform_pair,
                             word64)
@@ -423,18 +423,12 @@ def test_burst_month_is_geometric():
 # ----------------------------------------------------------------------------- 5. kernel == written-out draws
 
 
-def _stressed(d):
-    for tenant, (pd_, rho) in zip(d["tenants"], [(0.15, 0.3), (0.05, 0.2), (0.25, 0.4)]):
-        tenant["pd"], tenant["rho"] = pd_, rho
-    return d
-
-
 def _cfg_plain():
     return make_config()
 
 
 def _cfg_t():
-    d = _stressed(base_dict())
+    d = stressed(base_dict())
     d["factor"]["student_t_dof"] = 4.0
     return make_config(d)
 
@@ -446,24 +440,16 @@ def _cfg_poisson():
 
 
 def _cfg_options():
-    from test_oracle import _base, _options
-
-    d = _options(_base())
+    d = with_options(stressed_base())
     d["factor"]["student_t_dof"] = 5.0
     d["gpu"].update(releases="poisson", generation_interval_months=9)
     return make_config(d)
 
 
 def _cfg_static():
-    d = _stressed(base_dict())
+    d = stressed(base_dict())
     d["factor"]["persistence"] = 1.0
     return make_config(d)
-
-
-def _importance(cfg, **section):
-    from test_importance import with_importance
-
-    return with_importance(cfg, **section)
 
 
 CONFIGS = {
@@ -487,7 +473,7 @@ def test_kernel_draws_equal_the_written_out_draws_bit_for_bit(name):
     make, imp = CONFIGS[name]
     cfg = make()
     if imp is not None:
-        cfg = _importance(cfg, **imp)
+        cfg = with_importance(cfg, **imp)
         source = TiltedDrawSource.for_config(cfg)
     else:
         source = DrawSource.for_config(cfg)
@@ -633,7 +619,7 @@ def test_the_tilt_shifts_the_plain_normals_and_keeps_the_tenants_draws():
     cfg = make_config()
     plain = DrawSource.for_config(cfg).draws(0, 1000)
     for alpha in (0.0, 0.3):
-        src = TiltedDrawSource.for_config(_importance(cfg, factor_shift=-1.25, plain_share=alpha, strata=1))
+        src = TiltedDrawSource.for_config(with_importance(cfg, factor_shift=-1.25, plain_share=alpha, strata=1))
         q = src.draws(0, 1000)
         shifted = plain.eps + (-1.25) * src.direction
         k0, k1 = _keys(cfg.run.seed)

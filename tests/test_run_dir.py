@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import make_config
-from engine.simulation import backends
+from builders import make_config, small
 from engine import run
+from engine.simulation import backends
 from engine.cli.main import main
 from engine.io.rundir import MARKER, OutputExistsError, check_writable, claim, remove_written
 from engine.io.chunks import CHUNKS_DIR, Interrupted, ResumeError
@@ -44,8 +44,6 @@ def test_a_non_empty_directory_dcabs_did_not_make_is_refused_and_untouched(tmp_p
 
 
 def test_out_dot_in_a_non_empty_working_directory_exits_2_and_writes_nothing(tmp_path, monkeypatch, capsys):
-    from test_cli import small
-
     cfg = small(tmp_path)
     monkeypatch.chdir(tmp_path)
     before = tree(tmp_path)
@@ -197,8 +195,6 @@ def test_remove_written_removes_exactly_dcabs_files(tmp_path_factory, ours, thei
 
 
 def test_a_sweep_directory_is_rewritten_with_overwrite_and_keeps_the_users_files(tmp_path, capsys):
-    from test_cli import small
-
     cfg = small(tmp_path)
     out = tmp_path / "s"
     args = ["sweep", str(cfg), "--set", "gpu.economic_life_months=24:36:12", "--paths", "1000", "--out", str(out), "--no-progress"]
@@ -225,8 +221,6 @@ def test_remove_written_never_follows_a_symlinked_directory_nor_removes_a_users_
 
 
 def test_a_directory_with_someone_elses_manifest_json_is_not_a_dcabs_run(tmp_path, capsys):
-    from test_cli import small
-
     web = tmp_path / "extension"
     web.mkdir()
     (web / "manifest.json").write_text('{"manifest_version": 3}')

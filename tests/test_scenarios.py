@@ -7,9 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import base_dict, make_config
-from engine import load_config
-from engine import run
+from builders import base_dict, make_config
+from engine import load_config, run
 from engine.cli.main import main
 from engine.config import ConfigError
 from engine.config import select, set_path

@@ -12,10 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from conftest import base_dict, make_config
+from builders import ANY_VALUE, FUZZ_BASE, FUZZ_PATHS, INLINE, SMALL, TAPE, _tape, base_dict, make_config, set_at, small, write
 from engine.cli.main import main
 from engine.config import Config, ConfigError, validate_config
-from test_cli import INLINE, SMALL, TAPE, _tape, small, write
 
 
 def errors_of(d: dict) -> str:
@@ -214,57 +213,11 @@ def test_cli_min_subordination_refuses_bad_targets_before_simulating(tmp_path, c
 # --------------------------------------------------------------------------- fuzz
 
 
-DELETE = object()
-
-
-def _paths(node, prefix=()):
-    """Every key path in ``node``, containers included."""
-    out = [prefix] if prefix else []
-    if isinstance(node, dict):
-        for k, v in node.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
-def _with_scenarios():
-    d = base_dict()
-    d["scenarios"] = {"stress": {"set": {"tenants.lab.pd": 0.2, "deals.d1.tranches.A.detach": 0.9}}}
-    return d
-
-
-FUZZ_BASE = _with_scenarios()
-PATHS = _paths(FUZZ_BASE) + [("deals", 0, "tranches", k, f) for k in range(3) for f in ("rank", "target_schedule")] + [
-    ("deals", 0, "leases", 0, "start_month"), ("deals", 0, "lease_tape"), ("factor", "burst", "month"),
-    ("contagion",), ("holders",), ("network",), ("importance",), ("deterministic",), ("scenarios", "base"),
-    *[("scenarios", "stress", "set", p) for p in ("deals.d1.tranches.B.detach", "run.months", "deals.d1.leases.0", "tenants", "deals")],
-]
-ANY_VALUE = st.one_of(
-    st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**20, 10**20), st.integers(-3, 700),
-    st.text(max_size=6), st.none(), st.booleans(), st.just(DELETE),
-    st.lists(st.one_of(st.integers(-2, 70), st.floats(-1, 2), st.text(max_size=3)), max_size=3),
-    st.dictionaries(st.sampled_from(["name", "set", "type", "month", "x"]), st.one_of(st.integers(-2, 70), st.text(max_size=3)), max_size=2),
-)
 POINT = st.one_of(st.floats(-0.2, 1.2), st.sampled_from([0.0, 0.1, 0.3, 1.0, math.nan, math.inf, None]))
 
 
-def _set(d, path, value):
-    node = d
-    for k in path[:-1]:
-        node = node[k]
-    if value is DELETE:
-        if isinstance(node, dict):
-            node.pop(path[-1], None)
-        else:
-            del node[path[-1]]
-    else:
-        node[path[-1]] = value
-
-
 @settings(max_examples=50, deadline=None)
-@given(mutations=st.lists(st.tuples(st.sampled_from(PATHS), ANY_VALUE), max_size=3),
+@given(mutations=st.lists(st.tuples(st.sampled_from(FUZZ_PATHS), ANY_VALUE), max_size=3),
        stack=st.lists(st.tuples(st.integers(0, 2), POINT, POINT), max_size=3))
 def test_fuzzed_configs_validate_or_raise_config_errors(mutations, stack):
     """Any edit of a valid config (wrong types, NaN, ∞, negatives, deleted keys, random points)
@@ -274,7 +227,7 @@ def test_fuzzed_configs_validate_or_raise_config_errors(mutations, stack):
         d["deals"][0]["tranches"][k].update(attach=a, detach=b)
     for path, value in mutations:
         try:
-            _set(d, path, value)
+            set_at(d, path, value)
         except (KeyError, IndexError, TypeError):  # an earlier mutation removed or replaced the parent
             pass
     frozen = copy.deepcopy(d)
@@ -290,8 +243,6 @@ def test_fuzzed_configs_validate_or_raise_config_errors(mutations, stack):
 
 def test_a_repeated_set_path_is_an_error_not_last_wins(tmp_path, capsys):
     from engine.cli.main import main
-    from test_cli import small
-
     cfg = small(tmp_path)
     code = main(["sweep", str(cfg), "--set", "gpu.economic_life_months=24,30", "--set", "gpu.economic_life_months=36",
                  "--paths", "1000", "--out", str(tmp_path / "s"), "--no-progress"])

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import make_config
-from engine import ConfigError
-from engine import run
+from builders import make_config, small
+from engine import ConfigError, load_config, run
+from engine.plan.compile import compile_plan
+from engine.plan.rng import DrawSource
+from engine.simulation.execute import simulate
 from engine.cli.main import main
 from engine.api.sweeps import NoSolution, bisect_min, grid, min_subordination, point_configs, sweep
 from engine.cli.sweep import parse_range, parse_set
@@ -97,6 +100,27 @@ def test_bisection_finds_the_threshold_of_a_monotone_function():
         bisect_min(lambda x: x > 3, 0.0, 1.0, 0.1)
 
 
+def net_losses(cfg, paths: int) -> np.ndarray:
+    """NL_T of the config's first deal on paths 0..paths-1, straight from the kernel (no sweep)."""
+    return simulate(compile_plan(cfg), DrawSource.for_config(cfg), 0, paths).deal_net_loss[:, 0]
+
+
+def allocation_el(nl: np.ndarray, attach: float, detach: float = 1.0) -> float:
+    """The allocation view's EL by its definition (docs/model.md): the mean over paths of
+    min(max(NL − attach, 0), detach − attach) / (detach − attach)."""
+    w = detach - attach
+    return float(np.mean(np.minimum(np.maximum(nl - attach, 0.0), w) / w))
+
+
+def least_attach(nl: np.ndarray, target: float, lo: float, hi: float) -> float:
+    """The smallest attach in [lo, hi] with allocation_el <= target (it falls continuously as attach
+    rises), by 60 halvings of the bracket: far below any tolerance used here."""
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if allocation_el(nl, mid) <= target else (mid, hi)
+    return hi
+
+
 def test_min_subordination_end_to_end():
     cfg = make_config()
     kw = dict(paths=2000, chunk_paths=2000)
@@ -110,6 +134,18 @@ def test_min_subordination_end_to_end():
 
     assert 0.3 < x < 0.95 and not x.at_low_end
     assert el(x) <= 0.01 < el(x - 0.01)
+    # Independently of sweep and the bisection: the allocation EL recomputed from the kernel's
+    # per-path net losses on the same seed. It is the EL the run reports at the configured attach
+    # (so these are the run's paths), the target is crossed between x - tol and x, and x lies
+    # within tol above the exact minimum of the same function.
+    nl = net_losses(cfg, 2000)
+    base = run(cfg, paths=2000, chunk_paths=2000).tranches
+    assert allocation_el(nl, 0.3) == pytest.approx(
+        base[(base.tranche == "A") & (base.view == "allocation")]["el"].iloc[0], rel=1e-12)
+    assert x.el == pytest.approx(allocation_el(nl, x), rel=1e-12)
+    assert allocation_el(nl, x) <= 0.01 < allocation_el(nl, x - 0.01)
+    exact = least_attach(nl, 0.01, 0.3, 0.95)
+    assert exact <= x <= exact + 0.01
     # What the answer says it reaches is what a plain sweep at that value gives.
     t = sweep(cfg, {path: [float(x)]}, **kw)
     row = t[(t.tranche == "A") & (t.view == "allocation")].iloc[0]
@@ -124,8 +160,6 @@ def test_min_subordination_end_to_end():
 
 
 def test_cli_sweep_writes_one_table(tmp_path, capsys):
-    from test_cli import small
-
     cfg = small(tmp_path)
     out = tmp_path / "sw"
     rc = main(["sweep", str(cfg), "--set", "tenants.lab.pd=0.02:0.06:0.02", "--set", "deals.d1.tranches.B.coupon=0.08,0.1",
@@ -140,8 +174,6 @@ def test_cli_sweep_writes_one_table(tmp_path, capsys):
 
 
 def test_cli_sweep_errors_exit_2_and_write_nothing(tmp_path, capsys):
-    from test_cli import small
-
     cfg = small(tmp_path)
     out = tmp_path / "never"
     assert main(["sweep", str(cfg), "--set", "deals.d1.tranches.A.attach=0.5:1.5:0.5", "--out", str(out)]) == 2
@@ -156,8 +188,6 @@ def test_cli_sweep_errors_exit_2_and_write_nothing(tmp_path, capsys):
 
 
 def test_cli_min_subordination(tmp_path, capsys):
-    from test_cli import small
-
     cfg = small(tmp_path)
     out = tmp_path / "sub"
     rc = main(["sweep", str(cfg), "--set", "deals.d1.tranches.A.attach=0.2:0.9:0.05", "--target-el", "0.01",
@@ -165,7 +195,16 @@ def test_cli_min_subordination(tmp_path, capsys):
                "--no-progress", "--keep-notes"])
     assert rc == 0, capsys.readouterr().err
     row = pd.read_parquet(out / "sweep.parquet").iloc[0]
-    assert row["tranche"] == "A" and row["target_el"] == 0.01 and 0.2 < row["deals.d1.tranches.A.attach"] <= 0.9
+    found = row["deals.d1.tranches.A.attach"]
+    assert row["tranche"] == "A" and row["target_el"] == 0.01 and 0.2 < found <= 0.9
+    # The answer against the allocation EL recomputed from the kernel's per-path net losses of the
+    # same config and seed (no sweep, no CLI): the EL it reports, the target crossed between
+    # found - step and found, and found within one step above the exact minimum.
+    nl = net_losses(load_config(cfg).with_overrides({"run.paths": 1000}), 1000)
+    assert row["el"] == pytest.approx(allocation_el(nl, found), rel=1e-12)
+    assert allocation_el(nl, found) <= 0.01 < allocation_el(nl, found - 0.05)
+    exact = least_attach(nl, 0.01, 0.2, 0.9)
+    assert exact <= found <= exact + 0.05
     assert main(["sweep", str(cfg), "--set", "deals.d1.tranches.A.attach=0.2:0.3:0.05", "--target-el", "1e-9",
                  "--tranche", "d1.A", "--vary", "deals.d1.tranches.A.attach", "--paths", "1000", "--out",
                  str(tmp_path / "none"), "--no-progress"]) == 2
@@ -173,8 +212,6 @@ def test_cli_min_subordination(tmp_path, capsys):
 
 
 def test_a_grid_and_a_search_on_one_config_do_not_share_a_default_out(tmp_path, monkeypatch, capsys):
-    from test_cli import small
-
     cfg = small(tmp_path)
     monkeypatch.chdir(tmp_path)
     assert main(["sweep", str(cfg), "--set", "deals.d1.tranches.A.attach=0.3,0.4", "--paths", "1000", "--no-progress"]) == 0
@@ -222,8 +259,23 @@ def test_a_resized_sweep_at_the_base_point_is_the_base_run_and_the_cashflow_view
     el = lambda t: t[(t.tranche == "A") & (t.view == "cashflow")]["el"].to_numpy()  # noqa: E731
     assert len(set(el(kept))) == 1
     assert el(resized)[0] > el(resized)[1] > el(resized)[2]
-    found = min_subordination(cfg, "d1", "A", float(el(resized)[1]), path, 0.3, 0.45, 0.005, view="cashflow", **kw)
-    assert 0.3 < found <= 0.355 and found.el <= el(resized)[1]
+    target = float(el(resized)[1])
+    found = min_subordination(cfg, "d1", "A", target, path, 0.3, 0.45, 0.005, view="cashflow", **kw)
+    assert 0.3 < found <= 0.355 and found.el <= target
+    # Independently of sweep's resizing: the notes resized by hand (the pool slice (v − 0.3)·P0
+    # passes from A to B, as in test_moving_an_attachment_resizes_the_notes_by_the_pools_slice) and
+    # run plainly on the same seed. The target is crossed between found - tol and found.
+    p0 = float(compile_plan(cfg).pool.deal_pool_balance[0])
+
+    def by_hand(v):
+        moved = cfg.with_overrides({"deals.d1.tranches.A.attach": v, "deals.d1.tranches.B.detach": v,
+                                    "deals.d1.tranches.A.balance": 60e6 - (v - 0.3) * p0,
+                                    "deals.d1.tranches.B.balance": 20e6 + (v - 0.3) * p0})
+        t = run(moved, **kw).tranches
+        return float(t[(t.tranche == "A") & (t.view == "cashflow")]["el"].iloc[0])
+
+    assert found.el == pytest.approx(by_hand(found), rel=1e-12)
+    assert by_hand(found) <= target < by_hand(found - 0.005)
 
 
 def test_resizing_moves_pari_passu_classes_together_and_one_boundary_per_point():
@@ -265,8 +317,6 @@ def test_resizing_accepts_index_paths_and_leaves_bad_values_to_validation(tmp_pa
     no_points = validate_config(d)
     with pytest.raises(ConfigError, match="attach"):  # not silently dropped
         point_configs(no_points, {"deals.d1.tranches.E.detach": [0.05]}, ["base"], {})
-    from test_cli import small
-
     path = small(tmp_path)
     assert main(["sweep", str(path), "--set", "deals.d1.tranches.A.attach=abc", "--paths", "100", "--out", str(tmp_path / "s"),
                  "--no-progress"]) == 2

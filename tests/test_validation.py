@@ -1,7 +1,7 @@
 """Statistical validation of the engine against independent references (MODEL §1–2, docs/model.md).
 
-Every reference is computed here, with scipy/numpy, from the model's equations — never copied from
-engine output. Seeds are fixed; every tolerance is a multiple of a Monte Carlo standard error computed
+Every reference is computed here or in tests/closed_form.py, with scipy/numpy, from the model's
+equations — never copied from engine output. Seeds are fixed; every tolerance is a multiple of a Monte Carlo standard error computed
 from the data (the run's ``el_se``/``nl_se``, or the sample variance of per-path counts), so
 ``|engine − reference| < 3·SE`` fails about 0.3% of the time for a correct engine and a new seed.
 
@@ -20,9 +20,10 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import integrate, special, stats
+from scipy import special
 
-from conftest import make_config
+from builders import homogeneous_config, make_config, pool_deal
+from closed_form import binomial_tranche_el, expect_normal, horizon_pd, monthly_pd, t_copula_horizon_pd
 from engine import run
 from engine.plan.calibrate import calibrate_thresholds
 from engine.plan.compile import compile_plan
@@ -30,47 +31,6 @@ from engine.plan.rng import DrawSource
 from engine.simulation.execute import simulate
 
 # ----------------------------------------------------------------------------- reference integrators
-
-
-def expect_normal(f, points=None) -> float:
-    """E[f(X)], X ~ N(0, 1), by adaptive quadrature (the tails beyond ±12 weigh < 1e-32)."""
-    val, _ = integrate.quad(lambda x: f(x) * stats.norm.pdf(x), -12.0, 12.0, points=points,
-                            epsabs=1e-13, epsrel=1e-11, limit=500)
-    return val
-
-
-def monthly_pd(c: float, rho: float):
-    """q(x) = Φ((c − √ρ x)/√(1−ρ)): the conditional monthly PD given a static factor x."""
-    s, r = np.sqrt(rho), 1.0 / np.sqrt(1.0 - rho)
-    return lambda x: special.ndtr((c - s * x) * r)
-
-
-def horizon_pd(c: float, rho: float, months: int):
-    """P(x) = 1 − (1 − q(x))^months: P(τ ≤ months | X = x) under a static factor."""
-    q = monthly_pd(c, rho)
-    return lambda x: 1.0 - (1.0 - q(x)) ** months
-
-
-def binomial_tranche_el(n: int, c: float, rho: float, months: int, lgd: float, attach: float, detach: float) -> float:
-    """E[min(max(NL − A, 0), D − A)/(D − A)] with NL = lgd·k/n, k | x ~ Binomial(n, P(x)), x ~ N(0, 1)."""
-    k = np.arange(n + 1)
-    payoff = np.minimum(np.maximum(lgd * k / n - attach, 0.0), detach - attach) / (detach - attach)
-    P = horizon_pd(c, rho, months)
-    return expect_normal(lambda x: float(stats.binom.pmf(k, n, P(x)) @ payoff))
-
-
-def t_copula_horizon_pd(c: float, rho: float, nu: float, months: int, nx: int, nw: int, xmax: float = 12.0):
-    """P(x, w) = 1 − (1 − Φ((c·w − √ρ x)/√(1−ρ)))^months on a tensor Gauss–Legendre grid, with its
-    weights: X on [−xmax, xmax] (weights × the normal density), w = 1/sqrt(W) = sqrt(χ²_ν/ν) on
-    [0, 7] (P(χ²_5 > 245) < 1e-50; weights × its density 2νw·f_{χ²_ν}(νw²)). Returns (P[w, x], ww, wx)."""
-    x, wx = np.polynomial.legendre.leggauss(nx)
-    x, wx = xmax * x, xmax * wx * stats.norm.pdf(xmax * x)
-    w, ww = np.polynomial.legendre.leggauss(nw)
-    w = 3.5 * (w + 1.0)
-    ww = 3.5 * ww * 2.0 * nu * w * stats.chi2.pdf(nu * w * w, nu)
-    q = special.ndtr((c * w[:, None] - np.sqrt(rho) * x[None, :]) / np.sqrt(1.0 - rho))
-    with np.errstate(divide="ignore"):
-        return -np.expm1(months * np.log1p(-q)), ww, wx
 
 
 def pd12_static_t(c: float, rho: float, nu: float, nx: int = 600, nw: int = 400) -> float:
@@ -105,38 +65,6 @@ def pd12_mc(c: float, rho: float, phi: float, nu: float | None, n: int = 1 << 21
         vals.append(pair / 2.0)
     v = np.concatenate(vals)
     return float(v.mean()), float(v.std(ddof=1) / np.sqrt(v.size))
-
-
-# ----------------------------------------------------------------------------- config builders
-
-
-def pool_deal(name: str, tenants: list[str], months: int, recovery_rate: float,
-              points: list[tuple[float, float]] | None = None) -> dict:
-    """A deal of one single-lease tenant each: no rent, no GPU, equal facility collateral (1e6),
-    fixed recovery paid in the default month, term = legal final = run.months. Zero-coupon classes,
-    one sequential principal step and a residual (the cash-flow view is irrelevant here)."""
-    leases = [{"tenant": t, "term_months": months, "monthly_rent": 0.0, "gpu_cost": 0.0, "shell_value": 1e6,
-               "recovery": "fixed", "recovery_rate": recovery_rate, "recovery_lag": 0} for t in tenants]
-    points = points or [(0.0, 1.0)]
-    tranches = [{"name": f"T{j}", "balance": (d - a) * len(tenants) * 1e6, "attach": a, "detach": d}
-                for j, (a, d) in enumerate(points)]
-    return {"name": name, "legal_final_month": months, "leases": leases, "tranches": tranches,
-            "waterfall": [{"type": "principal", "classes": [t["name"] for t in tranches]}, {"type": "residual"}]}
-
-
-def homogeneous_config(n: int, pd_: float, rho: float, months: int, *, recovery_rate: float = 0.0,
-                       points=None, paths: int, seed: int, persistence: float = 1.0,
-                       student_t_dof: float | None = None, calibration: str = "unconditional"):
-    tenants = [{"name": f"n{i:04d}", "pd": pd_, "rho": rho} for i in range(n)]
-    factor = {"persistence": persistence, "burst": {"monthly_hazard": 0.0}}
-    if student_t_dof:
-        factor["student_t_dof"] = student_t_dof
-    return make_config({
-        "run": {"months": months, "paths": paths, "seed": seed, "chunk_paths": 65536, "pd_calibration": calibration},
-        "factor": factor,
-        "tenants": tenants,
-        "deals": [pool_deal("pool", [t["name"] for t in tenants], months, recovery_rate, points)],
-    })
 
 
 def per_path_defaults(cfg) -> np.ndarray:

@@ -7,10 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine import ConfigError, breakeven, statement
-from engine import run
+from builders import base_dict, make_config
+from engine import ConfigError, breakeven, run, statement
 from engine.cli.main import main
-from tests.conftest import base_dict, make_config
 
 COST, RENT, MONTHS, BALANCE, LIQ, SALVAGE = 100e6, 1e6, 24, 90e6, 0.1, 0.05
 
