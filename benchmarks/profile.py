@@ -25,16 +25,16 @@ from engine import load_config  # noqa: E402
 from engine.plan.compile import compile_plan  # noqa: E402
 from engine.plan.rng import draw_source  # noqa: E402
 from engine.simulation.execute import _no_draws  # noqa: E402
-from kernels import empty_outputs, simulate_chunk  # noqa: E402
+from kernels import empty_outputs, no_ledgers, simulate_chunk  # noqa: E402
 from kernels._jit import jit  # noqa: E402
 from kernels.collateral import value_indices  # noqa: E402
 from kernels.credit import class_cumulative_hazard, network_defaults  # noqa: E402
 from kernels.draws import class_survival, mixture_weight, path_draws, tenant_defaults  # noqa: E402
 from kernels.factor import factor_path  # noqa: E402
-from kernels.leases import deal_collections  # noqa: E402
+from kernels.leases import OptionKeys, PathState, deal_collections  # noqa: E402
 from kernels.plan import N_SRC  # noqa: E402
 from kernels.simulate import _scratch  # noqa: E402
-from kernels.waterfall import run_waterfall  # noqa: E402
+from kernels.waterfall import DealPath, run_waterfall  # noqa: E402
 
 STAGES = ("draws", "factor", "hazard", "defaults", "network", "indices", "collections", "cash", "waterfall")
 PATHS = {"large": 2048}
@@ -42,9 +42,12 @@ DEFAULT_PATHS = 16_384
 
 
 @jit
-def staged_paths(stop, fp, cp, col, pool, dp, net, gp, n, out, sc, ledger, sledger, tledger):
+def staged_paths(stop, fp, cp, col, pool, dp, net, gp, n, out, sc, led):
     """Paths 0..n-1 of simulate_paths, each ending after stage ``stop`` (1-based, STAGES)."""
-    X, H, tau, gidx, sidx, midx, flows, lost, adj_g, adj_s, drent, cash, st, tcash, eps, counts, surv, lam, surv_tilt = sc
+    X, H, tau, gidx, sidx, midx, cash = sc.X, sc.H, sc.tau, sc.gidx, sc.sidx, sc.midx, sc.cash
+    eps, counts, surv, flows = sc.eps, sc.counts, sc.surv, sc.lease.flows
+    state = PathState(tau, X, gidx, sidx, midx, H)
+    wf = DealPath(X, cash, sc.st, sc.tcash)
     T = X.shape[0] - 1
     midx_used = midx if pool.dyn_lease.shape[0] > 0 else midx[:0]
     for p in range(n):
@@ -62,14 +65,14 @@ def staged_paths(stop, fp, cp, col, pool, dp, net, gp, n, out, sc, ledger, sledg
         tenant_defaults(gp, p, H, cp.tenant_class, cp.tenant_forced, surv, tau)
         if stop <= 4:
             continue
-        network_defaults(X, tau, net, p, out)
+        network_defaults(X, tau, net, p, out, sc.network)
         if stop <= 5:
             continue
         value_indices(X, counts if col.poisson_releases else counts[:0], col, gidx, sidx, midx_used)
         if stop <= 6:
             continue
         for d in dp.deal_order:
-            deal_collections(d, pool, col, tau, X, gidx, sidx, midx, H, key, key, T + 1, flows, lost, adj_g, adj_s, drent)
+            deal_collections(d, pool, col, state, OptionKeys(key, key, T + 1), sc.lease)
             if stop <= 7:
                 continue
             for t in range(T + 1):
@@ -79,7 +82,7 @@ def staged_paths(stop, fp, cp, col, pool, dp, net, gp, n, out, sc, ledger, sledg
                 cash[t] = total
             if stop <= 8:
                 continue
-            run_waterfall(d, dp, X, cash, st, tcash, p, out, ledger[d], sledger, tledger, False)
+            run_waterfall(d, dp, wf, p, out, led)
 
 
 def profile(name: str, paths: int | None = None, repeat: int = 3) -> dict:
@@ -91,8 +94,8 @@ def profile(name: str, paths: int | None = None, repeat: int = 3) -> dict:
     fp, cp, col, pool, dp, net = plan.kernel_args
     T, K, D = plan.months, dp.tranche_balance.size, len(plan.deal_names)
     out = empty_outputs(n, K, D, len(plan.firm_names), T)
-    sc = _scratch(T, cp.class_c.shape[0], cp.tenant_class.shape[0], K)
-    ledgers = (np.empty((D, 0, 0)), np.empty((0, 0)), np.empty((K, 0, 0)))
+    sc = _scratch(T, cp.class_c.shape[0], cp.tenant_class.shape[0], K, net.firm_tenant.shape[0])
+    led = no_ledgers(D, K)
 
     def best(fn) -> float:
         fn()
@@ -103,13 +106,12 @@ def profile(name: str, paths: int | None = None, repeat: int = 3) -> dict:
             times.append(time.perf_counter() - t0)
         return min(times) / n * 1e6
 
-    cumulative = [best(lambda s=s: staged_paths(s, *plan.kernel_args, gp, n, out, sc, *ledgers))
+    cumulative = [best(lambda s=s: staged_paths(s, *plan.kernel_args, gp, n, out, sc, led))
                   for s in range(1, len(STAGES) + 1)]
     staged_loss = out.tranche_loss.copy()
     full_out = empty_outputs(n, K, D, len(plan.firm_names), T)
-    no_trace = (*ledgers, np.empty(0, dtype=np.int32))
     draws = _no_draws(T, len(plan.tenant_names))
-    full = best(lambda: simulate_chunk(*plan.kernel_args, gp, 0, draws, full_out, *no_trace))
+    full = best(lambda: simulate_chunk(*plan.kernel_args, gp, 0, draws, full_out, led))
     if not np.array_equal(staged_loss, full_out.tranche_loss):
         raise AssertionError(f"{name}: the staged loop's tranche losses differ from simulate_chunk's")
     stages = dict(zip(STAGES, np.diff([0.0, *cumulative]).tolist()))

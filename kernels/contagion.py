@@ -248,6 +248,25 @@ def _total(S, Q):
         Q[a] = s
 
 
+class FireSaleScratch(NamedTuple):
+    """Work arrays of ``fire_sale_in`` for H holders and A assets, allocated once per call of
+    ``fire_sale_paths`` instead of once per path.
+
+    target : f8[H, A]          each holder's target sales in the current round
+    row : f8[A]                one holder's targets at the final prices (``_settle``)
+    order : i8[A]              the assets by RBC factor, highest first (``_by_factor``)
+    """
+
+    target: np.ndarray
+    row: np.ndarray
+    order: np.ndarray
+
+
+@jit
+def fire_sale_scratch(n_holders, n_assets):
+    return FireSaleScratch(np.empty((n_holders, n_assets)), np.empty(n_assets), np.empty(n_assets, dtype=np.int64))
+
+
 @jit
 def fire_sale_fixed_point(prob, theta, tol, max_rounds, out):
     """Greatest-price fixed point of the fire sale (module docstring), all holders simultaneously.
@@ -267,10 +286,17 @@ def fire_sale_fixed_point(prob, theta, tol, max_rounds, out):
         whether the last round moved them by no more than ``tol``.
     """
     n_holders, n_assets = prob.holdings.shape
+    return fire_sale_in(fire_sale_scratch(n_holders, n_assets), prob, theta, tol, max_rounds, out)
+
+
+@jit
+def fire_sale_in(ws, prob, theta, tol, max_rounds, out):
+    """``fire_sale_fixed_point`` in the caller's FireSaleScratch (of the problem's H and A)."""
+    n_holders, n_assets = prob.holdings.shape
     S = out.sales
     p = out.prices
     Q = out.total_sales
-    target = np.empty((n_holders, n_assets))
+    target = ws.target
     for h in range(n_holders):
         for a in range(n_assets):
             S[h, a] = 0.0
@@ -309,15 +335,14 @@ def fire_sale_fixed_point(prob, theta, tol, max_rounds, out):
             for a in range(n_assets):
                 if min(target[h, a], prob.holdings[h, a]) - S[h, a] > tol * prob.depth[a]:
                     converged = False
-    _settle(prob, theta, out)
+    _settle(prob, theta, out, ws.row)
     return rounds, converged
 
 
 @jit
-def _settle(prob, theta, out):
-    """Losses, failure flags, equity and capital ratios at the final sales and prices."""
+def _settle(prob, theta, out, scratch):
+    """Losses, failure flags, equity and capital ratios at the final sales and prices (``scratch``: f8[A])."""
     n_holders, n_assets = prob.holdings.shape
-    scratch = np.empty(n_assets)
     f = prob.fundamental
     p = out.prices
     for h in range(n_holders):
@@ -407,8 +432,10 @@ def fire_sale_paths(base, theta, tol, max_rounds, io):
     depths, impact and rules of ``base`` (a FireSaleProblem), with each path's prices, haircuts,
     RBC factors and cash. Insurers sell in each path's own order of RBC factors."""
     n = io.fundamental.shape[0]
+    ws = fire_sale_scratch(base.holdings.shape[0], base.holdings.shape[1])
+    order = ws.order
     for p in range(n):
-        order = np.argsort(-io.rbc_factor[p], kind="mergesort").astype(np.int64)
+        _by_factor(io.rbc_factor[p], order)
         prob = FireSaleProblem(
             base.holdings, io.marks[p], io.fundamental[p], base.depth, base.beta, io.haircut[p], io.rbc_factor[p],
             order, base.kind, io.cash[p], base.debt, base.other, base.min_rbc_ratio, base.redemption_elasticity,
@@ -418,6 +445,26 @@ def fire_sale_paths(base, theta, tol, max_rounds, io):
             io.sales[p], io.prices[p], io.total_sales[p], io.direct_loss[p], io.fire_sale_loss[p], io.failed[p],
             io.capital_ratio[p], io.equity[p],
         )
-        rounds, converged = fire_sale_fixed_point(prob, theta, tol, max_rounds, out)
+        rounds, converged = fire_sale_in(ws, prob, theta, tol, max_rounds, out)
         io.rounds[p] = rounds
         io.converged[p] = 1 if converged else 0
+
+
+@jit
+def _by_factor(rbc, order):
+    """``order[:] = np.argsort(-rbc, kind="mergesort")`` without allocating: a stable insertion sort
+    on the same keys with numpy's order of floats (NaN last), and a stable sort's result is unique.
+    A handful of assets per path make O(A²) the cheaper sort."""
+    for i in range(rbc.shape[0]):
+        v = -rbc[i]
+        j = i
+        while j > 0 and _before(v, -rbc[order[j - 1]]):
+            order[j] = order[j - 1]
+            j -= 1
+        order[j] = i
+
+
+@jit
+def _before(a, b):
+    """numpy's ascending order of floats: NaN after every number."""
+    return a < b or (np.isnan(b) and not np.isnan(a))

@@ -1,11 +1,12 @@
 """Tenant default times from cumulative hazards of hazard classes (MODEL §2)."""
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 from ._jit import jit, jit_inline
-from .network import SOLVENCY_RTOL, clear_network
+from .network import SOLVENCY_RTOL, ClearingScratch, clear_network_in, clearing_scratch
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 
@@ -118,8 +119,31 @@ def default_month(H, e):
     return lo
 
 
+class NetworkScratch(NamedTuple):
+    """Work arrays of ``network_defaults`` for F firms, allocated once per chunk (so per thread).
+
+    cash, e, d, pbar, pay : f8[F]; dead, dflt : i1[F]; L : f8[F, F]; clearing : ClearingScratch
+    """
+
+    cash: np.ndarray
+    dead: np.ndarray
+    L: np.ndarray
+    e: np.ndarray
+    d: np.ndarray
+    pbar: np.ndarray
+    pay: np.ndarray
+    dflt: np.ndarray
+    clearing: ClearingScratch
+
+
+@jit
+def network_scratch(F):
+    return NetworkScratch(np.empty(F), np.empty(F, dtype=np.int8), np.empty((F, F)), np.empty(F), np.empty(F),
+                          np.empty(F), np.empty(F), np.empty(F, dtype=np.int8), clearing_scratch(F))
+
+
 @jit_inline
-def network_defaults(X, tau, net, p, out):
+def network_defaults(X, tau, net, p, out, ws):
     """Year-end clearing of the firm network on one path (MODEL §7); tenant defaults feed ``tau``.
 
     At each year end m = 12y, firms still alive clear that year's obligations among themselves with
@@ -133,7 +157,7 @@ def network_defaults(X, tau, net, p, out):
     Parameters
     ----------
     X : f8[T+1]; tau : i4[N] (in/out: a tenant's default month becomes min(τ, m))
-    net : NetworkPlan; p : int (row of ``out``); out : PathOutputs
+    net : NetworkPlan; p : int (row of ``out``); out : PathOutputs; ws : NetworkScratch
     """
     F = net.firm_tenant.shape[0]
     T = X.shape[0] - 1
@@ -146,14 +170,11 @@ def network_defaults(X, tau, net, p, out):
     if not net.enabled or F == 0:
         return
     Y = min(T // 12, net.obligations.shape[0] - 1)
-    cash = net.firm_cash.copy()
-    dead = np.zeros(F, dtype=np.int8)
-    L = np.zeros((F, F))
-    e = np.zeros(F)
-    d = np.zeros(F)
-    pbar = np.zeros(F)
-    pay = np.zeros(F)
-    dflt = np.zeros(F, dtype=np.int8)
+    cash, dead, L, e, d, pbar, pay, dflt = ws.cash, ws.dead, ws.L, ws.e, ws.d, ws.pbar, ws.pay, ws.dflt
+    # Every year overwrites L, e, d, pbar and the clearing's pay and dflt before reading them.
+    for i in range(F):
+        cash[i] = net.firm_cash[i]
+        dead[i] = 0
     n_own = 0
     for y in range(1, Y + 1):
         m = 12 * y
@@ -180,7 +201,7 @@ def network_defaults(X, tau, net, p, out):
                 b = net.firm_beta[i]
                 e[i] = net.firm_revenue[y, i] * math.exp(b * xbar - 0.5 * b * b) + cash[i]
                 d[i] = net.firm_debt[i]
-        clear_network(L, e, d, net.alpha, net.beta, pay, dflt)
+        clear_network_in(ws.clearing, L, e, d, net.alpha, net.beta, pay, dflt)
         contagion = 0
         for i in range(F):
             if dead[i]:

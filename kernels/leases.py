@@ -7,12 +7,55 @@ difference array in yearly segments, so a lease costs O(years), not O(months).
 """
 
 import math
+from typing import NamedTuple
+
+import numpy as np
 
 from ._jit import jit, jit_inline
 from .collateral import collateral_value
 from .credit import norm_cdf
 from .plan import SRC_FEE, SRC_RECOVERY, SRC_RENT, SRC_RVG, SRC_SALE
 from .uniforms import uniform
+
+
+class PathState(NamedTuple):
+    """One path's state that a deal's leases read (the caller's scratch, refilled each path).
+
+    tau : i4[N]                       default month per tenant (T+1 = none)
+    X, gidx, sidx, midx : f8[T+1]     factor, GPU, facility and market-rent indices
+    H : f8[classes, T+1]              cumulative hazards (replacement tenants of re-let leases)
+    """
+
+    tau: np.ndarray
+    X: np.ndarray
+    gidx: np.ndarray
+    sidx: np.ndarray
+    midx: np.ndarray
+    H: np.ndarray
+
+
+class OptionKeys(NamedTuple):
+    """The path's keys for option uniforms: draws of decisions after month ``split`` use
+    ``key_late`` (engine/simulation/marks.py nested re-simulation; a run has key_late = key and
+    split = T+1)."""
+
+    key: np.uint64
+    key_late: np.uint64
+    split: np.int32
+
+
+class LeaseScratch(NamedTuple):
+    """Collections of one deal-path (``flows``, out) and the work arrays that build them.
+
+    flows : f8[N_SRC, T+1]            collections by source; rows SRC_*
+    lost, adj_gpu, adj_shell : f8[T+1]; drent : f8[T+2]
+    """
+
+    flows: np.ndarray
+    lost: np.ndarray
+    adj_gpu: np.ndarray
+    adj_shell: np.ndarray
+    drent: np.ndarray
 
 
 @jit
@@ -35,7 +78,7 @@ def _recovery(gpu, shell, a0, liq, fixed_rr, r, col, gidx, sidx):
 
 
 @jit_inline
-def deal_collections(d, pool, col, tau, X, gidx, sidx, midx, H, key, key_late, split, flows, lost, adj_gpu, adj_shell, drent):
+def deal_collections(d, pool, col, path, keys, ls):
     """Collections of deal ``d`` by month and source, given the tenants' default months.
 
     Rent of a group stops from its tenant's default month τ. A lease whose tenant defaults by the
@@ -46,15 +89,8 @@ def deal_collections(d, pool, col, tau, X, gidx, sidx, midx, H, key, key_late, s
     Parameters
     ----------
     d : int; pool : PoolPlan; col : CollateralPlan
-    tau : i4[N]                       default month per tenant (T+1 = none)
-    X, gidx, sidx, midx : f8[T+1]     factor, GPU, facility and market-rent indices
-    H : f8[classes, T+1]              cumulative hazards (replacement tenants of re-let leases)
-    key : u8                          the path's key for option uniforms
-    key_late, split : u8, i4          draws of decisions after month ``split`` use ``key_late``
-                                      (engine/simulation/marks.py nested re-simulation; a run has
-                                      key_late = key and split = T+1)
-    flows : f8[N_SRC, T+1] (out)      collections by source; rows SRC_*
-    lost, adj_gpu, adj_shell : f8[T+1]; drent : f8[T+2] (scratch)
+    path : PathState; keys : OptionKeys
+    ls : LeaseScratch                 ``ls.flows`` (out): collections by source
 
     Returns
     -------
@@ -62,6 +98,8 @@ def deal_collections(d, pool, col, tau, X, gidx, sidx, midx, H, key, key_late, s
     unrecovered collateral, USD), the number of the deal's tenants that defaulted within the
     horizon, and the renewals exercised.
     """
+    tau, gidx, sidx = path.tau, path.gidx, path.sidx
+    flows, lost, adj_gpu, adj_shell, drent = ls.flows, ls.lost, ls.adj_gpu, ls.adj_shell, ls.drent
     T = lost.shape[0] - 1
     for t in range(T + 1):
         for r in range(flows.shape[0]):
@@ -97,7 +135,7 @@ def deal_collections(d, pool, col, tau, X, gidx, sidx, midx, H, key, key_late, s
             collateral = pool.lease_gpu[j] + pool.lease_shell[j]
             if collateral > proceeds:
                 loss += collateral - proceeds
-    lm, renewals, scale = option_leases(d, pool, col, tau, X, gidx, sidx, midx, H, key, key_late, split, flows, drent)
+    lm, renewals, scale = option_leases(d, pool, col, path, keys, flows, drent)
     loss += lm
     acc = 0.0
     for t in range(T + 1):
@@ -150,10 +188,10 @@ def _sell(gpu, shell, a0, liq, m, col, gidx, sidx, flows, src):
 
 
 @jit
-def option_leases(d, pool, col, tau, X, gidx, sidx, midx, H, key, key_late, split, flows, drent):
+def option_leases(d, pool, col, path, keys, flows, drent):
     """Walk deal ``d``'s option leases term by term on one path (MODEL §4), adding their cash to
     ``flows``/``drent``. One call per deal, not per lease: passing the pool plan costs reference
-    counting on each of its arrays.
+    counting on each of its arrays (so this takes only the two arrays of LeaseScratch it writes).
 
     In each term, the first of these ends it: the tenant's default (rent stops from τ; repossess and
     recover, or re-let after ``downtime`` to a replacement tenant who may default in turn), an early
@@ -165,6 +203,8 @@ def option_leases(d, pool, col, tau, X, gidx, sidx, midx, H, key, key_late, spli
 
     Returns (net-loss amount, renewals exercised, largest monthly rent added).
     """
+    tau, X, gidx, sidx, midx, H = path.tau, path.X, path.gidx, path.sidx, path.midx, path.H
+    key, key_late, split = keys.key, keys.key_late, keys.split
     T = X.shape[0] - 1
     loss_total = 0.0
     renewals_total = 0

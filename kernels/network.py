@@ -20,6 +20,8 @@ group unless its payments are exactly undetermined. Then (and only then) the rou
 iterating the map from the previous round's payments, which converges down to the greatest solution.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ._jit import jit
@@ -36,6 +38,31 @@ _SINGULAR = 1e-12
 # largest one, or after this many sweeps (reached only by groups whose leak is near _SINGULAR).
 _FALLBACK_RTOL = 1e-15
 _FALLBACK_SWEEPS = 100_000
+
+
+class ClearingScratch(NamedTuple):
+    """Work arrays of ``clear_network_in`` for networks of up to n firms, so that a caller clearing
+    once a year on every path allocates them once (per thread) instead of every round.
+
+    pbar : f8[n]; Pi : f8[n, n]        p̄ and Π of the network being cleared
+    idx, cols : i8[n]; b, x, rhs : f8[n]; paying : b1[n]; A : f8[n, n]   one fictitious round
+    """
+
+    pbar: np.ndarray
+    Pi: np.ndarray
+    idx: np.ndarray
+    cols: np.ndarray
+    b: np.ndarray
+    x: np.ndarray
+    rhs: np.ndarray
+    paying: np.ndarray
+    A: np.ndarray
+
+
+@jit
+def clearing_scratch(n):
+    return ClearingScratch(np.empty(n), np.empty((n, n)), np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64),
+                           np.empty(n), np.empty(n), np.empty(n), np.empty(n, dtype=np.bool_), np.empty((n, n)))
 
 
 @jit
@@ -112,7 +139,7 @@ def _gauss_solve(A, b, k):
 
 
 @jit
-def _pay_defaulters(Pi, e, d, alpha, beta, pbar, defaulted, p):
+def _pay_defaulters(ws, e, d, alpha, beta, defaulted, p):
     """Payments of the defaulters given that every other firm pays in full (one fictitious round).
 
     Solves ``x_i = max(0, b_i + β·Σ_{j∈D} Π[j, i]·x_j)`` for i in D, with
@@ -123,19 +150,18 @@ def _pay_defaulters(Pi, e, d, alpha, beta, pbar, defaulted, p):
 
     Parameters
     ----------
-    Pi : f8[n, n]; e, d, pbar : f8[n]; alpha, beta : float
+    ws : ClearingScratch with p̄ and Π filled; e, d : f8[n]; alpha, beta : float
     defaulted : i1[n] (D)
     p : f8[n]; in: p̄ off D and an upper bound of the answer on D (last round's payments);
         out: the payments of D.
     """
-    n = pbar.shape[0]
-    idx = np.empty(n, dtype=np.int64)
+    Pi, pbar, idx, b, x, paying, cols, A, rhs = ws.Pi, ws.pbar, ws.idx, ws.b, ws.x, ws.paying, ws.cols, ws.A, ws.rhs
+    n = defaulted.shape[0]
     m = 0
     for i in range(n):
         if defaulted[i]:
             idx[m] = i
             m += 1
-    b = np.empty(m)
     for a in range(m):
         i = idx[a]
         s = 0.0
@@ -143,11 +169,8 @@ def _pay_defaulters(Pi, e, d, alpha, beta, pbar, defaulted, p):
             if not defaulted[j]:
                 s += Pi[j, i] * pbar[j]
         b[a] = alpha * e[i] - d[i] + beta * s
-    x = np.zeros(m)
-    paying = np.zeros(m, dtype=np.bool_)
-    cols = np.empty(m, dtype=np.int64)
-    A = np.empty((m, m))
-    rhs = np.empty(m)
+        x[a] = 0.0
+        paying[a] = False
     while True:
         added = False
         for a in range(m):
@@ -218,8 +241,8 @@ def clear_network(L, e, d, alpha, beta, p, defaulted):
     ``e_i + Σ_j Π[j, i]·p_j < d_i + p̄_i`` at the current payments as defaulted (a defaulted firm
     stays so; up to ``SOLVENCY_RTOL``), then re-solves the defaulters' payments with every other firm
     paying p̄; it stops when a round marks no new firm. The payments fall monotonically to the
-    greatest fixed point. Deterministic, allocates only O(n²) scratch, callable per path from a
-    worker thread.
+    greatest fixed point. Deterministic, allocates only O(n²) scratch (``clear_network_in`` none),
+    callable per path from a worker thread.
 
     Parameters
     ----------
@@ -236,9 +259,14 @@ def clear_network(L, e, d, alpha, beta, p, defaulted):
         The number of rounds that found new defaulters (waves of the cascade): 0 if nobody
         defaults, at most n.
     """
+    return clear_network_in(clearing_scratch(L.shape[0]), L, e, d, alpha, beta, p, defaulted)
+
+
+@jit
+def clear_network_in(ws, L, e, d, alpha, beta, p, defaulted):
+    """``clear_network`` in the caller's ClearingScratch of n = L.shape[0] firms."""
     n = L.shape[0]
-    pbar = np.empty(n)
-    Pi = np.empty((n, n))
+    pbar, Pi = ws.pbar, ws.Pi
     _relative_liabilities(L, pbar, Pi)
     for i in range(n):
         p[i] = pbar[i]
@@ -253,7 +281,7 @@ def clear_network(L, e, d, alpha, beta, p, defaulted):
         if not grew:
             return rounds
         rounds += 1
-        _pay_defaulters(Pi, e, d, alpha, beta, pbar, defaulted, p)
+        _pay_defaulters(ws, e, d, alpha, beta, defaulted, p)
 
 
 @jit

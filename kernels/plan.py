@@ -462,6 +462,28 @@ class PathOutputs(NamedTuple):
     deal_control: np.ndarray
 
 
+class Ledgers(NamedTuple):
+    """A statement's monthly ledgers, written by the kernel for one path (MODEL §5). D deals, S
+    waterfall steps, K tranches, N tenants. Without a month axis (``no_ledgers``) nothing is recorded.
+
+    deal : f8[D, T+1, len(LEDGER_COLUMNS)]
+    step : f8[S, T+1]                what each waterfall step paid (a `trap` step's release is negative)
+    tranche : f8[K, T+1, len(TRANCHE_LEDGER_COLUMNS)]
+    tau : i4[N]                      the path's default month per tenant
+    """
+
+    deal: np.ndarray
+    step: np.ndarray
+    tranche: np.ndarray
+    tau: np.ndarray
+
+
+def no_ledgers(n_deals: int, n_tranches: int) -> Ledgers:
+    """Ledgers that record nothing (a run, not a statement)."""
+    return Ledgers(deal=np.empty((n_deals, 0, 0)), step=np.empty((0, 0)), tranche=np.empty((n_tranches, 0, 0)),
+                   tau=np.empty(0, dtype=np.int32))
+
+
 def empty_outputs(n: int, n_tranches: int, n_deals: int, n_firms: int = 0, months: int = -1,
                   control: bool = False) -> PathOutputs:
     """Allocate the outputs of n paths; ``months`` = T records the fan-chart bins (−1: not recorded);

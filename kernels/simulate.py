@@ -1,21 +1,58 @@
 """The path loop: factor -> defaults -> collateral -> collections -> waterfall, one path after another."""
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 from ._jit import jit
 from .collateral import value_indices
-from .credit import class_cumulative_hazard, default_month, network_defaults
+from .credit import NetworkScratch, class_cumulative_hazard, default_month, network_defaults, network_scratch
 from .draws import class_survival, hazard_tilted_factor, mixture_weight, path_draws, tenant_defaults, tilt_hazards, tilted_defaults
 from .factor import factor_path
-from .leases import deal_collections
+from .leases import LeaseScratch, OptionKeys, PathState, deal_collections
 from .plan import COVERAGE_CAP, FACTOR_LO, FACTOR_WIDTH, FAN_BINS, GPU_LO, GPU_WIDTH, L_FACTOR, L_GPU_INDEX, N_SRC, SRC_ABS, SRC_RECOVERY, SRC_RVG, SRC_SALE
-from .waterfall import STATE_ROWS, run_waterfall
+from .waterfall import STATE_ROWS, DealPath, run_waterfall
+
+
+class Scratch(NamedTuple):
+    """One thread's work arrays, allocated once per chunk and refilled by every path. T months,
+    C credit classes, N tenants, K tranches.
+
+    X : f8[T+1]                        the factor
+    H : f8[C, T+1]                     cumulative hazard by class
+    tau : i4[N]                        default month by tenant
+    gidx, sidx, midx : f8[T+1]         GPU, facility and market-rent indices
+    cash : f8[T+1]                     one deal's collections, all sources
+    st : f8[STATE_ROWS, K]             tranche state (kernels/waterfall.py)
+    tcash : f8[K, T+1]                 cash paid to each tranche (zeroed: read by ABS-of-ABS deals)
+    eps : f8[T+1]; counts : i4[T+1]    the path's normals and release counts (counts zeroed)
+    surv, lam, surv_tilt : f8[C]       class survival and tilted hazards (kernels/draws.py)
+    lease : LeaseScratch; network : NetworkScratch
+    """
+
+    X: np.ndarray
+    H: np.ndarray
+    tau: np.ndarray
+    gidx: np.ndarray
+    sidx: np.ndarray
+    midx: np.ndarray
+    cash: np.ndarray
+    st: np.ndarray
+    tcash: np.ndarray
+    eps: np.ndarray
+    counts: np.ndarray
+    surv: np.ndarray
+    lam: np.ndarray
+    surv_tilt: np.ndarray
+    lease: LeaseScratch
+    network: NetworkScratch
+
 
 @jit
-def simulate_paths(fp, cp, col, pool, dp, net, gp, start, draws, out, sc, ledger, sledger, tledger, record, tau_out):
-    """Simulate paths ``start, start+1, ...`` into the rows of ``out``. ``sc`` is the scratch tuple.
+def simulate_paths(fp, cp, col, pool, dp, net, gp, start, draws, out, sc, led):
+    """Simulate paths ``start, start+1, ...`` into the rows of ``out``, in the work arrays of ``sc``
+    (Scratch).
 
     With an empty ``draws`` (no rows) each path draws its own random inputs from the counter-based
     generator as the DrawPlan ``gp`` says (kernels/draws.py); otherwise row p of ``draws`` is path p's.
@@ -24,10 +61,14 @@ def simulate_paths(fp, cp, col, pool, dp, net, gp, start, draws, out, sc, ledger
     tuples pays reference counting on every one of their arrays, which cost more than a small
     path's whole simulation.
 
-    When ``record`` is true, ``ledger`` (f8[D, T+1, n_cols]), ``sledger`` (f8[S, T+1]) and
-    ``tledger`` (f8[K, T+1, 3]) receive the monthly statement of every deal; otherwise they may be empty.
+    ``led`` (Ledgers) receives the monthly statement of every deal when it has a month axis.
     """
-    X, H, tau, gidx, sidx, midx, flows, lost, adj_g, adj_s, drent, cash, st, tcash, eps, counts, surv, lam, surv_tilt = sc
+    X, H, tau, gidx, sidx, midx, cash = sc.X, sc.H, sc.tau, sc.gidx, sc.sidx, sc.midx, sc.cash
+    tcash, eps, counts, surv, lam, surv_tilt = sc.tcash, sc.eps, sc.counts, sc.surv, sc.lam, sc.surv_tilt
+    flows = sc.lease.flows
+    state = PathState(tau, X, gidx, sidx, midx, H)
+    wf = DealPath(X, cash, sc.st, tcash)
+    record = led.deal.shape[1] > 0
     T = X.shape[0] - 1
     midx_used = midx if pool.dyn_lease.shape[0] > 0 else midx[:0]
     generate = draws.eps.shape[0] == 0
@@ -71,7 +112,7 @@ def simulate_paths(fp, cp, col, pool, dp, net, gp, start, draws, out, sc, ledger
                 tau[i] = forced if forced < m else m
         if out.deal_control.shape[1] > 0:
             _deal_controls(p, pool, cp, H, tau, out)
-        network_defaults(X, tau, net, p, out)
+        network_defaults(X, tau, net, p, out, sc.network)
         value_indices(X, counts if col.poisson_releases else counts[:0], col, gidx, sidx, midx_used)
         if out.factor_bin.shape[1] > 0:
             for t in range(T + 1):
@@ -82,8 +123,7 @@ def simulate_paths(fp, cp, col, pool, dp, net, gp, start, draws, out, sc, ledger
             out.h_factor[p] = X[hm]
             out.h_gpu[p] = gidx[hm]
         for d in dp.deal_order:
-            loss_amt, ndef, nren = deal_collections(d, pool, col, tau, X, gidx, sidx, midx, H, key, key_late, split,
-                                                    flows, lost, adj_g, adj_s, drent)
+            loss_amt, ndef, nren = deal_collections(d, pool, col, state, OptionKeys(key, key_late, split), sc.lease)
             p0 = pool.deal_pool_balance[d]
             # ABS-of-ABS: the held share of each collateral tranche's cash, and of its written-off balance.
             # (A written-off tranche is no tenant default: `defaults` counts the deal's tenants only.)
@@ -107,10 +147,10 @@ def simulate_paths(fp, cp, col, pool, dp, net, gp, start, draws, out, sc, ledger
             if record:
                 for t in range(T + 1):
                     for r in range(N_SRC):
-                        ledger[d, t, r] = flows[r, t]
-                    ledger[d, t, L_FACTOR] = X[t]
-                    ledger[d, t, L_GPU_INDEX] = gidx[t]
-            used = run_waterfall(d, dp, X, cash, st, tcash, p, out, ledger[d], sledger, tledger, record)
+                        led.deal[d, t, r] = flows[r, t]
+                    led.deal[d, t, L_FACTOR] = X[t]
+                    led.deal[d, t, L_GPU_INDEX] = gidx[t]
+            used = run_waterfall(d, dp, wf, p, out, led)
             nl = loss_amt / p0 if p0 > 0.0 else 0.0
             if nl > 1.0:
                 nl = 1.0
@@ -132,7 +172,7 @@ def simulate_paths(fp, cp, col, pool, dp, net, gp, start, draws, out, sc, ledger
             if hm > 0:
                 _deal_horizon_state(d, p, hm, pool, dp, tau, cash, out)
         if record:
-            tau_out[:] = tau
+            led.tau[:] = tau
 
 
 @jit
@@ -189,28 +229,29 @@ def _bin(x, lo, width):
 
 
 @jit
-def _scratch(T, n_classes, n_tenants, n_tranches):
-    return (
+def _scratch(T, n_classes, n_tenants, n_tranches, n_firms):
+    return Scratch(
         np.empty(T + 1), np.empty((n_classes, T + 1)), np.empty(n_tenants, dtype=np.int32),
-        np.empty(T + 1), np.empty(T + 1), np.empty(T + 1), np.empty((N_SRC, T + 1)), np.empty(T + 1),
-        np.empty(T + 1), np.empty(T + 1), np.empty(T + 2), np.empty(T + 1), np.empty((STATE_ROWS, n_tranches)),
+        np.empty(T + 1), np.empty(T + 1), np.empty(T + 1), np.empty(T + 1), np.empty((STATE_ROWS, n_tranches)),
         np.zeros((n_tranches, T + 1)), np.empty(T + 1), np.zeros(T + 1, dtype=np.int32), np.empty(n_classes),
         np.empty(n_classes), np.empty(n_classes),
+        LeaseScratch(np.empty((N_SRC, T + 1)), np.empty(T + 1), np.empty(T + 1), np.empty(T + 1), np.empty(T + 2)),
+        network_scratch(n_firms),
     )
 
 
 @jit
-def simulate_chunk(fp, cp, col, pool, dp, net, gp, start, draws, out, ledger, sledger, tledger, tau_out):
+def simulate_chunk(fp, cp, col, pool, dp, net, gp, start, draws, out, led):
     """Simulate paths ``start .. start+n-1`` into ``out`` (PathOutputs of n rows), serially: drawn by
     the kernel as ``gp`` says when ``draws`` is empty, else read from the n rows of ``draws``.
 
     The kernel releases the GIL (``nogil``); engine/api/runs.py runs slices of a chunk on several
-    Python threads. Each path is a pure function of its draws, so the split cannot change a bit.
-    Ledgers with a month axis (``ledger.shape[1] > 0``) record the monthly statement of a single
-    path (n = 1) and copy its default months into ``tau_out``; otherwise pass them empty. One entry
-    point serves runs and traces because numba compiles each entry's whole call tree anew.
+    Python threads, each call with its own Scratch. Each path is a pure function of its draws, so
+    the split cannot change a bit. Ledgers with a month axis (``led.deal.shape[1] > 0``) record the
+    monthly statement of a single path (n = 1) and copy its default months into ``led.tau``;
+    otherwise pass ``no_ledgers``. One entry point serves runs and traces because numba compiles
+    each entry's whole call tree anew.
     """
-    T = gp.months
-    record = ledger.shape[1] > 0
-    sc = _scratch(T, cp.class_c.shape[0], cp.tenant_class.shape[0], dp.tranche_balance.shape[0])
-    simulate_paths(fp, cp, col, pool, dp, net, gp, start, draws, out, sc, ledger, sledger, tledger, record, tau_out)
+    sc = _scratch(gp.months, cp.class_c.shape[0], cp.tenant_class.shape[0], dp.tranche_balance.shape[0],
+                  net.firm_tenant.shape[0])
+    simulate_paths(fp, cp, col, pool, dp, net, gp, start, draws, out, sc, led)

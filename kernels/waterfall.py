@@ -6,6 +6,7 @@ which code runs. Nothing here knows about any particular deal; a new structure i
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -50,6 +51,21 @@ DSCR_WINDOW = 3
 SETTLE_GATE = 1.0 - 1e-9
 
 
+class DealPath(NamedTuple):
+    """The monthly arrays of one deal-path's waterfall (the caller's scratch, reused by every deal).
+
+    X : f8[T+1]                    the factor (the ARD's market test)
+    cash : f8[T+1]                 collections of the deal by month
+    st : f8[STATE_ROWS, K]         tranche state; rows BAL .. LPRIN above
+    tcash : f8[K, T+1] (out)       cash paid to each of the deal's tranches by month (ABS-of-ABS)
+    """
+
+    X: np.ndarray
+    cash: np.ndarray
+    st: np.ndarray
+    tcash: np.ndarray
+
+
 @jit_inline
 def _draw(due, paid, reserve):
     """Cover ``due − paid`` from the reserve. Returns (paid, reserve, draw).
@@ -84,23 +100,21 @@ def _pay(k, amount, principal, t, disc, st, tcash, late):
 
 
 @jit_inline
-def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledger, record):
+def run_waterfall(d, dp, wf, out_p, out, led):
     """Run deal ``d``'s waterfall over months 1..legal final and write path ``out_p``'s results.
 
     Parameters
     ----------
-    d : int; dp : DealPlan
-    X : f8[T+1]                    the factor (the ARD's market test)
-    cash : f8[T+1]                 collections of the deal by month
-    st : f8[STATE_ROWS, K] (scratch)   tranche state; rows BAL .. SUP above
-    tcash : f8[K, T+1] (out)       cash paid to each of the deal's tranches by month (ABS-of-ABS)
+    d : int; dp : DealPlan; wf : DealPath
     out_p : int; out : PathOutputs
-    ledger : f8[T+1, n_cols]; sledger : f8[S, T+1]; tledger : f8[K, T+1, len(TRANCHE_LEDGER_COLUMNS)]   written only when ``record``
+    led : Ledgers                  written only when it has a month axis (a statement)
 
     Returns
     -------
     float : total reserve draws (USD).
     """
+    X, cash, st, tcash = wf.X, wf.cash, wf.st, wf.tcash
+    record = led.deal.shape[1] > 0
     k0 = dp.deal_tranche_ptr[d]
     k1 = dp.deal_tranche_ptr[d + 1]
     T = cash.shape[0] - 1
@@ -250,7 +264,7 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
                     int_paid += paid
                     step_paid += paid
                     if record:
-                        tledger[k, t, TL_INTEREST] += paid
+                        led.tranche[k, t, TL_INTEREST] += paid
             elif op == OP_RESERVE:
                 target = 0.0
                 if not (final or refinance):
@@ -294,7 +308,7 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
                     if dp.tranche_scheduled[k] and not sweep and paid < due and st[FIRST, k] == 0.0:
                         st[FIRST, k] = t
                     if record:
-                        tledger[k, t, TL_PRINCIPAL] += paid
+                        led.tranche[k, t, TL_PRINCIPAL] += paid
             elif op == OP_TRAP:
                 if trap_on and not (final or refinance):
                     res += avail
@@ -318,7 +332,7 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
                 step_paid = avail
                 avail = 0.0
             if record:
-                sledger[s, t] = step_paid
+                led.step[s, t] = step_paid
         # Cash no step claimed pays the step-up interest and then the residual holder.
         if stepping:
             paid = _step_up(k0, k1, avail, t, disc, st, tcash)
@@ -338,28 +352,28 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
                 _pay(k, bal, True, t, disc, st, tcash, reached)
                 refi_paid += bal + owed
                 if record:
-                    tledger[k, t, TL_INTEREST] += owed
-                    tledger[k, t, TL_PRINCIPAL] += bal
+                    led.tranche[k, t, TL_INTEREST] += owed
+                    led.tranche[k, t, TL_PRINCIPAL] += bal
         used += draws
         if record:
-            ledger[t, L_RESERVE_INTEREST] = res_int
-            ledger[t, L_RESERVE_DRAW] = draws
-            ledger[t, L_RESERVE_RELEASE] = release
-            ledger[t, L_FEES] = fees_paid
-            ledger[t, L_INTEREST] = int_paid
-            ledger[t, L_PRINCIPAL] = prin_paid
-            ledger[t, L_STEP_UP] = step_up_paid
-            ledger[t, L_RESERVE_DEPOSIT] = deposit
-            ledger[t, L_TRAPPED] = trapped_now
-            ledger[t, L_REFINANCED] = refi_paid
-            ledger[t, L_RESIDUAL] = residual
-            ledger[t, L_RESERVE_BALANCE] = res
-            ledger[t, L_DSCR] = dscr
-            ledger[t, L_TRAP_ON] = 1.0 if trap_on else 0.0
-            ledger[t, L_SWEEP_ON] = 1.0 if sweep else 0.0
+            led.deal[d, t, L_RESERVE_INTEREST] = res_int
+            led.deal[d, t, L_RESERVE_DRAW] = draws
+            led.deal[d, t, L_RESERVE_RELEASE] = release
+            led.deal[d, t, L_FEES] = fees_paid
+            led.deal[d, t, L_INTEREST] = int_paid
+            led.deal[d, t, L_PRINCIPAL] = prin_paid
+            led.deal[d, t, L_STEP_UP] = step_up_paid
+            led.deal[d, t, L_RESERVE_DEPOSIT] = deposit
+            led.deal[d, t, L_TRAPPED] = trapped_now
+            led.deal[d, t, L_REFINANCED] = refi_paid
+            led.deal[d, t, L_RESIDUAL] = residual
+            led.deal[d, t, L_RESERVE_BALANCE] = res
+            led.deal[d, t, L_DSCR] = dscr
+            led.deal[d, t, L_TRAP_ON] = 1.0 if trap_on else 0.0
+            led.deal[d, t, L_SWEEP_ON] = 1.0 if sweep else 0.0
             for k in range(k0, k1):
-                tledger[k, t, TL_BALANCE] = st[BAL, k]
-                tledger[k, t, TL_SHORTFALL] = st[SHORT, k]
+                led.tranche[k, t, TL_BALANCE] = st[BAL, k]
+                led.tranche[k, t, TL_SHORTFALL] = st[SHORT, k]
             last = t
         if t == hm:
             reached = True
@@ -382,7 +396,7 @@ def run_waterfall(d, dp, X, cash, st, tcash, out_p, out, ledger, sledger, tledge
         # A PIK balance can exceed the original: the excess written off is unpaid interest.
         written_off = st[BAL, k]
         if record:
-            tledger[k, last, TL_WRITEDOWN] = written_off
+            led.tranche[k, last, TL_WRITEDOWN] = written_off
         loss = min(written_off, orig) / orig
         out.tranche_loss[out_p, k] = loss
         out.tranche_shortfall[out_p, k] = (st[SHORT, k] + max(0.0, written_off - orig)) / orig

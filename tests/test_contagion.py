@@ -243,6 +243,18 @@ def test_kernel_is_deterministic_on_worker_threads():
     assert any(s.rounds >= 2 for s in serial) and any(s.failed.any() for s in serial)
 
 
+def test_sale_order_is_numpys_stable_argsort():
+    # fire_sale_paths orders each path's assets in place instead of calling np.argsort.
+    from kernels.contagion import _by_factor
+
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        x = rng.choice([0.0, -0.0, 0.003, 0.01, 0.1, 0.3, np.nan], size=int(rng.integers(0, 12)))
+        order = np.empty(x.size, dtype=np.int64)
+        _by_factor(x, order)
+        np.testing.assert_array_equal(order, np.argsort(-x, kind="mergesort"))
+
+
 # --------------------------------------------------------------------------------------------------
 # Rule tables
 # --------------------------------------------------------------------------------------------------

@@ -18,7 +18,14 @@ from scipy.optimize import linprog
 
 from engine.simulation.clearing import clear, fundamental_defaults
 import numba
-from kernels.network import _pay_defaulters, _relative_liabilities, clear_network, picard_clearing
+from kernels.network import (
+    _pay_defaulters,
+    _relative_liabilities,
+    clear_network,
+    clear_network_in,
+    clearing_scratch,
+    picard_clearing,
+)
 
 finite = dict(allow_nan=False, allow_infinity=False)
 TOL = 1e-9
@@ -185,10 +192,10 @@ def test_singular_round_falls_back_to_the_greatest_solution():
     # p0 = p1 = t ∈ [0, 1] solves the round; below last round's payments (0.7, 0.7) the greatest is
     # those payments themselves, not the least solution 0 that growing the paying set would give.
     L = np.array([[0.0, 1.0], [1.0, 0.0]])
-    pbar, Pi = np.empty(2), np.empty((2, 2))
-    _relative_liabilities(L, pbar, Pi)
+    ws = clearing_scratch(2)
+    _relative_liabilities(L, ws.pbar, ws.Pi)
     p = np.array([0.7, 0.7])
-    _pay_defaulters(Pi, np.zeros(2), np.zeros(2), 1.0, 1.0, pbar, np.ones(2, dtype=np.int8), p)
+    _pay_defaulters(ws, np.zeros(2), np.zeros(2), 1.0, 1.0, np.ones(2, dtype=np.int8), p)
     np.testing.assert_allclose(p, [0.7, 0.7], rtol=0, atol=1e-15)
 
 
@@ -386,6 +393,24 @@ def test_callable_per_path_inside_prange_and_deterministic():
         np.testing.assert_array_equal(out[k], p)  # bit-identical to the serial call
         assert flags[k].astype(bool).tolist() == dflt.tolist() and rounds[k] == rk
     assert flags.any() and rounds.max() >= 2  # the sample exercises cascades
+
+
+def test_one_scratch_serves_every_network():
+    # The simulation clears every year of every path in one ClearingScratch per thread: whatever a
+    # previous network left in it must not reach the next answer.
+    rng = np.random.default_rng(11)
+    K, n = 64, 8
+    ws = clearing_scratch(n)
+    for k in range(K):
+        L = rng.exponential(1.0, (n, n)) * (rng.random((n, n)) < 0.4)
+        np.fill_diagonal(L, 0.0)
+        e, d = rng.exponential(1.0, n), rng.exponential(0.3, n)
+        p, flags = np.empty(n), np.empty(n, dtype=np.int8)
+        rk = clear_network_in(ws, L, e, d, 0.6, 0.9, p, flags)
+        p0, flags0 = np.empty(n), np.empty(n, dtype=np.int8)
+        assert rk == clear_network(L, e, d, 0.6, 0.9, p0, flags0)
+        np.testing.assert_array_equal(p, p0)
+        np.testing.assert_array_equal(flags, flags0)
 
 
 # --------------------------------------------------------------------------------------------------

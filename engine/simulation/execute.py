@@ -12,7 +12,7 @@ import numpy as np
 from engine.config import ConfigError
 from engine.plan.compile import Plan
 from engine.plan.rng import DrawSource, explicit_plan
-from kernels import Draws, empty_outputs, simulate_chunk
+from kernels import Draws, Ledgers, empty_outputs, no_ledgers, simulate_chunk
 from kernels.plan import LEDGER_COLUMNS, TRANCHE_LEDGER_COLUMNS
 
 # Paths per kernel call on a worker thread: ~10 ms of work, so the queue balances the threads and
@@ -86,17 +86,16 @@ def _no_draws(T: int, n_tenants: int) -> Draws:
 def _simulate(plan: Plan, gp, start: int, n: int, draws: Draws):
     out = empty_outputs(n, plan.deals.tranche_balance.size, len(plan.deal_names), len(plan.firm_names), plan.months,
                         control=bool(gp.weighted))  # the control variate is an importance-sampled run's (model.md §9)
-    n_deals, n_tranches = len(plan.deal_names), plan.deals.tranche_balance.size
-    no_trace = (np.empty((n_deals, 0, 0)), np.empty((0, 0)), np.empty((n_tranches, 0, 0)), np.empty(0, dtype=np.int32))
+    no_trace = no_ledgers(len(plan.deal_names), plan.deals.tranche_balance.size)
     explicit = draws.eps.shape[0] > 0
     if _threads["count"] == 1 or n <= TASK_PATHS:
-        simulate_chunk(*plan.kernel_args, gp, start, draws, out, *no_trace)
+        simulate_chunk(*plan.kernel_args, gp, start, draws, out, no_trace)
         return out
     # The kernel releases the GIL; each task owns disjoint rows of `out`, and a path depends only on
     # its own index (or its own row of draws), so the split cannot change a bit.
     def task(ab):
         a, b = ab
-        simulate_chunk(*plan.kernel_args, gp, start + a, _rows(draws, a, b) if explicit else draws, _rows(out, a, b), *no_trace)
+        simulate_chunk(*plan.kernel_args, gp, start + a, _rows(draws, a, b) if explicit else draws, _rows(out, a, b), no_trace)
 
     for _ in _pool().map(task, [(a, min(n, a + TASK_PATHS)) for a in range(0, n, TASK_PATHS)]):
         pass
@@ -130,5 +129,5 @@ def trace(plan: Plan, source: DrawSource, path: int) -> Trace:
     sledger = np.zeros((plan.deals.step_op.size, T + 1))
     tledger = np.zeros((plan.deals.tranche_balance.size, T + 1, len(TRANCHE_LEDGER_COLUMNS)))
     tau = np.empty(len(plan.tenant_names), dtype=np.int32)
-    simulate_chunk(*plan.kernel_args, explicit_plan(T), 0, draws, out, ledger, sledger, tledger, tau)
+    simulate_chunk(*plan.kernel_args, explicit_plan(T), 0, draws, out, Ledgers(deal=ledger, step=sledger, tranche=tledger, tau=tau))
     return Trace(ledger=ledger, step_ledger=sledger, tranche_ledger=tledger, tau=tau, outputs=out)
