@@ -21,7 +21,7 @@ _SOURCE_HASH = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(_HERE.glob
 _BASE = os.environ.get("NUMBA_CACHE_DIR") or str(_HERE / "__pycache__")
 numba.config.CACHE_DIR = os.path.join(_BASE, f"dcabs-kernels-{_SOURCE_HASH}")
 
-# nogil: engine/api/runs.py runs the kernel on Python threads. numba's own `parallel=True` is not used:
+# nogil: engine/simulation/execute.py runs the kernel on Python threads. numba's own `parallel=True` is not used:
 # parfor lowering re-optimises the whole call tree and tripled the compile time (46 s → 140 s CPU).
 jit = numba.njit(cache=True, nogil=True)
 # For the few functions called once per path or per deal-path that take plan tuples: inlined in

@@ -290,7 +290,7 @@ def option_leases(d, pool, col, path, keys, flows, drent):
             if left > 0:
                 p_renew = norm_cdf(pool.dyn_ren_a[m] + pool.dyn_ren_b[m] * X[end])
                 if pool.fixed_uniform >= 0.0:
-                    # A deterministic what-if renews iff Φ(a + b·X_t) ≥ ½ (engine/config/root.py DeterministicConfig).
+                    # A deterministic what-if renews iff Φ(a + b·X_t) ≥ ½ (engine/config/run.py DeterministicConfig).
                     renew = p_renew >= pool.fixed_uniform
                 else:
                     renew = uniform(key if end <= split else key_late, m, 2 * renewed + 2) < p_renew

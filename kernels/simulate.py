@@ -245,8 +245,8 @@ def simulate_chunk(fp, cp, col, pool, dp, net, gp, start, draws, out, led):
     """Simulate paths ``start .. start+n-1`` into ``out`` (PathOutputs of n rows), serially: drawn by
     the kernel as ``gp`` says when ``draws`` is empty, else read from the n rows of ``draws``.
 
-    The kernel releases the GIL (``nogil``); engine/api/runs.py runs slices of a chunk on several
-    Python threads, each call with its own Scratch. Each path is a pure function of its draws, so
+    The kernel releases the GIL (``nogil``); engine/simulation/execute.py runs slices of a chunk on
+    several Python threads, each call with its own Scratch. Each path is a pure function of its draws, so
     the split cannot change a bit. Ledgers with a month axis (``led.deal.shape[1] > 0``) record the
     monthly statement of a single path (n = 1) and copy its default months into ``led.tau``;
     otherwise pass ``no_ledgers``. One entry point serves runs and traces because numba compiles
